@@ -1,0 +1,42 @@
+"""The JSON API under /api/v1, with the same authorisation as the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, g, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from quotaflow.api.errors import ApiError, api_error
+from quotaflow.extensions import csrf
+
+api_blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@api_blueprint.before_request
+def _csrf_for_cookie_sessions() -> None:
+    # Token clients cannot be forged by another site; cookie sessions can, so they
+    # must send the CSRF token (X-CSRFToken header) like the pages do.
+    if (
+        request.method in UNSAFE_METHODS
+        and current_app.config.get("WTF_CSRF_ENABLED", True)
+        and current_user.is_authenticated
+        and not g.get("authenticated_by_token")
+    ):
+        csrf.protect()
+
+
+@api_blueprint.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> Any:
+    return api_error(exc.status, exc.code, exc.message, exc.details)
+
+
+@api_blueprint.errorhandler(CSRFError)
+def _csrf_error(exc: CSRFError) -> Any:
+    return api_error(400, "csrf", exc.description)
+
+
+from quotaflow.api import views  # noqa: E402,F401  (registers the routes)

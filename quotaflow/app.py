@@ -1,0 +1,42 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from quotaflow.config import load_config
+from quotaflow.extensions import babel, csrf, login_manager
+from quotaflow.i18n import select_locale
+from quotaflow.store import db
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Create a QuotaFlow app; ``config`` overrides what the environment says."""
+    instance_path = os.environ.get("QUOTAFLOW_INSTANCE_PATH")
+    app = Flask(
+        "quotaflow",
+        instance_path=str(Path(instance_path).resolve()) if instance_path else None,
+        instance_relative_config=True,
+        template_folder="web/templates",
+        static_folder="web/static",
+    )
+    app.config.update(load_config(Path(app.instance_path)))
+    if config:
+        app.config.update(config)
+
+    db.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from quotaflow.api import api_blueprint
+    from quotaflow.web import init_web
+
+    init_web(app)
+    app.register_blueprint(api_blueprint)
+    csrf.exempt(api_blueprint)  # the API checks CSRF itself for cookie sessions
+    return app

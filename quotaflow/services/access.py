@@ -1,0 +1,76 @@
+"""Who may do what where: roles, permissions and org-subtree scopes.
+
+This is the single place authorisation is decided.  The web and API layers ask
+``Principal.can`` from one request hook; queries narrow lists with the scope
+paths.  It is plain data so that it is easy to test as a matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+ROLES: tuple[str, ...] = ("admin", "hrbp", "executive", "region_head", "team_lead", "sales")
+
+# Permissions scoped to a unit (checked against the unit's place in the tree).
+UNIT_PERMISSIONS: dict[str, frozenset[str]] = {
+    "unit.read": frozenset(ROLES),
+    "unit.write": frozenset({"admin", "hrbp", "region_head", "team_lead"}),
+}
+# Permissions that do not concern one unit: held through any grant of the role.
+GLOBAL_PERMISSIONS: dict[str, frozenset[str]] = {
+    "audit.read": frozenset({"admin", "hrbp"}),
+    "users.manage": frozenset({"admin"}),
+}
+PERMISSIONS: frozenset[str] = frozenset(UNIT_PERMISSIONS) | frozenset(GLOBAL_PERMISSIONS)
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    unit_code: str
+    unit_path: str  # materialised path of the subtree root, e.g. "/1/4/"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated user reduced to what authorisation needs."""
+
+    user_id: int
+    username: str
+    grants: tuple[Grant, ...]
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(g.role for g in self.grants)
+
+    def has(self, permission: str) -> bool:
+        """Whether the user holds ``permission`` anywhere (for menus and global pages)."""
+        if permission in GLOBAL_PERMISSIONS:
+            return bool(self.roles & GLOBAL_PERMISSIONS[permission])
+        if permission in UNIT_PERMISSIONS:
+            return bool(self.roles & UNIT_PERMISSIONS[permission])
+        raise KeyError(f"unknown permission {permission!r}")
+
+    def can(self, permission: str, unit_path: str | None = None) -> bool:
+        """Whether the user holds ``permission`` on the unit at ``unit_path``."""
+        if permission in GLOBAL_PERMISSIONS:
+            return self.has(permission)
+        if unit_path is None:
+            raise ValueError(f"{permission!r} is checked against a unit")
+        return any(unit_path.startswith(path) for path in self.scope_paths(permission))
+
+    def scope_paths(self, permission: str) -> tuple[str, ...]:
+        """The minimal set of subtree roots where ``permission`` holds."""
+        allowed = UNIT_PERMISSIONS[permission]
+        paths = sorted({g.unit_path for g in self.grants if g.role in allowed})
+        return tuple(_outermost(paths))
+
+
+def _outermost(paths: Iterable[str]) -> list[str]:
+    """Drop paths nested inside another path of the list (input sorted)."""
+    kept: list[str] = []
+    for path in paths:
+        if not any(path.startswith(root) for root in kept):
+            kept.append(path)
+    return kept

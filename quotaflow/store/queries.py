@@ -1,0 +1,154 @@
+"""Read queries shared by services. Columns come back as numpy arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from quotaflow.store.models import (
+    AttributeValue,
+    AuditEntry,
+    OrgLevel,
+    OrgUnit,
+    Period,
+    UnitResult,
+    User,
+)
+
+
+def in_paths(paths: Sequence[str]):  # noqa: ANN201 - returns a SQL expression
+    """SQL condition: the unit lies in one of the subtrees ``paths``."""
+    if not paths:
+        return OrgUnit.id.is_(None)
+    return or_(*(OrgUnit.path.startswith(p, autoescape=True) for p in paths))
+
+
+def unit_by_code(session: Session, code: str) -> OrgUnit | None:
+    return session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+
+
+def root_unit(session: Session) -> OrgUnit | None:
+    return session.scalar(select(OrgUnit).where(OrgUnit.parent_id.is_(None)))
+
+
+def units_at(session: Session, paths: Sequence[str]) -> list[OrgUnit]:
+    """The subtree roots themselves (the top of what a user may see)."""
+    return list(session.scalars(select(OrgUnit).where(OrgUnit.path.in_(paths)).order_by(OrgUnit.path)))
+
+
+def children(session: Session, unit: OrgUnit) -> list[OrgUnit]:
+    return list(
+        session.scalars(select(OrgUnit).where(OrgUnit.parent_id == unit.id).order_by(OrgUnit.code))
+    )
+
+
+def child_counts(session: Session, units: Sequence[OrgUnit]) -> dict[int, int]:
+    from sqlalchemy import func
+
+    ids = [u.id for u in units]
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(OrgUnit.parent_id, func.count()).where(OrgUnit.parent_id.in_(ids)).group_by(OrgUnit.parent_id)
+    )
+    return {parent: count for parent, count in rows}
+
+
+def ancestors(session: Session, unit: OrgUnit) -> list[OrgUnit]:
+    """Root first, the unit itself excluded."""
+    ids = [int(part) for part in unit.path.strip("/").split("/")[:-1]]
+    if not ids:
+        return []
+    by_id = {u.id: u for u in session.scalars(select(OrgUnit).where(OrgUnit.id.in_(ids)))}
+    return [by_id[i] for i in ids]
+
+
+def search_units(session: Session, paths: Sequence[str], text: str, limit: int = 20) -> list[OrgUnit]:
+    pattern = f"%{text}%"
+    return list(
+        session.scalars(
+            select(OrgUnit)
+            .where(in_paths(paths))
+            .where(or_(OrgUnit.code.ilike(pattern), OrgUnit.name_en.ilike(pattern), OrgUnit.name_zh.like(pattern)))
+            .order_by(OrgUnit.depth, OrgUnit.code)
+            .limit(limit)
+        )
+    )
+
+
+def levels(session: Session) -> list[OrgLevel]:
+    return list(session.scalars(select(OrgLevel).order_by(OrgLevel.depth)))
+
+
+def periods(session: Session) -> list[Period]:
+    return list(session.scalars(select(Period).order_by(Period.start_date)))
+
+
+def period_by_code(session: Session, code: str) -> Period | None:
+    return session.scalar(select(Period).where(Period.code == code))
+
+
+def unit_attributes(session: Session, unit_id: int, period_id: int) -> dict[str, float]:
+    rows = session.execute(
+        select(AttributeValue.name, AttributeValue.value)
+        .where(AttributeValue.unit_id == unit_id, AttributeValue.period_id == period_id)
+        .order_by(AttributeValue.name)
+    )
+    return {name: value for name, value in rows}
+
+
+def unit_history(session: Session, unit_id: int) -> list[tuple[str, str, float]]:
+    """(period code, metric, value), oldest first."""
+    rows = session.execute(
+        select(Period.code, UnitResult.metric, UnitResult.value)
+        .join(Period, Period.id == UnitResult.period_id)
+        .where(UnitResult.unit_id == unit_id)
+        .order_by(Period.start_date, UnitResult.metric)
+    )
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def load_attribute_column(
+    session: Session, period_id: int, name: str, unit_ids: np.ndarray
+) -> np.ndarray:
+    """One attribute for the given units as float64, NaN where no value is stored.
+
+    Reads the (period, name) range of the primary key with the raw driver cursor,
+    then places the values with one vectorised search: no Python loop per unit.
+    """
+    connection = session.connection().connection.driver_connection
+    cursor = connection.cursor()
+    marker = "?" if session.bind.dialect.paramstyle == "qmark" else "%s"
+    cursor.execute(
+        f"SELECT unit_id, value FROM attribute_values WHERE period_id = {marker} AND name = {marker}",
+        (period_id, name),
+    )
+    rows = cursor.fetchall()
+    cursor.close()
+    column = np.full(len(unit_ids), np.nan)
+    if not rows:
+        return column
+    data = np.array(rows, dtype=np.float64)
+    stored_ids = data[:, 0].astype(np.int64)
+    order = np.argsort(unit_ids, kind="stable")
+    sorted_ids = np.asarray(unit_ids, dtype=np.int64)[order]
+    pos = np.searchsorted(sorted_ids, stored_ids)
+    pos = np.clip(pos, 0, len(sorted_ids) - 1)
+    hit = sorted_ids[pos] == stored_ids
+    column[order[pos[hit]]] = data[hit, 1]
+    return column
+
+
+def audit_page(session: Session, page: int, per_page: int = 50) -> list[AuditEntry]:
+    return list(
+        session.scalars(
+            select(AuditEntry).order_by(AuditEntry.id.desc()).offset(page * per_page).limit(per_page)
+        )
+    )
+
+
+def user_by_username(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))

@@ -1,0 +1,71 @@
+"""Sign-in, sign-out and the language switch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext
+from flask_login import current_user, login_user, logout_user
+
+from quotaflow.services import auth as auth_service
+from quotaflow.store import db
+from quotaflow.web.forms import LanguageForm, LoginForm
+from quotaflow.web.guard import public
+
+blueprint = Blueprint("auth", __name__)
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only same-site relative paths, so sign-in cannot be turned into an open redirect."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+@public
+def login() -> Any:
+    form = LoginForm(next=request.args.get("next", ""))
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(url_for("pages.home"))
+    status = 200
+    if form.validate_on_submit():
+        result = auth_service.sign_in(
+            db.session,
+            form.username.data,
+            form.password.data,
+            request.remote_addr or "unknown",
+            current_app.config["LOGIN_MAX_FAILURES"],
+            current_app.config["LOGIN_WINDOW_SECONDS"],
+        )
+        if result.user is not None:
+            session.clear()  # a fresh session on sign-in defeats session fixation
+            login_user(result.user)
+            return redirect(safe_next(form.next.data, url_for("pages.home")))
+        if result.throttled:
+            flash(gettext("Too many failed sign-ins. Wait a few minutes and try again."), "error")
+            status = 429
+        else:
+            flash(gettext("Wrong username or password."), "error")
+            status = 401
+    elif request.method == "POST":
+        status = 400
+    return render_template("login.html", form=form), status
+
+
+@blueprint.route("/logout", methods=["POST"])
+@public
+def logout() -> Any:
+    logout_user()
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@blueprint.route("/language", methods=["POST"])
+@public
+def set_language() -> Any:
+    form = LanguageForm()
+    if form.validate_on_submit() and form.lang.data in current_app.config["LANGUAGES"]:
+        session["lang"] = form.lang.data
+    return redirect(safe_next(form.next.data, url_for("pages.home")))

@@ -1,0 +1,112 @@
+"""Pages: overview, the org browser (tree -> unit -> inputs and history), the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_login import current_user
+
+from quotaflow.services import org as org_service
+from quotaflow.services.specs import field_labels
+from quotaflow.store import db
+from quotaflow.store import queries as q
+from quotaflow.web.forms import CsrfOnlyForm
+from quotaflow.web.guard import current_principal, requires
+
+blueprint = Blueprint("pages", __name__)
+AUDIT_PAGE_SIZE = 50
+
+
+def _period(code: str | None) -> Any:
+    periods = q.periods(db.session)
+    if not periods:
+        abort(404)
+    if code:
+        chosen = next((p for p in periods if p.code == code), None)
+        if chosen is None:
+            abort(404)
+        return chosen, periods
+    return periods[-1], periods
+
+
+@blueprint.route("/")
+@requires("unit.read")
+def home() -> Any:
+    principal = current_principal()
+    roots = q.units_at(db.session, principal.scope_paths("unit.read"))
+    return render_template("home.html", roots=roots, grants=principal.grants)
+
+
+@blueprint.route("/org")
+@requires("unit.read")
+def org_tree() -> Any:
+    principal = current_principal()
+    roots = q.units_at(db.session, principal.scope_paths("unit.read"))
+    counts = q.child_counts(db.session, roots)
+    return render_template("org/tree.html", roots=roots, counts=counts)
+
+
+@blueprint.route("/org/search")
+@requires("unit.read")
+def org_search() -> Any:
+    text = request.args.get("q", "").strip()[:100]
+    principal = current_principal()
+    results = q.search_units(db.session, principal.scope_paths("unit.read"), text) if text else []
+    return render_template("org/_search_results.html", results=results, text=text)
+
+
+@blueprint.route("/org/<code>/children")
+@requires("unit.read")
+def org_children(code: str) -> Any:
+    kids = q.children(db.session, g.unit)
+    return render_template("org/_children.html", units=kids, counts=q.child_counts(db.session, kids))
+
+
+@blueprint.route("/org/<code>", methods=["GET", "POST"])
+@requires("unit.read", write="unit.write")
+def org_unit(code: str) -> Any:
+    unit = g.unit
+    period, periods = _period(request.values.get("period"))
+    principal = current_principal()
+    form = CsrfOnlyForm()
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400, gettext("The form expired. Reload the page and try again."))
+        raw = {k.removeprefix("attr:"): v for k, v in request.form.items() if k.startswith("attr:")}
+        try:
+            values = org_service.parse_values(raw)
+        except org_service.InputError as exc:
+            errors[exc.where.rsplit("/", 1)[-1]] = exc.message
+        else:
+            org_service.set_attributes(db.session, current_user._get_current_object(), unit, period, values,
+                                       request.remote_addr)
+            flash(gettext("Saved."), "success")
+            return redirect(url_for("pages.org_unit", code=unit.code, period=period.code))
+    readable = principal.scope_paths("unit.read")
+    ancestors = [(a, any(a.path.startswith(p) for p in readable)) for a in q.ancestors(db.session, unit)]
+    return render_template(
+        "org/unit.html",
+        unit=unit,
+        period=period,
+        periods=periods,
+        attributes=q.unit_attributes(db.session, unit.id, period.id),
+        labels=field_labels(db.session),
+        history=q.unit_history(db.session, unit.id),
+        children=q.children(db.session, unit),
+        ancestors=ancestors,
+        can_write=principal.can("unit.write", unit.path),
+        form=form,
+        errors=errors,
+    ), (400 if errors else 200)
+
+
+@blueprint.route("/audit")
+@requires("audit.read")
+def audit_log() -> Any:
+    page = max(0, request.args.get("page", 0, type=int))
+    entries = q.audit_page(db.session, page, AUDIT_PAGE_SIZE)
+    return render_template("audit.html", entries=entries, page=page,
+                           has_more=len(entries) == AUDIT_PAGE_SIZE)
