@@ -16,12 +16,31 @@ from quotaflow.store.models import AttributeValue, OrgUnit, Period, User
 ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
+MESSAGES = {
+    "bad_name": "attribute names are lower-case letters, digits and _",
+    "not_a_number": "{value!r} is not a number",
+    "not_finite": "must be a finite number",
+}
+
+
 @dataclass(frozen=True)
 class InputError(ValueError):
-    """Bad input, with where it is (a field name or JSON pointer) and what is wrong."""
+    """Bad input: where (a JSON pointer), a stable code, and the values for the message.
+
+    The message is English; the web layer translates by ``code``.
+    """
 
     where: str
-    message: str
+    code: str
+    value: object = None
+
+    @property
+    def message(self) -> str:
+        return MESSAGES[self.code].format(value=self.value)
+
+    @property
+    def field(self) -> str:
+        return self.where.rsplit("/", 1)[-1]
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
@@ -32,7 +51,7 @@ def parse_values(raw: Mapping[str, object]) -> dict[str, float | None]:
     values: dict[str, float | None] = {}
     for name, value in raw.items():
         if not ATTRIBUTE_NAME.match(name):
-            raise InputError(f"/values/{name}", "attribute names are lower-case letters, digits and _")
+            raise InputError(f"/values/{name}", "bad_name", name)
         if value is None or (isinstance(value, str) and not value.strip()):
             values[name] = None
             continue
@@ -42,9 +61,9 @@ def parse_values(raw: Mapping[str, object]) -> dict[str, float | None]:
         try:
             number = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise InputError(f"/values/{name}", f"{value!r} is not a number") from None
+            raise InputError(f"/values/{name}", "not_a_number", value) from None
         if not math.isfinite(number):
-            raise InputError(f"/values/{name}", "must be a finite number")
+            raise InputError(f"/values/{name}", "not_finite", value)
         values[name] = number
     return values
 

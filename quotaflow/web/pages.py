@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from quotaflow.services import org as org_service
@@ -16,6 +17,15 @@ from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.guard import current_principal, requires
 
 blueprint = Blueprint("pages", __name__)
+INPUT_ERRORS = {
+    "bad_name": _l("Input names are lower-case letters, digits and _."),
+    "not_a_number": _l("“%(value)s” is not a number."),
+    "not_finite": _l("Enter a finite number."),
+}
+
+
+def input_error_message(error: org_service.InputError) -> str:
+    return str(INPUT_ERRORS[error.code]) % {"value": error.value}
 AUDIT_PAGE_SIZE = 50
 
 
@@ -79,7 +89,7 @@ def org_unit(code: str) -> Any:
         try:
             values = org_service.parse_values(raw)
         except org_service.InputError as exc:
-            errors[exc.where.rsplit("/", 1)[-1]] = exc.message
+            errors[exc.field] = input_error_message(exc)
         else:
             org_service.set_attributes(db.session, current_user._get_current_object(), unit, period, values,
                                        request.remote_addr)
