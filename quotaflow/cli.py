@@ -65,7 +65,7 @@ def _seed_demo(password: str | None) -> Path:
 
     password, logins = load_demo(db.session, password=password)
     path = Path(current_app.instance_path) / DEMO_LOGINS_FILE
-    lines = [f"# QuotaFlow demo logins (DEMO ONLY: generated at seeding, never use in production)",
+    lines = ["# QuotaFlow demo logins (DEMO ONLY: generated at seeding, never use in production)",
              f"# password for every demo user: {password}", ""]
     lines += [f"{login.username:<20} {login.role:<12} {login.scope:<10} {login.display_name}"
               for login in logins]

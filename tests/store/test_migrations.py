@@ -66,7 +66,7 @@ def model_drift(url: str) -> list[Any]:
     return diff
 
 
-def test_upgrade_gives_the_same_schema_on_sqlite_and_postgresql(tmp_path, fresh_postgres_url) -> None:  # noqa: ANN001
+def test_upgrade_gives_the_same_schema_on_sqlite_and_postgresql(tmp_path, fresh_postgres_url) -> None:
     sqlite_url = f"sqlite:///{tmp_path / 'fresh.db'}"
     run_cli_upgrade(sqlite_url, tmp_path)
     run_cli_upgrade(fresh_postgres_url, tmp_path)
@@ -77,7 +77,7 @@ def test_upgrade_gives_the_same_schema_on_sqlite_and_postgresql(tmp_path, fresh_
     assert sqlite_schema == postgres_schema
 
 
-def test_migrations_match_the_models_on_both_backends(tmp_path, fresh_postgres_url) -> None:  # noqa: ANN001
+def test_migrations_match_the_models_on_both_backends(tmp_path, fresh_postgres_url) -> None:
     sqlite_url = f"sqlite:///{tmp_path / 'fresh.db'}"
     run_cli_upgrade(sqlite_url, tmp_path)
     run_cli_upgrade(fresh_postgres_url, tmp_path)
@@ -85,7 +85,7 @@ def test_migrations_match_the_models_on_both_backends(tmp_path, fresh_postgres_u
     assert model_drift(fresh_postgres_url) == []
 
 
-def test_downgrade_to_base_and_back(tmp_path) -> None:  # noqa: ANN001
+def test_downgrade_to_base_and_back(tmp_path) -> None:
     from quotaflow.store.migrate import downgrade, upgrade
 
     url = f"sqlite:///{tmp_path / 'roundtrip.db'}"

@@ -18,13 +18,13 @@ from quotaflow.store.queries import load_attribute_column, period_by_code
 
 
 @pytest.fixture
-def session(app):  # noqa: ANN001, ANN201
+def session(app):
     with app.app_context():
         yield db.session
         db.session.rollback()
 
 
-def test_spec_versions_are_numbered_hashed_and_immutable(session) -> None:  # noqa: ANN001
+def test_spec_versions_are_numbered_hashed_and_immutable(session) -> None:
     first = specs.create_version(session, "test_kind", "immutable", {"a": 1, "b": [1, 2]}, None)
     second = specs.create_version(session, "test_kind", "immutable", {"b": [1, 2], "a": 2}, None)
     session.commit()
@@ -41,7 +41,7 @@ def test_spec_versions_are_numbered_hashed_and_immutable(session) -> None:  # no
     session.rollback()
 
 
-def test_activation_keeps_one_active_version(session) -> None:  # noqa: ANN001
+def test_activation_keeps_one_active_version(session) -> None:
     v1 = specs.create_version(session, "test_kind", "active", {"n": 1}, None)
     v2 = specs.create_version(session, "test_kind", "active", {"n": 2}, None)
     specs.activate(session, v1, None)
@@ -56,7 +56,7 @@ def test_activation_keeps_one_active_version(session) -> None:  # noqa: ANN001
     assert actions.count("activate_spec_version") == 2
 
 
-def test_the_database_refuses_two_active_versions(session) -> None:  # noqa: ANN001
+def test_the_database_refuses_two_active_versions(session) -> None:
     a = specs.create_version(session, "test_kind", "twice", {"n": 1}, None)
     b = specs.create_version(session, "test_kind", "twice", {"n": 2}, None)
     session.commit()
@@ -66,7 +66,7 @@ def test_the_database_refuses_two_active_versions(session) -> None:  # noqa: ANN
     session.rollback()
 
 
-def test_audit_log_is_append_only_in_the_database(session) -> None:  # noqa: ANN001
+def test_audit_log_is_append_only_in_the_database(session) -> None:
     entry_id = session.scalar(select(AuditEntry.id).limit(1))
     assert entry_id is not None
     with pytest.raises(DBAPIError, match="append-only"):
@@ -82,7 +82,7 @@ def test_audit_log_is_append_only_in_the_database(session) -> None:  # noqa: ANN
     session.rollback()
 
 
-def test_attribute_column_loads_in_unit_order(session) -> None:  # noqa: ANN001
+def test_attribute_column_loads_in_unit_order(session) -> None:
     period = period_by_code(session, "2026Q4")
     units = session.execute(select(OrgUnit.id, OrgUnit.code).order_by(OrgUnit.code.desc())).all()
     ids = np.array([u.id for u in units] + [10**9])  # the last id has no value
@@ -105,7 +105,7 @@ def test_period_weeks_are_iso_weeks_clipped_to_the_quarter() -> None:
     assert days == 92
 
 
-def test_periods_are_stored_with_their_weeks(session) -> None:  # noqa: ANN001
+def test_periods_are_stored_with_their_weeks(session) -> None:
     period = period_by_code(session, "2026Q4")
     assert [w.iso_week for w in period.weeks][:2] == [40, 41]
     assert period.weeks[-1].end_date == period.end_date

@@ -14,7 +14,7 @@ from quotaflow.store.queries import user_by_username
 
 
 @pytest.fixture
-def csrf_on(app) -> Iterator[None]:  # noqa: ANN001
+def csrf_on(app) -> Iterator[None]:
     app.config["WTF_CSRF_ENABLED"] = True
     yield
     app.config["WTF_CSRF_ENABLED"] = False
@@ -24,7 +24,7 @@ def _csrf_token(html: str) -> str:
     return html.split('name="csrf_token"')[1].split('value="')[1].split('"')[0]
 
 
-def test_sign_in_and_out(client) -> None:  # noqa: ANN001
+def test_sign_in_and_out(client) -> None:
     page = client.get("/login")
     assert page.status_code == 200
     assert b'name="password"' in page.data
@@ -36,26 +36,26 @@ def test_sign_in_and_out(client) -> None:  # noqa: ANN001
     assert client.get("/").status_code == 302
 
 
-def test_usernames_are_case_insensitive(client) -> None:  # noqa: ANN001
+def test_usernames_are_case_insensitive(client) -> None:
     response = client.post("/login", data={"username": " Head.East ", "password": DEMO_PASSWORD})
     assert response.status_code == 302
 
 
-def test_wrong_password_is_refused_and_recorded(client) -> None:  # noqa: ANN001
+def test_wrong_password_is_refused_and_recorded(client) -> None:
     response = client.post("/login", data={"username": "head.south", "password": "nope"})
     assert response.status_code == 401
     assert b"Wrong username or password" in response.data or "用户名或密码错误".encode() in response.data
     assert client.get("/").status_code == 302
 
 
-def test_passwords_are_hashed(app) -> None:  # noqa: ANN001
+def test_passwords_are_hashed(app) -> None:
     with app.app_context():
         user = user_by_username(db.session, "ceo")
         assert DEMO_PASSWORD not in user.password_hash
         assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))
 
 
-def test_rate_limit_locks_out_after_repeated_failures(app) -> None:  # noqa: ANN001
+def test_rate_limit_locks_out_after_repeated_failures(app) -> None:
     client = app.test_client()
     limit = app.config["LOGIN_MAX_FAILURES"]
     for _ in range(limit):
@@ -67,7 +67,7 @@ def test_rate_limit_locks_out_after_repeated_failures(app) -> None:  # noqa: ANN
     assert client.post("/login", data={"username": "head.west", "password": DEMO_PASSWORD}).status_code == 302
 
 
-def test_forms_need_a_csrf_token(app, csrf_on) -> None:  # noqa: ANN001
+def test_forms_need_a_csrf_token(app, csrf_on) -> None:
     client = app.test_client()
     response = client.post("/login", data={"username": "head.east", "password": DEMO_PASSWORD})
     assert response.status_code == 400
@@ -89,7 +89,7 @@ def test_forms_need_a_csrf_token(app, csrf_on) -> None:  # noqa: ANN001
     assert accepted.status_code == 200
 
 
-def test_session_cookie_settings(app) -> None:  # noqa: ANN001
+def test_session_cookie_settings(app) -> None:
     client = app.test_client()
     response = client.post("/login", data={"username": "head.east", "password": DEMO_PASSWORD})
     cookie = response.headers["Set-Cookie"]
@@ -98,7 +98,7 @@ def test_session_cookie_settings(app) -> None:  # noqa: ANN001
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
 
 
-def test_secure_cookies_from_environment(monkeypatch, tmp_path) -> None:  # noqa: ANN001
+def test_secure_cookies_from_environment(monkeypatch, tmp_path) -> None:
     from quotaflow.config import load_config
 
     monkeypatch.setenv("QUOTAFLOW_SECURE_COOKIES", "1")
@@ -108,7 +108,7 @@ def test_secure_cookies_from_environment(monkeypatch, tmp_path) -> None:  # noqa
     assert config["REMEMBER_COOKIE_SECURE"] is True
 
 
-def test_secret_key_is_generated_once_and_private(monkeypatch, tmp_path) -> None:  # noqa: ANN001
+def test_secret_key_is_generated_once_and_private(monkeypatch, tmp_path) -> None:
     from quotaflow.config import load_config
 
     monkeypatch.delenv("QUOTAFLOW_SECRET_KEY", raising=False)
@@ -119,19 +119,19 @@ def test_secret_key_is_generated_once_and_private(monkeypatch, tmp_path) -> None
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "\\\\evil"])
-def test_no_open_redirect_after_sign_in(client, target: str) -> None:  # noqa: ANN001
+def test_no_open_redirect_after_sign_in(client, target: str) -> None:
     response = client.post("/login", data={"username": "head.east", "password": DEMO_PASSWORD,
                                            "next": target})
     assert response.location == "/"
 
 
-def test_sign_in_returns_to_the_page_asked_for(client) -> None:  # noqa: ANN001
+def test_sign_in_returns_to_the_page_asked_for(client) -> None:
     response = client.post("/login", data={"username": "head.east", "password": DEMO_PASSWORD,
                                            "next": "/org/EAST"})
     assert response.location == "/org/EAST"
 
 
-def test_api_token(app) -> None:  # noqa: ANN001
+def test_api_token(app) -> None:
     with app.app_context():
         token = create_api_token(db.session, user_by_username(db.session, "head.north"), "erp")
         db.session.commit()
@@ -149,7 +149,7 @@ def test_api_token(app) -> None:  # noqa: ANN001
     assert bad.status_code == 401
 
 
-def test_sign_in_is_audited(app, client) -> None:  # noqa: ANN001
+def test_sign_in_is_audited(app, client) -> None:
     sign_in(client, "cfo")
     with app.app_context():
         entry = db.session.query(AuditEntry).filter_by(action="sign_in", entity_id="cfo").first()

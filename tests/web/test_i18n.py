@@ -39,7 +39,7 @@ def test_every_message_is_translated() -> None:
             assert sorted(PLACEHOLDER.findall(message.id)) == sorted(PLACEHOLDER.findall(message.string)), message.id
 
 
-def test_pages_switch_language(app) -> None:  # noqa: ANN001
+def test_pages_switch_language(app) -> None:
     client = sign_in(app.test_client(), "head.east")  # a zh user
     zh = client.get("/org").data.decode()
     assert 'lang="zh-CN"' in zh
@@ -53,7 +53,7 @@ def test_pages_switch_language(app) -> None:  # noqa: ANN001
     assert 'lang="en"' in client.get("/org").data.decode()
 
 
-def test_browser_language_is_used_before_sign_in(app) -> None:  # noqa: ANN001
+def test_browser_language_is_used_before_sign_in(app) -> None:
     client = app.test_client()
     zh = client.get("/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).data.decode()
     assert "登录" in zh

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from support import DEMO_PASSWORD, sign_in
 
 from quotaflow.services.access import ROLES
 from quotaflow.services.auth import hash_password
 from quotaflow.store import db
 from quotaflow.store.models import RoleGrant, User
 from quotaflow.store.queries import unit_by_code, user_by_username
-
-from support import DEMO_PASSWORD, sign_in
 
 # Each role held over a subtree of the demo company, with one unit in scope and one out.
 # Scopes are regions or below so that "outside" exists for every role.
@@ -26,7 +25,7 @@ WRITERS = {"admin", "hrbp", "region_head", "team_lead"}
 AUDIT_READERS = {"admin", "hrbp"}
 
 
-def _person_codes(app) -> tuple[str, str]:  # noqa: ANN001
+def _person_codes(app) -> tuple[str, str]:
     with app.app_context():
         team = unit_by_code(db.session, "NE-T1")
         people = sorted(child.code for child in team.children)
@@ -34,7 +33,7 @@ def _person_codes(app) -> tuple[str, str]:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def matrix(app):  # noqa: ANN001, ANN201
+def matrix(app):
     """Create one user per role (idempotent): role -> (username, inside, outside, scope)."""
     person, other_person = _person_codes(app)
     resolved = {}
@@ -60,8 +59,8 @@ def test_matrix_covers_every_role() -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("where", ["inside", "outside"])
-def test_page_read(app, matrix, role: str, where: str) -> None:  # noqa: ANN001
-    username, inside, outside, scope = matrix[role]
+def test_page_read(app, matrix, role: str, where: str) -> None:
+    username, inside, outside, _scope = matrix[role]
     client = sign_in(app.test_client(), username)
     code = inside if where == "inside" else outside
     response = client.get(f"/org/{code}")
@@ -76,8 +75,8 @@ def test_page_read(app, matrix, role: str, where: str) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("where", ["inside", "outside"])
-def test_page_write(app, matrix, role: str, where: str) -> None:  # noqa: ANN001
-    username, inside, outside, scope = matrix[role]
+def test_page_write(app, matrix, role: str, where: str) -> None:
+    username, inside, outside, _scope = matrix[role]
     client = sign_in(app.test_client(), username)
     code = inside if where == "inside" else outside
     value = f"{50 + ROLES.index(role)}"
@@ -97,8 +96,8 @@ def test_page_write(app, matrix, role: str, where: str) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("where", ["inside", "outside"])
-def test_api_read(app, matrix, role: str, where: str) -> None:  # noqa: ANN001
-    username, inside, outside, scope = matrix[role]
+def test_api_read(app, matrix, role: str, where: str) -> None:
+    username, inside, outside, _scope = matrix[role]
     client = sign_in(app.test_client(), username)
     code = inside if where == "inside" else outside
     for path in (f"/api/v1/units/{code}", f"/api/v1/units/{code}/attributes",
@@ -113,8 +112,8 @@ def test_api_read(app, matrix, role: str, where: str) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("where", ["inside", "outside"])
-def test_api_write(app, matrix, role: str, where: str) -> None:  # noqa: ANN001
-    username, inside, outside, scope = matrix[role]
+def test_api_write(app, matrix, role: str, where: str) -> None:
+    username, inside, outside, _scope = matrix[role]
     client = sign_in(app.test_client(), username)
     code = inside if where == "inside" else outside
     value = 60.5 + ROLES.index(role)
@@ -131,7 +130,7 @@ def test_api_write(app, matrix, role: str, where: str) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_audit_log_page_and_api(app, matrix, role: str) -> None:  # noqa: ANN001
+def test_audit_log_page_and_api(app, matrix, role: str) -> None:
     client = sign_in(app.test_client(), matrix[role][0])
     expected = 200 if role in AUDIT_READERS else 403
     assert client.get("/audit").status_code == expected
@@ -139,7 +138,7 @@ def test_audit_log_page_and_api(app, matrix, role: str) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_lists_hold_only_the_scope(app, matrix, role: str) -> None:  # noqa: ANN001
+def test_lists_hold_only_the_scope(app, matrix, role: str) -> None:
     username, inside, outside, scope = matrix[role]
     client = sign_in(app.test_client(), username)
     roots = [u["code"] for u in client.get("/api/v1/units").get_json()["units"]]
@@ -151,7 +150,7 @@ def test_lists_hold_only_the_scope(app, matrix, role: str) -> None:  # noqa: ANN
     assert link not in client.get("/org").data
 
 
-def test_anonymous_is_sent_to_sign_in(client) -> None:  # noqa: ANN001
+def test_anonymous_is_sent_to_sign_in(client) -> None:
     response = client.get("/org/EAST")
     assert response.status_code == 302
     assert "/login" in response.location
@@ -160,7 +159,7 @@ def test_anonymous_is_sent_to_sign_in(client) -> None:  # noqa: ANN001
     assert api.get_json()["error"]["code"] == "unauthenticated"
 
 
-def test_every_endpoint_declares_its_access(app) -> None:  # noqa: ANN001
+def test_every_endpoint_declares_its_access(app) -> None:
     undeclared = [
         endpoint for endpoint, view in app.view_functions.items()
         if endpoint != "static" and not hasattr(view, "qf_access")
