@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from quotaflow.services import audit
+from quotaflow.services import audit, specs
 from quotaflow.services.auth import hash_password
 from quotaflow.store.models import (
     AttributeValue,
@@ -27,6 +27,12 @@ from quotaflow.store.models import (
 
 SEED_DIR = Path(__file__).resolve().parents[2] / "seed"
 NON_ATTRIBUTE_COLUMNS = {"period", "unit_code"}
+# The default specs shipped in seed/specs: file -> (kind, key). Loaded as active versions.
+SEED_SPECS = {
+    "factor_model.json": ("factor_model", "default"),
+    "scenario_presets.json": ("scenario_presets", "default"),
+    "risk_rules.json": ("risk_rules", "default"),
+}
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,9 @@ def load_demo(session: Session, seed_dir: Path = SEED_DIR, password: str | None 
     ]
     session.execute(insert(UnitResult), history)
     logins = _load_users(session, _read_csv(seed_dir / "users.csv"), units, password)
+    for filename, (kind, key) in SEED_SPECS.items():
+        content = json.loads((seed_dir / "specs" / filename).read_text(encoding="utf-8"))
+        specs.activate(session, specs.create_version(session, kind, key, content, None, "demo seed"), None)
     audit.record(session, None, "seed_demo", "database", None,
                  after={"units": len(units), "users": len(logins)})
     session.commit()

@@ -1,0 +1,1 @@
+from quotaflow.rules.expressions import CompiledExpression, ExpressionError, compile_expression  # noqa: F401
