@@ -111,7 +111,10 @@ def demo(host: str, port: int) -> None:
     if path.exists():
         click.echo(path.read_text(encoding="utf-8"))
     click.echo(f"QuotaFlow demo on http://{host}:{port}/  (Ctrl+C to stop)")
-    current_app.run(host=host, port=port, debug=False, use_reloader=False)
+    # Flask's app.run() refuses to run inside the flask CLI; werkzeug serves directly.
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, current_app._get_current_object(), threaded=True)
 
 
 # -- production server ----------------------------------------------------------------------
