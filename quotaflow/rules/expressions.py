@@ -24,9 +24,15 @@ Two evaluators share that validation and agree on every input:
 * :meth:`CompiledExpression.evaluate_row` is the reference: simpleeval walks the
   same validated tree for one row with float64 scalar operators.
 
-Numbers are float64 in both (integer fields and literals included). Division by
-zero, non-finite results and domain errors (``log(0)``, ``sqrt(-1)``) are errors
-naming the expression, the failing part's column and the first failing row.
+Numbers are float64 in both (integer fields and literals included; an integer
+field is a number whose values are not checked for being whole). Division by zero,
+non-finite results and domain errors (``log(0)``, ``sqrt(-1)``) are errors naming
+the expression, the failing part's column and the first failing row.
+
+Error codes. Compile time: syntax, forbidden, unknown_name, unknown_function, type,
+arity, argument, power, too_long, too_deep, too_many_nodes (and division_by_zero,
+not_finite or domain for a failing constant power such as ``0 ** -1``). Run time:
+division_by_zero, not_finite, domain, invalid_input, missing_input, shape.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ MAX_DEPTH = 50  # nesting of brackets, checked on the text before parsing
 MAX_TREE_DEPTH = 100  # nesting of the syntax tree (long operator chains, unary runs)
 MAX_NODES = 500  # syntax-tree nodes (names, numbers, operators, calls)
 MAX_POWER = 100  # largest absolute exponent allowed after '**'
+SCAN_LENGTH = 200  # longer text gets a token scan before parsing (see _precheck)
 
 FIELD_TYPES = ("number", "integer", "boolean")
 EXPECTED_TYPES = (None, NUMBER, BOOLEAN)
@@ -177,11 +184,6 @@ def compile_expression(
     ``functions`` defaults to the built-ins; ``expect`` ("number" or "boolean")
     makes a result of the other type a compile error. Raises ExpressionError.
     """
-    for name, kind in fields.items():
-        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-            raise ValueError(f"field name {name!r} is not a valid identifier")
-        if kind not in FIELD_TYPES:
-            raise ValueError(f"field {name!r} has unknown type {kind!r}; use one of {FIELD_TYPES}")
     if expect not in EXPECTED_TYPES:
         raise ValueError(f"expect must be one of {EXPECTED_TYPES}, not {expect!r}")
     registry = BUILTIN_FUNCTIONS if functions is None else functions
@@ -267,6 +269,8 @@ class CompiledExpression:
                              self.text, got=length, expected=size)
             length = size
         n = 1 if length is None else int(length)
+        if n < 0:
+            raise ValueError(f"size must not be negative, not {size!r}")
         # Inputs are checked first, field by field in name order, as evaluate_row does.
         failures: list[_Failure] = []
         converted = {}
@@ -330,15 +334,18 @@ _NOT_OPERANDS = frozenset(keyword.kwlist) - {"True", "False", "None"}
 _PREFIX = frozenset({"-", "+", "~", "not"})
 _BINARY = frozenset({"+", "-", "*", "/", "//", "%", "**", "@", "&", "|", "^", "<<", ">>"})
 _ALLOWED_CONTROLS = frozenset("\t\n\r")
+_QUOTE_OR_COMMENT = re.compile(r"(?:(?<!\w)([rRbBuUfF]{1,2}))?(['\"#])")
 
 
 def _precheck(text: str) -> int:
     """Reject hostile or hopeless text cheaply; return the count of leading blanks.
 
     Every check here is linear and bounded, so a megabyte of text or ten thousand
-    parentheses never reach Python's parser. The token scan counts a lower bound of
-    the syntax-tree nodes (operands and arithmetic operators) and the longest run of
-    prefix operators, so runaway chains are refused before parsing too.
+    parentheses never reach Python's parser. Text longer than SCAN_LENGTH also gets
+    a token scan that counts a lower bound of the syntax-tree nodes (operands and
+    arithmetic operators) and the longest run of prefix operators, so runaway
+    chains are refused before parsing; shorter text parses in microseconds and the
+    compiler's own node and depth limits catch the rest.
     """
     if not isinstance(text, str):
         raise _error("syntax", "the expression must be text", None)
@@ -349,35 +356,50 @@ def _precheck(text: str) -> int:
         raise _error("syntax", "the expression is empty", text)
     if not (text.isascii() and text.isprintable()):
         _check_characters(text)
+    quote = ("'" in text or '"' in text or "#" in text) and _QUOTE_OR_COMMENT.search(text)
+    if quote:
+        column = quote.start(2) + 1
+        if quote.group(2) == "#":
+            raise _error("forbidden", "comments ('#') are not allowed", text, column,
+                         construct="comment")
+        if "f" in (quote.group(1) or "").lower():
+            raise _error("forbidden", "f-strings are not allowed", text, column,
+                         construct="f-string")
+        raise _error("forbidden", "strings are not allowed", text, column, construct="string")
+    if text.count("(") + text.count("[") + text.count("{") > MAX_DEPTH:
+        _check_brackets(text)
+    if len(text) > SCAN_LENGTH:
+        _scan_tokens(text)
+    return len(text) - len(text.lstrip())
 
-    depth = nodes = prefix_run = 0
-    after_operand = False
-    previous_end, previous = -1, ""
-    for match in _TOKEN.finditer(text):
-        token, kind, start = match.group(), match.lastgroup, match.start()
-        if kind == "op" and token in "'\"#":
-            if token == "#":
-                raise _error("forbidden", "comments ('#') are not allowed", text, start + 1)
-            if previous_end == start and "f" in previous.lower():
-                raise _error("forbidden", "f-strings are not allowed", text, start + 1,
-                             construct="f-string")
-            raise _error("forbidden", "strings are not allowed", text, start + 1,
-                         construct="string")
-        if kind == "op" and token in "([{":
+
+def _check_brackets(text: str) -> None:
+    depth = 0
+    for index, char in enumerate(text):
+        if char in "([{":
             depth += 1
             if depth > MAX_DEPTH:
                 raise _error("too_deep", "the expression is nested too deeply (more than "
-                             "{limit} levels)", text, start + 1, limit=MAX_DEPTH)
+                             "{limit} levels)", text, index + 1, limit=MAX_DEPTH)
+        elif char in ")]}":
+            depth -= 1
+
+
+def _scan_tokens(text: str) -> None:
+    nodes = prefix_run = 0
+    after_operand = False
+    for match in _TOKEN.finditer(text):
+        token, kind = match.group(), match.lastgroup
+        if kind == "op" and token in "([{":
             after_operand, prefix_run = False, 0
         elif kind == "op" and token in ")]}":
-            depth -= 1
             after_operand, prefix_run = True, 0
         elif not after_operand and token in _PREFIX:
             nodes += 1
             prefix_run += 1
             if prefix_run > MAX_TREE_DEPTH:
                 raise _error("too_deep", "the expression is nested too deeply (more than "
-                             "{limit} levels)", text, start + 1, limit=MAX_TREE_DEPTH)
+                             "{limit} levels)", text, match.start() + 1, limit=MAX_TREE_DEPTH)
         elif kind == "op" or token in _NOT_OPERANDS:
             if after_operand and token in _BINARY:
                 nodes += 1
@@ -386,9 +408,7 @@ def _precheck(text: str) -> int:
             nodes += 1
             after_operand, prefix_run = True, 0
         if nodes > MAX_NODES:
-            raise _too_many_nodes(text, start + 1)
-        previous_end, previous = match.end(), token
-    return len(text) - len(text.lstrip())
+            raise _too_many_nodes(text, match.start() + 1)
 
 
 def _check_characters(text: str) -> None:
@@ -769,8 +789,9 @@ class _Compiler:
             except OverflowError:
                 number = math.inf
             if not math.isfinite(number):
+                literal = ast.get_source_segment(self.text[self.lead:], node) or ""
                 raise self.error(node, "not_finite", "the number {number} is too large",
-                                 number=_shorten(ast.get_source_segment(self.text[self.lead:], node) or ""))
+                                 number=_shorten(literal))
             return _Part(lambda run, mask: number, NUMBER)
         if isinstance(value, str | bytes):
             raise self.error(node, "forbidden", "strings are not allowed", construct="string")
@@ -780,8 +801,12 @@ class _Compiler:
     def name(self, node: ast.Name, depth: int) -> _Part:
         name = node.id
         if name in self.fields:
+            kind = self.fields[name]
+            if kind not in FIELD_TYPES:
+                raise ValueError(f"field {name!r} has unknown type {kind!r}; use one of "
+                                 f"{FIELD_TYPES}")
             self.names.add(name)
-            return _Part(lambda run, mask: run.columns[name], _kind_of(self.fields[name]))
+            return _Part(lambda run, mask: run.columns[name], _kind_of(kind))
         if name in self.registry:
             raise self.type_error(node, "{name}() is a function; call it with arguments",
                                   name=name)
@@ -1105,7 +1130,10 @@ def _plugin_call(spec: FunctionSpec, fns: list[Plan], seq: int, template: str,
         rows = len(columns[0]) if columns else (run.n if mask is None else int(mask.sum()))
         failed = np.zeros(rows, dtype=bool)
         try:
-            values = np.broadcast_to(np.asarray(spec.vector(*columns), dtype=dtype), (rows,))
+            if rows == 0:  # no row needs it: do not call it at all
+                values = np.zeros(0, dtype=dtype)
+            else:
+                values = np.broadcast_to(np.asarray(spec.vector(*columns), dtype=dtype), (rows,))
         except Exception:
             values = np.zeros(rows, dtype=dtype)
             for index in range(rows):

@@ -68,9 +68,9 @@ class FunctionRegistry:
     """Named functions callable from expressions; starts with the built-ins.
 
     >>> registry = FunctionRegistry()
-    >>> registry.register("double", scalar=lambda x: 2 * x, vector=lambda x: 2 * x)
-    ... # doctest: +ELLIPSIS
-    FunctionSpec(name='double', ...)
+    >>> spec = registry.register("double", scalar=lambda x: 2 * x, vector=lambda x: 2 * x)
+    >>> "double" in registry, spec.arity_text()
+    (True, '1')
     """
 
     def __init__(self, *, builtins: bool = True) -> None:
