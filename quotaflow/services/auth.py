@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from quotaflow.services import audit
@@ -37,7 +37,9 @@ def principal_for(user: User) -> Principal:
     return Principal(user_id=user.id, username=user.username, grants=grants)
 
 
-def _recent_failures(session: Session, column, value: str, since: dt.datetime) -> int:  # noqa: ANN001
+def _recent_failures(
+    session: Session, column: InstrumentedAttribute[str], value: str, since: dt.datetime
+) -> int:
     return session.scalar(
         select(func.count())
         .select_from(LoginAttempt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from quotaflow.store.models import (
@@ -19,7 +19,7 @@ from quotaflow.store.models import (
 )
 
 
-def in_paths(paths: Sequence[str]):  # noqa: ANN201 - returns a SQL expression
+def in_paths(paths: Sequence[str]) -> ColumnElement[bool]:
     """SQL condition: the unit lies in one of the subtrees ``paths``."""
     if not paths:
         return OrgUnit.id.is_(None)
@@ -46,8 +46,6 @@ def children(session: Session, unit: OrgUnit) -> list[OrgUnit]:
 
 
 def child_counts(session: Session, units: Sequence[OrgUnit]) -> dict[int, int]:
-    from sqlalchemy import func
-
     ids = [u.id for u in units]
     if not ids:
         return {}
