@@ -19,11 +19,13 @@ import csv
 import io
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
 
+from quotaflow.plugins import expression_functions
 from quotaflow.rules.allocation import Plan, allocate, scores_for
 from quotaflow.rules.model import FactorModel, load_model
 from quotaflow.rules.risks import RiskReport, RiskRules, evaluate_risks, load_risk_rules
@@ -196,7 +198,8 @@ def allocate_command(model_file: str, units_file: str, total: float, scenario: s
                      risks_file: str | None) -> None:
     """Allocate a company total down the units by a factor model."""
     model_path = Path(model_file)
-    model = _load("factor model", model_path, load_model)
+    model = _load("factor model", model_path,
+                  partial(load_model, functions=expression_functions()))
     presets_path = _default_spec(presets_file, model_path, PRESETS_FILE)
     risks_path = _default_spec(risks_file, model_path, RISKS_FILE)
     presets = _load("scenario presets", presets_path, load_presets, model) if presets_path \
@@ -214,7 +217,7 @@ def allocate_command(model_file: str, units_file: str, total: float, scenario: s
     if fmt == "json":
         doc = {"model": {"id": model.id, "version": model.version,
                          "content_hash": model.content_hash},
-               "company_total": int(round(total)),
+               "company_total": round(total),
                "scenarios": [{**s, "units": units}
                              for (s, _, _), (_, _, units) in zip(results, blocks, strict=True)]}
         text = json.dumps(doc, ensure_ascii=False, indent=1) + "\n"

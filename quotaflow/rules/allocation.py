@@ -10,14 +10,16 @@ How a target is made (DESIGN.md, "The allocation model"):
    to its upper end). A lock replaces a unit's bounds with its agreed value. Then every
    parent's interval is intersected with what its children can take together (sum of
    their lower and upper bounds), so a region is never given more than its people can
-   carry. When a unit's own bounds or lock and its children's limits do not meet, the
-   unit's own come first and the sibling group below is reported as infeasible.
+   carry. When a unit's own bounds and its children's limits do not meet, the
+   children's limits win (one bound broken, at the unit, reported with the gap); a
+   lock wins instead, and the sibling group below it is reported as infeasible.
 3. **Total.** The plan total is the company total clipped into the root's interval;
    any difference is the plan's shortfall (or excess), reported, never hidden.
 4. **Split, top-down, exactly.** For all sibling groups of a level at once, solve
    ``x = clip(lambda_g * share, lower, upper)`` with ``sum x = parent`` for each
-   group's ``lambda_g`` by a sorted-breakpoint search (piecewise-linear, monotone),
-   then re-spread any remainder over the units with room. Locked units are fixed.
+   group's ``lambda_g`` (f is piecewise linear and monotone: a few Newton steps, then
+   an exact search over the sorted breakpoints left in the bracket), then re-spread any
+   remainder over the units with room. Locked units are fixed.
    A group whose bounds cannot reach its parent's target (sum of lower bounds above it,
    or upper bounds below) is reported with the shortfall and split as closely as
    possible: everyone at the violated bound, the gap spread by share over unlocked units.
@@ -31,7 +33,7 @@ All arithmetic is on numpy columns; Python loops run over levels and factors onl
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -40,11 +42,15 @@ import numpy as np
 from quotaflow.rules.model import DEFAULT_POLICY, FactorModel
 from quotaflow.rules.rounding import round_groups, round_rows
 from quotaflow.rules.scoring import AllocationError, Scores, evaluate_column, score
+from quotaflow.rules.solver import split_level
 from quotaflow.rules.tree import UnitTree
 
 #: Plan columns that risk rules (and exports) may read besides the input fields.
 PLAN_COLUMNS = ("target", "lower", "upper", "parent_target", "share_of_parent",
                 "weighted_share", "unbounded", "locked", "depth")
+
+
+NO_UPPER = 1e18  # the "upper" plan column of a unit without an upper bound
 
 
 @dataclass(frozen=True)
@@ -53,10 +59,13 @@ class Infeasibility:
 
     kinds: ``total_short`` (the units' upper bounds cannot take the company total),
     ``total_excess`` (their lower bounds add up to more than it), ``above_upper`` /
-    ``below_lower`` (a parent's target is above/below what its children's bounds allow:
-    the children were pushed past their bounds by ``shortfall`` in total),
-    ``bounds_conflict`` (a unit's own lower bound is above its upper bound; the upper
-    bound was used).
+    ``below_lower`` (a parent's target, fixed by a lock, is above/below what its
+    children's bounds allow: the children were pushed past their bounds by
+    ``shortfall`` in total), ``children_short`` / ``children_excess`` (a unit's own
+    lower bound is above what its children can take together, or its upper bound below
+    what they must: the children's limits were used, missing the unit's own bound by
+    ``shortfall``; ``lower``/``upper`` are the unit's own bounds), ``bounds_conflict``
+    (a unit's own lower bound is above its upper bound; the upper bound was used).
     """
 
     unit: str
@@ -96,10 +105,51 @@ class Plan:
     own_lower: np.ndarray
     own_upper: np.ndarray
     locked: np.ndarray
-    infeasible: tuple[Infeasibility, ...]
+    conflict: np.ndarray  # units whose own lower bound is above their upper bound
+    children_gap: np.ndarray  # > 0 children short of the unit's lower, < 0 over its upper
     weight_percent: tuple[float, ...]
     scenario: str | None = None
-    meta: Mapping[str, Any] = field(default_factory=dict)
+    # Per level, the sibling groups that could not meet their parent's target:
+    # (parent rows, parent targets, sums of lower bounds, sums of upper bounds).
+    group_issues: tuple[tuple[np.ndarray, ...], ...] = ()
+
+    @cached_property
+    def infeasible(self) -> tuple[Infeasibility, ...]:
+        """Every place the bounds could not all hold: the total first, then sibling
+        groups (top-down), then units whose own bounds conflict. Built on first use."""
+        tree = self.tree
+        ids, level = tree.ids, tree.level
+        out = []
+        root = tree.root
+        if self.planned_total != self.total:
+            kind = "total_short" if self.planned_total < self.total else "total_excess"
+            out.append(Infeasibility(str(ids[root]), str(level[root]), kind, self.total,
+                                     float(self.lower[root]), float(self.upper[root]),
+                                     abs(self.total - self.planned_total)))
+        for rows, P, lo_sum, hi_sum in self.group_issues:
+            for pr, p, ls, hs in zip(rows.tolist(), P.tolist(), lo_sum.tolist(),
+                                     hi_sum.tolist(), strict=True):
+                over = p > hs
+                out.append(Infeasibility(str(ids[pr]), str(level[pr]),
+                                         "above_upper" if over else "below_lower", int(p),
+                                         ls, hs, round(p - hs if over else ls - p)))
+        for i in np.flatnonzero(self.children_gap).tolist():
+            gap = float(self.children_gap[i])
+            out.append(Infeasibility(str(ids[i]), str(level[i]),
+                                     "children_short" if gap > 0 else "children_excess",
+                                     int(self.target[i]), float(self.own_lower[i]),
+                                     float(self.own_upper[i]), round(abs(gap))))
+        for i in np.flatnonzero(self.conflict).tolist():
+            lo, hi = float(self.own_lower[i]), float(self.own_upper[i])
+            out.append(Infeasibility(str(ids[i]), str(level[i]), "bounds_conflict", 0, lo, hi,
+                                     int(lo - hi)))
+        return tuple(out)
+
+    @property
+    def infeasible_count(self) -> int:
+        """How many places bounds could not hold, not counting the total itself."""
+        return (sum(len(x[0]) for x in self.group_issues) + int(self.conflict.sum())
+                + int(np.count_nonzero(self.children_gap)))
 
     @property
     def planned_total(self) -> int:
@@ -126,10 +176,10 @@ class Plan:
         """(n, F) int64 yuan each factor contributed (root: zeros)."""
         return self._explanation["factor_amounts"]
 
-    @property
+    @cached_property
     def unbounded(self) -> np.ndarray:
         """Float yuan the factors alone would give (parent target x weighted share)."""
-        return self._explanation["unbounded"]
+        return np.where(self.tree.parent >= 0, self.parent_target * self.weighted_share, 0.0)
 
     @property
     def bounds_adjustment(self) -> np.ndarray:
@@ -152,7 +202,9 @@ class Plan:
         pt = self.parent_target.astype(float)
         cols.update({
             "target": self.target.astype(float),
-            "lower": self.lower, "upper": self.upper,
+            "lower": self.lower,
+            # Expressions take finite numbers only: "no upper bound" reads as NO_UPPER.
+            "upper": np.where(np.isfinite(self.upper), self.upper, NO_UPPER),
             "parent_target": pt,
             "share_of_parent": np.divide(self.target, pt, out=np.zeros(len(pt)), where=pt > 0),
             "weighted_share": self.weighted_share,
@@ -181,6 +233,18 @@ class Plan:
                  for f in factors if f["equal_share_fallback"]]
         if self.locked[i]:
             notes.append("locked: the agreed target is kept")
+        gap = float(self.children_gap[i])
+        if gap > 0:
+            notes.append(f"its children can take {gap:,.0f} less than its own lower bound; "
+                         "their limit was used")
+        elif gap < 0:
+            notes.append(f"its children must take {-gap:,.0f} more than its own upper bound; "
+                         "their limit was used")
+        if self.conflict[i]:
+            notes.append("its lower bound is above its upper bound; the upper bound was used")
+        if p >= 0 and any(int(p) in rows.tolist() for rows, *_ in self.group_issues):
+            notes.append("its siblings' bounds could not meet their parent's target (see "
+                         "the infeasible list); bounds were stretched")
         out = {
             "unit": unit, "level": str(tree.level[i]),
             "parent": None if p < 0 else str(tree.ids[p]),
@@ -238,6 +302,8 @@ def allocate(model: FactorModel, tree: UnitTree, total: float, *,
     if not np.isfinite(total) or total < 0:
         raise AllocationError(f"the total must be a non-negative amount, got {total!r}")
     total_int = int(np.floor(float(total) + 0.5))
+    if not tree.named and model.levels:
+        tree = tree.with_levels(model.levels)
     if scores is None:
         tree.check_model(model)
         scores = score(model, tree)
@@ -251,8 +317,7 @@ def allocate(model: FactorModel, tree: UnitTree, total: float, *,
         locked[rows] = True
         lock_val[rows] = np.fromiter(lock_map.values(), dtype=float, count=len(lock_map))
 
-    issues: list[Infeasibility] = []
-    own_lo, own_hi, lo, hi = _bounds(model, tree, locked, lock_val, issues)
+    own_lo, own_hi, lo, hi, conflict, gap = _bounds(model, tree, locked, lock_val)
 
     # Root: the plan total is the company total clipped into what the units can take.
     root = tree.root
@@ -261,219 +326,112 @@ def allocate(model: FactorModel, tree: UnitTree, total: float, *,
     planned = float(np.clip(total_int, lo[root], hi[root]))
     target[root] = int(planned)
     cont[root] = planned
-    if planned != total_int:
-        kind = "total_short" if planned < total_int else "total_excess"
-        issues.insert(0, Infeasibility(str(tree.ids[root]), str(tree.level[root]), kind,
-                                       total_int, lo[root], hi[root],
-                                       abs(total_int - int(planned))))
-
+    bad_groups: list[tuple[np.ndarray, ...]] = []
     for d in range(1, tree.max_depth + 1):
         idx = tree.by_depth[d]
         g, gparent = tree.sibling_groups[d]
         r = model.policy(tree.levels[d]).rounding_unit
         P = target[gparent].astype(float)
-        x, feasible, lo_sum, hi_sum = _split(g, len(gparent), w[idx], lo[idx], hi[idx], P,
-                                             locked[idx])
-        for gi in np.flatnonzero(~feasible):
-            over = P[gi] > hi_sum[gi]
-            pr = int(gparent[gi])
-            issues.append(Infeasibility(
-                str(tree.ids[pr]), str(tree.level[pr]), "above_upper" if over else "below_lower",
-                int(P[gi]), float(lo_sum[gi]), float(hi_sum[gi]),
-                int(round(P[gi] - hi_sum[gi] if over else lo_sum[gi] - P[gi]))))
-        # Locks stay exact where the group could keep them (see _split).
-        fixed = np.where(feasible[g], lo[idx] == hi[idx], locked[idx] & (x == lo[idx]))
-        target[idx] = round_groups(x, g, P, r, lo[idx], hi[idx], fixed, tree.id_rank[idx],
-                                   feasible)
+        lo_d, hi_d, lk = lo[idx], hi[idx], locked[idx]
+        x, feasible, lo_sum, hi_sum = split_level(g, len(gparent), w[idx], lo_d, hi_d, P, lk)
+        if not feasible.all():
+            bad = ~feasible
+            bad_groups.append((gparent[bad], P[bad], lo_sum[bad], hi_sum[bad]))
+        # Locks stay exact where the group could keep them (see split_level).
+        fixed = np.where(feasible[g], lo_d == hi_d, lk & (x == lo_d))
+        target[idx] = round_groups(x, g, P, r, lo_d, hi_d, fixed, feasible)
         cont[idx] = x
 
     return Plan(model=model, tree=tree, total=total_int, target=target, continuous=cont,
                 weighted_share=w, scores=scores, lower=lo, upper=hi, own_lower=own_lo,
-                own_upper=own_hi, locked=locked, infeasible=tuple(issues),
-                weight_percent=model.weight_percent, scenario=scenario)
+                own_upper=own_hi, locked=locked, conflict=conflict, children_gap=gap,
+                weight_percent=model.weight_percent, scenario=scenario,
+                group_issues=tuple(bad_groups))
 
 
-def _bounds(model: FactorModel, tree: UnitTree, locked: np.ndarray, lock_val: np.ndarray,
-            issues: list[Infeasibility]) -> tuple[np.ndarray, ...]:
-    """Own bounds per unit and effective bounds (intersected with the children's sums)."""
+def _bounds(model: FactorModel, tree: UnitTree, locked: np.ndarray, lock_val: np.ndarray
+            ) -> tuple[np.ndarray, ...]:
+    """Own bounds per unit and effective bounds (intersected with the children's sums).
+
+    Works level by level on arrays in ``tree.by_depth`` order, deepest level first, so
+    each level hands its parents the sums of its effective bounds.
+    """
     n = tree.size
     own_lo = np.zeros(n)
     own_hi = np.full(n, np.inf)
-    units = np.ones(n)
-    for d in range(1, tree.max_depth + 1):
-        idx = tree.by_depth[d]
-        pol = model.policy(tree.levels[d])
-        r = float(pol.rounding_unit)
-        units[idx] = r
-        cols = tree.at_depth(d)
-        lo = np.zeros(len(idx)) if pol.lower is None else \
-            evaluate_column(pol.lower, tree, "lower bound", fields=cols, rows=idx)
-        hi = np.full(len(idx), np.inf) if pol.upper is None else \
-            evaluate_column(pol.upper, tree, "upper bound", fields=cols, rows=idx)
-        # Inward to whole yuan; targets are never negative.
-        lo = np.maximum(np.ceil(lo), 0.0)
-        hi = np.maximum(np.floor(hi), 0.0)
-        conflict = (lo > hi) & ~locked[idx]
-        for k in np.flatnonzero(conflict):
-            i = int(idx[k])
-            issues.append(Infeasibility(str(tree.ids[i]), str(tree.level[i]), "bounds_conflict",
-                                        0, float(lo[k]), float(hi[k]), int(lo[k] - hi[k])))
-        own_lo[idx], own_hi[idx] = lo, hi
-    # Effective bounds, deepest level first, so parents see their children's limits.
-    # A conflicting unit's upper bound wins (own_lower keeps what the policy said).
-    lo, hi = np.minimum(own_lo, own_hi), own_hi.copy()
-    child_lo = np.zeros(n)
-    child_hi = np.zeros(n)
-    has_children = tree.n_children > 0
+    lo = np.zeros(n)
+    hi = np.full(n, np.inf)
+    conflict = np.zeros(n, dtype=bool)
+    gap = np.zeros(n)  # > 0: children cannot reach the unit's lower; < 0: nor get under its upper
+    child_lo = child_hi = None  # sums of the level below, in this level's order
     for d in range(tree.max_depth, -1, -1):
         idx = tree.by_depth[d]
-        r = units[idx]
-        a, b = lo[idx], hi[idx]
-        if d > 0:
-            # Inward to the rounding unit; too narrow for any multiple: pin to the top.
-            a2, b2 = np.ceil(a / r) * r, np.floor(b / r) * r
-            pin = a2 > b2
-            a, b = np.where(pin, b, a2), np.where(pin, b, b2)
-            lk = locked[idx]
+        if d == 0:
+            if child_lo is not None:  # the root: what its children can take
+                lo[idx], hi[idx] = child_lo, child_hi
+            break
+        pol = model.policy(tree.levels[d])
+        r = float(pol.rounding_unit)
+        cols = tree.at_depth(d)
+        size = len(idx)
+        l_own = np.zeros(size) if pol.lower is None else \
+            evaluate_column(pol.lower, tree, "lower bound", fields=cols, rows=idx)
+        u_own = np.full(size, np.inf) if pol.upper is None else \
+            evaluate_column(pol.upper, tree, "upper bound", fields=cols, rows=idx)
+        # Inward to whole yuan; targets are never negative.
+        l_own = np.maximum(np.ceil(l_own), 0.0)
+        u_own = np.maximum(np.floor(u_own), 0.0)
+        own_lo[idx], own_hi[idx] = l_own, u_own
+        lk = locked[idx]
+        bad = (l_own > u_own) & ~lk
+        if bad.any():
+            conflict[idx] = bad
+        # A conflicting unit's upper bound wins (own_lower keeps what the policy said).
+        a = np.minimum(l_own, u_own)
+        b = u_own
+        # Inward to the rounding unit; too narrow for any multiple: pin to the top.
+        a2, b2 = np.ceil(a / r) * r, np.floor(b / r) * r
+        pin = a2 > b2
+        a, b = np.where(pin, b, a2), np.where(pin, b, b2)
+        if lk.any():
             a = np.where(lk, lock_val[idx], a)
             b = np.where(lk, lock_val[idx], b)
-        else:
-            a, b = np.zeros(len(idx)), np.full(len(idx), np.inf)
-        hc = has_children[idx]
-        cl, ch = child_lo[idx], child_hi[idx]
-        ia = np.where(hc, np.maximum(a, cl), a)
-        ib = np.where(hc, np.minimum(b, ch), b)
-        # Own limits first: if they miss the children's interval, stay at the nearest
-        # own end (the group below is then reported infeasible).
-        miss = ia > ib
-        ia = np.where(miss, np.where(ch < a, a, b), ia)
-        ib = np.where(miss, ia, ib)
-        if d > 0:
+        if child_lo is not None:
+            hc = tree.has_children_at(d)
+            ia = np.where(hc, np.maximum(a, child_lo), a)
+            ib = np.where(hc, np.minimum(b, child_hi), b)
+            # Own limits that miss the children's interval: what the children can take
+            # wins (one broken bound here, not one per child), reported with the gap;
+            # a lock wins instead (the group below is then reported infeasible).
+            miss = ia > ib
+            if miss.any():
+                short = child_hi < a
+                nearest = np.where(short, child_hi, child_lo)
+                # The gap to the unit's own bound as the policy said it (a miss caused
+                # only by rounding that bound inward is no conflict).
+                raw_gap = np.where(short, np.minimum(l_own, u_own) - child_hi,
+                                   u_own - child_lo)
+                gap[idx] = np.where(miss & ~lk & (raw_gap != 0) & (short == (raw_gap > 0)),
+                                    raw_gap, 0.0)
+                ia = np.where(miss, np.where(lk, a, nearest), ia)
+                ib = np.where(miss, ia, ib)
             # The intersection may hold no multiple of the unit again: pin to its top.
             a2, b2 = np.ceil(ia / r) * r, np.floor(ib / r) * r
-            ok = (a2 <= b2) | ~hc
-            keep = hc & ~miss & ~locked[idx]
-            ia = np.where(keep & ok, a2, np.where(keep, ib, ia))
-            ib = np.where(keep & ok, b2, ib)
-        lo[idx], hi[idx] = ia, ib
-        if d > 0:
-            par = tree.parent[idx]
-            child_lo += np.bincount(par, weights=ia, minlength=n)
-            child_hi += np.bincount(par, weights=ib, minlength=n)
-    return own_lo, own_hi, lo, hi
-
-
-def _split(g: np.ndarray, ng: int, w: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-           P: np.ndarray, locked: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Continuous split of every sibling group of one level; see the module docstring.
-
-    Returns (x, feasible per group, sum of lower bounds, sum of upper bounds).
-    """
-    lo_sum = np.bincount(g, weights=lo, minlength=ng)
-    hi_sum = np.bincount(g, weights=hi, minlength=ng)
-    feasible = (lo_sum <= P) & (P <= hi_sum)
-    lam = _solve_scale(g, ng, w, lo, hi, P)
-    x = np.where((lo < hi) & (w > 0), np.clip(lam[g] * w, lo, hi), lo)
-    x = _respread(x, g, ng, lo, hi, P)
-
-    if not feasible.all():
-        x = _split_infeasible(x, g, ng, w, lo, hi, P, locked, lo_sum, hi_sum, feasible)
-    return x, feasible, lo_sum, hi_sum
-
-
-def _solve_scale(g: np.ndarray, ng: int, w: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                 P: np.ndarray) -> np.ndarray:
-    """Per group, lambda with sum(clip(lambda * w, lo, hi)) = P (sorted breakpoints).
-
-    f(lambda) is piecewise linear and non-decreasing: a unit adds slope w between
-    lambda = lo/w and hi/w. Sorting those events by (group, lambda) and integrating the
-    slope gives f at every event; the root lies on the first segment reaching P.
-    """
-    free = np.flatnonzero((lo < hi) & (w > 0))
-    base = np.bincount(g, weights=lo, minlength=ng)
-    lam = np.zeros(ng)
-    if len(free) == 0:
-        return lam
-    wf, gf = w[free], g[free]
-    a = lo[free] / wf
-    b = hi[free] / wf
-    fin = np.isfinite(b)
-    ev_lam = np.concatenate([a, b[fin]])
-    ev_g = np.concatenate([gf, gf[fin]])
-    ev_d = np.concatenate([wf, -wf[fin]])
-    order = np.lexsort((ev_lam, ev_g))
-    lam_e, g_e, d_e = ev_lam[order], ev_g[order], ev_d[order]
-    ne = len(lam_e)
-    pos = np.arange(ne)
-    first = np.r_[True, g_e[1:] != g_e[:-1]]
-    start = np.maximum.accumulate(np.where(first, pos, 0))
-    cs = np.cumsum(d_e)
-    slope = cs - (cs - d_e)[start]  # slope just after each event, within its group
-    inc = np.zeros(ne)
-    inc[1:] = slope[:-1] * (lam_e[1:] - lam_e[:-1])
-    inc[first] = 0.0
-    ci = np.cumsum(inc)
-    f = base[g_e] + ci - ci[start]  # f(lambda) at each event
-    target = P[g_e]
-    cnt = np.bincount(g_e, weights=f < target, minlength=ng).astype(np.int64)
-    nev = np.bincount(g_e, minlength=ng)
-    gstart = np.searchsorted(g_e, np.arange(ng))
-    has = (cnt > 0) & (nev > 0)
-    j = np.where(has, gstart + cnt - 1, 0)  # last event with f < P
-    sj = slope[j]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        step = np.where(sj > 0, (P - f[j]) / sj, 0.0)
-    nxt = np.minimum(j + 1, ne - 1)
-    # Do not run past the next event: f is linear only up to it.
-    limit = np.where((cnt < nev) & has, lam_e[nxt], np.inf)
-    lam = np.where(has, np.minimum(lam_e[j] + step, limit), 0.0)
-    return lam
-
-
-def _respread(x: np.ndarray, g: np.ndarray, ng: int, lo: np.ndarray, hi: np.ndarray,
-              P: np.ndarray) -> np.ndarray:
-    """Spread what is left of each parent over the units with room (float dust, or
-    units with zero share once everyone else is at the upper bound)."""
-    res = P - np.bincount(g, weights=x, minlength=ng)
-    rg = res[g]
-    up = np.where(lo < hi, np.minimum(hi, x + np.maximum(rg, 0)) - x, 0.0)
-    down = np.where(lo < hi, x - np.maximum(lo, x + np.minimum(rg, 0)), 0.0)
-    room = np.where(rg > 0, up, down)
-    room_sum = np.bincount(g, weights=room, minlength=ng)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(room_sum[g] > 0, room / room_sum[g], 0.0)
-    return np.clip(x + rg * np.minimum(frac, 1.0), lo, hi)
-
-
-def _split_infeasible(x: np.ndarray, g: np.ndarray, ng: int, w: np.ndarray, lo: np.ndarray,
-                      hi: np.ndarray, P: np.ndarray, locked: np.ndarray, lo_sum: np.ndarray,
-                      hi_sum: np.ndarray, feasible: np.ndarray) -> np.ndarray:
-    """Closest split when bounds cannot reach the parent: all at the violated bound,
-    the gap over unlocked units (by share; equally if their shares are 0). Locks move
-    only when nothing else can."""
-    over = (P > hi_sum)[g] & ~feasible[g]
-    under = (P < lo_sum)[g] & ~feasible[g]
-    free = ~locked
-    n_free = np.bincount(g, weights=free, minlength=ng)
-    # Over: hi + excess by share among free units.
-    movers = np.where(n_free[g] > 0, free, True)
-    wm = np.where(movers, w, 0.0)
-    wsum = np.bincount(g, weights=wm, minlength=ng)
-    cnt = np.bincount(g, weights=movers, minlength=ng)
-    frac = np.where(wsum[g] > 0, wm / np.where(wsum[g] > 0, wsum[g], 1.0),
-                    movers / np.maximum(cnt[g], 1.0))
-    hi_f = np.where(np.isfinite(hi), hi, 0.0)
-    excess = np.where(np.isfinite(hi_sum), P - hi_sum, 0.0)
-    x_over = hi_f + excess[g] * frac
-    # Under: locks kept when the rest can absorb the cut, lower bounds scaled down.
-    lock_sum = np.bincount(g, weights=np.where(locked, lo, 0.0), minlength=ng)
-    free_lo = np.bincount(g, weights=np.where(free, lo, 0.0), minlength=ng)
-    keep_locks = (P >= lock_sum) & (free_lo > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s_free = np.where(free_lo > 0, (P - lock_sum) / free_lo, 0.0)
-        s_all = np.where(lo_sum > 0, P / lo_sum, 0.0)
-    x_under = np.where(keep_locks[g], np.where(locked, lo, lo * s_free[g]), lo * s_all[g])
-    return np.where(over, x_over, np.where(under, x_under, x))
+            keep = hc & ~miss & ~lk
+            ok = keep & (a2 <= b2)
+            ia = np.where(ok, a2, np.where(keep, ib, ia))
+            ib = np.where(ok, b2, ib)
+            a, b = ia, ib
+        lo[idx], hi[idx] = a, b
+        # Sums for the parents, in the parent level's order.
+        g, gparent = tree.sibling_groups[d]
+        pos = tree.pos_in_level[gparent]
+        size_up = len(tree.by_depth[d - 1])
+        child_lo = np.zeros(size_up)
+        child_hi = np.zeros(size_up)
+        child_lo[pos] = np.bincount(g, weights=a, minlength=len(gparent))
+        child_hi[pos] = np.bincount(g, weights=b, minlength=len(gparent))
+    return own_lo, own_hi, lo, hi, conflict, gap
 
 
 def _explain_columns(plan: Plan) -> dict[str, np.ndarray]:
@@ -495,7 +453,7 @@ def _explain_columns(plan: Plan) -> dict[str, np.ndarray]:
     y = np.where(nonroot, y, t)
     bounds = (y - np.where(nonroot, base, plan.total)).astype(np.int64)
     rounding = (t - y).astype(np.int64)
-    return {"factor_amounts": amounts, "unbounded": unbounded, "bounds_adjustment": bounds,
+    return {"factor_amounts": amounts, "bounds_adjustment": bounds,
             "rounding_adjustment": rounding, "requested": requested}
 
 

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from quotaflow.rules.expressions import ExpressionError, compile_expression
+from quotaflow.rules.expressions import CompiledExpression, ExpressionError, compile_expression
+from quotaflow.rules.functions import FunctionRegistry
 from quotaflow.rules.specs import (
     SpecError,
     SpecIssue,
@@ -67,10 +68,10 @@ class FactorSpec:
     label_zh: str
     fields: tuple[str, ...]
     source: str
-    expression: Any  # quotaflow.rules.expressions.Expression
+    expression: CompiledExpression
     normalisation: str
     scale_source: str | None = None
-    scale: Any = None
+    scale: CompiledExpression | None = None
     help: str = ""
 
 
@@ -80,9 +81,9 @@ class LevelPolicy:
 
     level: str
     lower_source: str | None = None
-    lower: Any = None
+    lower: CompiledExpression | None = None
     upper_source: str | None = None
-    upper: Any = None
+    upper: CompiledExpression | None = None
     rounding_unit: int = 1
     locks: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -102,6 +103,8 @@ class FactorModel:
     name_zh: str = ""
     content_hash: str = ""
     doc: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # The functions its expressions may call (built-ins when None); derived specs reuse them.
+    functions: FunctionRegistry | None = field(default=None, repr=False, compare=False)
 
     @property
     def weights(self) -> np.ndarray:
@@ -144,7 +147,8 @@ class FactorModel:
                 merged.setdefault(level, {}).update(keys)
             issues: list[SpecIssue] = []
             policies = MappingProxyType(build_policies(
-                merged, expression_fields(self.fields), issues, self.levels))
+                merged, expression_fields(self.fields), issues, self.levels,
+                functions=self.functions))
             if issues:
                 raise ModelError(issues)
         return replace(self, weight_percent=tuple(weight_percent or self.weight_percent),
@@ -157,10 +161,11 @@ def expression_fields(fields: tuple[FieldSpec, ...] | list[FieldSpec]) -> dict[s
 
 
 def compile_at(source: str, fields: Mapping[str, str], ptr: str, issues: list[SpecIssue],
-               expect: str | None = "number") -> Any:
+               expect: str | None = "number",
+               functions: FunctionRegistry | None = None) -> CompiledExpression | None:
     """Compile ``source``; on failure record an issue at ``ptr`` and return None."""
     try:
-        return compile_expression(source, fields=dict(fields), expect=expect)
+        return compile_expression(source, fields=dict(fields), functions=functions, expect=expect)
     except ExpressionError as exc:
         issues.append(SpecIssue(ptr, exc.message, f"expression.{exc.code}",
                                 getattr(exc, "column", None)))
@@ -169,14 +174,16 @@ def compile_at(source: str, fields: Mapping[str, str], ptr: str, issues: list[Sp
 
 def compile_policy(doc: Mapping[str, Any], fields: Mapping[str, str], ptr: str,
                    issues: list[SpecIssue], level: str,
-                   base: LevelPolicy | None = None) -> LevelPolicy:
+                   base: LevelPolicy | None = None,
+                   functions: FunctionRegistry | None = None) -> LevelPolicy:
     """Compile one policy document, each key overriding ``base`` (the default policy)."""
     pol = base if base is not None else LevelPolicy(level)
     pol = replace(pol, level=level)
     for bound in ("lower", "upper"):
         if bound in doc:
             src = doc[bound]
-            pol = replace(pol, **{bound: compile_at(src, fields, f"{ptr}/{bound}", issues),
+            pol = replace(pol, **{bound: compile_at(src, fields, f"{ptr}/{bound}", issues,
+                                                    functions=functions),
                                   f"{bound}_source": src})
     if "rounding_unit" in doc:
         pol = replace(pol, rounding_unit=int(doc["rounding_unit"]))
@@ -187,8 +194,11 @@ def compile_policy(doc: Mapping[str, Any], fields: Mapping[str, str], ptr: str,
     return pol
 
 
-def load_model(source: str | Path | Mapping[str, Any]) -> FactorModel:
+def load_model(source: str | Path | Mapping[str, Any], *,
+               functions: FunctionRegistry | None = None) -> FactorModel:
     """Validate a factor-model document (or JSON file) and compile it.
+
+    ``functions`` adds plugin functions to the built-ins its expressions may call.
 
     Raises :class:`ModelError` listing every problem, each with a JSON pointer.
     """
@@ -206,9 +216,10 @@ def load_model(source: str | Path | Mapping[str, Any]) -> FactorModel:
     _check_fields(doc, fields, issues)
     types = expression_fields(fields)
 
-    factors = tuple(_factor(doc, i, types, issues) for i in range(len(doc["factors"])))
+    factors = tuple(_factor(doc, i, types, issues, functions) for i in range(len(doc["factors"])))
     weight_percent = _weights(doc, issues)
-    policies = build_policies(doc.get("policies", {}), types, issues, doc.get("levels"))
+    policies = build_policies(doc.get("policies", {}), types, issues, doc.get("levels"),
+                              functions=functions)
     if issues:
         raise ModelError(issues)
     canonical = json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -217,7 +228,8 @@ def load_model(source: str | Path | Mapping[str, Any]) -> FactorModel:
         weight_percent=weight_percent, policies=MappingProxyType(policies),
         levels=tuple(doc.get("levels", ())), name_en=doc.get("name_en", ""),
         name_zh=doc.get("name_zh", ""),
-        content_hash=hashlib.sha256(canonical.encode()).hexdigest(), doc=doc)
+        content_hash=hashlib.sha256(canonical.encode()).hexdigest(), doc=doc,
+        functions=functions)
 
 
 def _check_fields(doc: dict[str, Any], fields: tuple[FieldSpec, ...],
@@ -238,7 +250,7 @@ def _check_fields(doc: dict[str, Any], fields: tuple[FieldSpec, ...],
 
 
 def _factor(doc: dict[str, Any], i: int, types: dict[str, str],
-            issues: list[SpecIssue]) -> FactorSpec:
+            issues: list[SpecIssue], functions: FunctionRegistry | None) -> FactorSpec:
     raw = doc["factors"][i]
     ptr = pointer("factors", i)
     key = raw["key"]
@@ -250,13 +262,14 @@ def _factor(doc: dict[str, Any], i: int, types: dict[str, str],
             issues.append(SpecIssue(f"{ptr}/fields/{j}",
                                     f"factor {key!r} uses field {name!r}, which the model "
                                     "does not declare", "unknown_field"))
-    expr = compile_at(raw["expression"], types, f"{ptr}/expression", issues)
+    expr = compile_at(raw["expression"], types, f"{ptr}/expression", issues,
+                      functions=functions)
     scale = None
     if "scale" in raw:
         if raw["normalisation"] != "score":
             issues.append(SpecIssue(f"{ptr}/scale", "scale applies to score factors only",
                                     "scale"))
-        scale = compile_at(raw["scale"], types, f"{ptr}/scale", issues)
+        scale = compile_at(raw["scale"], types, f"{ptr}/scale", issues, functions=functions)
     # Every name an expression reads must be listed, so the factor's inputs are visible
     # (and auditable) without parsing the expression.
     for what, ex in (("expression", expr), ("scale", scale)):
@@ -295,12 +308,13 @@ def _weights(doc: dict[str, Any], issues: list[SpecIssue]) -> tuple[float, ...]:
 
 def build_policies(raw: Mapping[str, Any], types: Mapping[str, str], issues: list[SpecIssue],
                    levels: tuple[str, ...] | list[str] | None = None,
-                   ptr: str = "/policies") -> dict[str, LevelPolicy]:
+                   ptr: str = "/policies",
+                   functions: FunctionRegistry | None = None) -> dict[str, LevelPolicy]:
     """Compile a ``policies`` object: the default, then each level merged over it."""
     default = None
     if DEFAULT_POLICY in raw:
         default = compile_policy(raw[DEFAULT_POLICY], types, ptr + pointer(DEFAULT_POLICY),
-                                 issues, DEFAULT_POLICY)
+                                 issues, DEFAULT_POLICY, functions=functions)
     out: dict[str, LevelPolicy] = {DEFAULT_POLICY: default} if default else {}
     for level, pdoc in raw.items():
         if level == DEFAULT_POLICY:
@@ -312,7 +326,8 @@ def build_policies(raw: Mapping[str, Any], types: Mapping[str, str], issues: lis
         # Locks belong to the policy that names them: a level does not inherit the
         # default's locks (they stay in the default and apply to whatever level).
         base = replace(default, locks=MappingProxyType({})) if default else None
-        out[level] = compile_policy(pdoc, types, ptr + pointer(level), issues, level, base)
+        out[level] = compile_policy(pdoc, types, ptr + pointer(level), issues, level, base,
+                                    functions=functions)
     # A unit may be locked once: two levels locking the same id would be ambiguous.
     owner: dict[str, str] = {}
     for level, pdoc in raw.items():

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from quotaflow.rules.allocation import PLAN_COLUMNS, Plan
+from quotaflow.rules.expressions import CompiledExpression
 from quotaflow.rules.model import FactorModel, compile_at, expression_fields
 from quotaflow.rules.scoring import evaluate_column
 from quotaflow.rules.specs import SpecError, SpecIssue, pointer, read_json, schema_issues
@@ -37,7 +38,7 @@ class RiskRulesError(SpecError):
 class DerivedColumn:
     name: str
     source: str
-    expression: Any
+    expression: CompiledExpression
     label_en: str = ""
     label_zh: str = ""
 
@@ -46,7 +47,7 @@ class DerivedColumn:
 class UnitRule:
     key: str
     source: str
-    when: Any
+    when: CompiledExpression
     severity: str
     message_en: str
     message_zh: str
@@ -57,7 +58,7 @@ class UnitRule:
 class PlanRule:
     key: str
     source: str
-    when: Any
+    when: CompiledExpression
     severity: str
     message_en: str
     message_zh: str
@@ -103,7 +104,8 @@ def load_risk_rules(source: str | Path | Mapping[str, Any], model: FactorModel) 
         if c["name"] in types:
             issues.append(SpecIssue(f"{ptr}/name", f"column {c['name']!r} already exists",
                                     "duplicate"))
-        ex = compile_at(c["expression"], types, f"{ptr}/expression", issues, expect=None)
+        ex = compile_at(c["expression"], types, f"{ptr}/expression", issues, expect=None,
+                        functions=model.functions)
         types[c["name"]] = ex.result_type if ex is not None else "number"
         columns.append(DerivedColumn(c["name"], c["expression"], ex, c.get("label_en", ""),
                                      c.get("label_zh", "")))
@@ -121,7 +123,8 @@ def load_risk_rules(source: str | Path | Mapping[str, Any], model: FactorModel) 
             if levels and lv not in levels:
                 issues.append(SpecIssue(f"{ptr}/levels/{j}", f"unknown level {lv!r}",
                                         "unknown_level"))
-        ex = compile_at(r["when"], types, f"{ptr}/when", issues, expect="boolean")
+        ex = compile_at(r["when"], types, f"{ptr}/when", issues, expect="boolean",
+                        functions=model.functions)
         for lang in ("en", "zh"):
             _check_message(r[f"message_{lang}"], unit_allowed, f"{ptr}/message_{lang}", issues)
         unit_rules.append(UnitRule(r["key"], r["when"], ex, r["severity"], r["message_en"],
@@ -136,7 +139,8 @@ def load_risk_rules(source: str | Path | Mapping[str, Any], model: FactorModel) 
             issues.append(SpecIssue(f"{ptr}/key", f"duplicate rule key {r['key']!r}",
                                     "duplicate"))
         keys.add(r["key"])
-        ex = compile_at(r["when"], plan_types, f"{ptr}/when", issues, expect="boolean")
+        ex = compile_at(r["when"], plan_types, f"{ptr}/when", issues, expect="boolean",
+                        functions=model.functions)
         for lang in ("en", "zh"):
             _check_message(r[f"message_{lang}"], plan_allowed, f"{ptr}/message_{lang}", issues)
         plan_rules.append(PlanRule(r["key"], r["when"], ex, r["severity"], r["message_en"],
@@ -224,7 +228,7 @@ def evaluate_risks(rules: RiskRules, plan: Plan, *, company_total: float | None 
         "planned_total": planned, "shortfall": goal - planned,
         "shortfall_share": (goal - planned) / goal if goal else 0.0,
         # The total's own shortfall has its value above; count the other places.
-        "infeasible_count": float(sum(not x.kind.startswith("total_") for x in plan.infeasible)),
+        "infeasible_count": float(plan.infeasible_count),
     }
     values.update({f"{k}_count": float(len(v)) for k, v in hits.items()})
     text = {f"{k}_units": ", ".join(tree.ids[v[:8]].tolist()) + (" ..." if len(v) > 8 else "")

@@ -18,6 +18,7 @@ import numpy as np
 
 from quotaflow.rules.allocation import Plan, allocate, scores_for
 from quotaflow.rules.model import DEFAULT_POLICY, FactorModel, compile_at, expression_fields
+from quotaflow.rules.parallel import parallel_map
 from quotaflow.rules.risks import RiskReport, RiskRules, evaluate_risks
 from quotaflow.rules.scoring import Scores
 from quotaflow.rules.specs import SpecError, SpecIssue, pointer, read_json, schema_issues
@@ -107,7 +108,8 @@ def load_presets(source: str | Path | Mapping[str, Any], model: FactorModel) -> 
                 issues.append(SpecIssue(lptr, f"unknown level {level!r}", "unknown_level"))
             for bound in ("lower", "upper"):
                 if bound in pol:
-                    compile_at(pol[bound], types, f"{lptr}/{bound}", issues)
+                    compile_at(pol[bound], types, f"{lptr}/{bound}", issues,
+                               functions=model.functions)
         if len(issues) > n_before:
             continue
         derived = model.derive(weight_percent=weights, policy_overrides=overrides)
@@ -156,12 +158,14 @@ def run_scenarios(model: FactorModel, tree: UnitTree, total: float, presets: Sce
     if scores is None:
         scores = scores_for(model, tree)
     wanted = set(only) if only is not None else None
-    out: dict[str, ScenarioResult] = {}
-    for preset in presets.presets:
-        if wanted is not None and preset.key not in wanted:
-            continue
+    chosen = [p for p in presets.presets if wanted is None or p.key in wanted]
+    tree.prepare()  # shared caches first, so the scenarios do not race to build them
+
+    def one(preset: ScenarioPreset) -> ScenarioResult:
         plan = allocate(preset.model, tree, preset.stretched_total(total, tree), locks=locks,
                         scores=scores, scenario=preset.key)
         report = evaluate_risks(risks, plan, company_total=total) if risks is not None else None
-        out[preset.key] = ScenarioResult(preset, plan, report)
-    return out
+        return ScenarioResult(preset, plan, report)
+
+    # Scenarios are independent array work: they run side by side on a multi-core box.
+    return {r.preset.key: r for r in parallel_map(one, chosen)}

@@ -87,7 +87,7 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @cache
-def _validator(name: str):  # -> jsonschema.protocols.Validator
+def _validator(name: str) -> Any:  # a jsonschema Draft202012Validator
     # Imported lazily: jsonschema is a few ms to import and not needed to run a model.
     from jsonschema import Draft202012Validator
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ class UnitTree:
     fields: Mapping[str, np.ndarray]
     labels: Mapping[str, np.ndarray] = field(default_factory=dict)
     rows: np.ndarray | None = None  # source line per unit, for error messages
+    named: bool = True  # False when level names were made up ("level<d>")
 
     @property
     def size(self) -> int:
@@ -97,6 +98,62 @@ class UnitTree:
     @cached_property
     def n_children(self) -> np.ndarray:
         return np.bincount(self.parent[self.parent >= 0], minlength=self.size)
+
+    @cached_property
+    def pos_in_level(self) -> np.ndarray:
+        """Each unit's position in its level's ``by_depth`` array."""
+        pos = np.empty(self.size, dtype=np.int64)
+        for idx in self.by_depth:
+            pos[idx] = np.arange(len(idx))
+        return pos
+
+    def has_children_at(self, d: int) -> np.ndarray:
+        """Per unit of ``by_depth[d]``: does it have children?"""
+        return self._has_children[d]
+
+    @cached_property
+    def _has_children(self) -> tuple[np.ndarray, ...]:
+        return tuple(self.n_children[idx] > 0 for idx in self.by_depth)
+
+    @cached_property
+    def bin_parent(self) -> np.ndarray:
+        """Parent row, with the root in a bin of its own (row n) for ``np.bincount``."""
+        return np.where(self.parent >= 0, self.parent, self.size)
+
+    @cached_property
+    def nonroot(self) -> np.ndarray:
+        """Rows of every unit but the root (factor measures are taken on these)."""
+        return np.flatnonzero(self.parent >= 0)
+
+    @cached_property
+    def nonroot_fields(self) -> dict[str, np.ndarray]:
+        return {k: v[self.nonroot] for k, v in self.fields.items()}
+
+    def with_levels(self, levels: Sequence[str]) -> UnitTree:
+        """This tree with level names by depth (for trees built without them).
+
+        The derived index arrays are shared, and the result is cached per names.
+        """
+        names = tuple(levels[d] if d < len(levels) else f"level{d}"
+                      for d in range(self.max_depth + 1))
+        cache = self.__dict__.setdefault("_relabelled", {})
+        if names not in cache:
+            other = replace(self, level=np.asarray(names, dtype=str)[self.depth], levels=names,
+                            named=True)
+            for key in ("index", "id_rank", "by_depth", "sibling_groups", "n_children",
+                        "_field_slices", "nonroot", "nonroot_fields", "bin_parent",
+                        "pos_in_level", "_has_children"):
+                if key in self.__dict__:
+                    other.__dict__[key] = self.__dict__[key]
+            cache[names] = other
+        return cache[names]
+
+    def prepare(self) -> UnitTree:
+        """Build every derived index now (before sharing the tree between threads)."""
+        _ = (self.by_depth, self.sibling_groups, self.id_rank, self.n_children,
+             self._field_slices, self.nonroot_fields, self.bin_parent, self.pos_in_level,
+             self._has_children)
+        return self
 
     def row_of(self, i: int) -> int | None:
         return None if self.rows is None else int(self.rows[i])
@@ -180,6 +237,7 @@ def build_tree(ids: Sequence[str] | np.ndarray, parent: Sequence[int] | np.ndarr
     else:
         raise err("cycle in the parent links", int(np.flatnonzero(cur >= 0)[0]), "parent")
     maxd = int(depth.max())
+    named = level is not None or len(levels) > maxd
     if level is None:
         names = tuple(levels[d] if d < len(levels) else f"level{d}" for d in range(maxd + 1))
         level_arr = np.asarray(names, dtype=str)[depth]
@@ -203,7 +261,8 @@ def build_tree(ids: Sequence[str] | np.ndarray, parent: Sequence[int] | np.ndarr
         cols[k] = arr
     return UnitTree(ids=ids, parent=parent, depth=depth, level=level_arr, levels=names,
                     fields=cols, labels={k: np.asarray(v, dtype=str)
-                                         for k, v in (labels or {}).items()}, rows=rows)
+                                         for k, v in (labels or {}).items()}, rows=rows,
+                    named=named)
 
 
 def tree_from_parent_ids(ids: Sequence[str], parent_ids: Sequence[str | None],
@@ -233,7 +292,10 @@ def _parse_cell(text: str, ftype: str) -> float:
         if low in _FALSE:
             return 0.0
         raise ValueError(f"{text!r} is not a boolean (true/false)")
-    value = float(t.replace(",", "")) if t else math.nan
+    try:
+        value = float(t.replace(",", "")) if t else math.nan
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
     if not math.isfinite(value):
         raise ValueError(f"{text!r} is not a finite number")
     if ftype == "integer" and value != int(value):
@@ -304,8 +366,14 @@ def load_units_csv(source: str | Path | Iterable[str], model: FactorModel,
     for f in model.fields:
         if f.name not in fields and f.default is not None:
             fields[f.name] = np.full(len(ids), float(f.default))
-    tree = tree_from_parent_ids(ids, parents, fields, level=lvl or None,
-                                levels=levels if levels is not None else model.levels,
+    known = levels if levels is not None else model.levels
+    if lvl and known:
+        # A level the model does not know would silently fall back to the default policy.
+        for j, name in enumerate(lvl):
+            if name not in known:
+                raise TreeError(f"unknown level {name!r} (the model's levels: "
+                                f"{', '.join(known)})", row=rows[j], column="level", unit=ids[j])
+    tree = tree_from_parent_ids(ids, parents, fields, level=lvl or None, levels=known,
                                 labels=labels, rows=np.asarray(rows))
     tree.check_model(model)
     return tree
