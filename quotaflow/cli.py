@@ -10,6 +10,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from quotaflow.allocate_cli import allocate_command
 from quotaflow.app import create_app
 
 DEMO_LOGINS_FILE = "demo-logins.txt"
@@ -212,15 +213,8 @@ def i18n_compile() -> None:
         click.echo(f"compiled {path}")
 
 
-def _register_optional_commands() -> None:
-    try:
-        from quotaflow.allocate_cli import allocate_command
-    except ImportError:  # the rules engine's command line lands separately
-        return
-    main.add_command(allocate_command, "allocate")
-
-
-_register_optional_commands()
+# Needs no database: a plain click command, run without an app context.
+main.add_command(allocate_command, "allocate")
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

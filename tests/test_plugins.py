@@ -50,3 +50,22 @@ def test_a_broken_plugin_is_named(tmp_path: Path) -> None:
     (tmp_path / "broken.py").write_text("VALUE = 1\n")
     with pytest.raises(PluginError, match="'broken' has no register"):
         discover([tmp_path])
+
+
+def test_factor_models_may_call_plugin_functions(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from quotaflow.allocate_cli import allocate_command
+
+    model = json.loads((Path(__file__).parents[1] / "seed/specs/factor_model.json").read_text())
+    model["policies"]["default"]["upper"] = "headcount * 700000 * ramp(avg_tenure_months, 18) * 1.5"
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(model))
+    units = Path(__file__).parents[1] / "seed/units.csv"
+    result = CliRunner().invoke(allocate_command, ["--model", str(path), "--units", str(units),
+                                                   "--total", "200000000", "--format", "csv",
+                                                   "--scenarios", str(units.parent / "specs/scenario_presets.json")])
+    assert result.exit_code == 0, result.output
+    assert "scenario balanced" in result.output
