@@ -21,6 +21,12 @@ UNIT_PERMISSIONS: dict[str, frozenset[str]] = {
 GLOBAL_PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.read": frozenset({"admin", "hrbp"}),
     "users.manage": frozenset({"admin"}),
+    # Configuration: specs (factor models, forms, flows, ...) and the admin pages.
+    "spec.read": frozenset({"admin", "hrbp"}),
+    "spec.write": frozenset({"admin", "hrbp"}),
+    "admin.access": frozenset({"admin", "hrbp"}),
+    # Computing a plan from a company total (the target admin's job).
+    "plan.create": frozenset({"admin", "hrbp", "executive"}),
 }
 PERMISSIONS: frozenset[str] = frozenset(UNIT_PERMISSIONS) | frozenset(GLOBAL_PERMISSIONS)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -288,3 +289,88 @@ class AuditEntry(Base):
     before: Mapped[Any | None] = mapped_column(JSON)
     after: Mapped[Any | None] = mapped_column(JSON)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+PLAN_STATUSES = ("draft", "published", "superseded")
+
+
+class Plan(Base):
+    """An allocation of a period's company total, pinned to the spec versions it ran under."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("periods.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... within the period
+    scenario: Mapped[str] = mapped_column(String(64))
+    company_total: Mapped[int] = mapped_column(BigInteger)
+    planned_total: Mapped[int] = mapped_column(BigInteger)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("spec_versions.id"))
+    presets_version_id: Mapped[int | None] = mapped_column(ForeignKey("spec_versions.id"))
+    risks_version_id: Mapped[int | None] = mapped_column(ForeignKey("spec_versions.id"))
+    based_on_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    summary: Mapped[Any] = mapped_column(JSON)  # plan-level risks, infeasibilities, weights
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    period: Mapped[Period] = relationship()
+    model_version: Mapped[SpecVersion] = relationship(foreign_keys=[model_version_id])
+    created_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("period_id", "number", name="uq_plans_period_number"),
+        CheckConstraint("status IN ('draft', 'published', 'superseded')", name="status"),
+    )
+
+
+class PlanUnit(Base):
+    """One unit's target in a plan, with the parts of its explanation (integers of yuan)."""
+
+    __tablename__ = "plan_units"
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), primary_key=True)
+    target: Mapped[int] = mapped_column(BigInteger)
+    lower: Mapped[float | None] = mapped_column(Float)
+    upper: Mapped[float | None] = mapped_column(Float)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    factor_amounts: Mapped[Any] = mapped_column(JSON)  # list of int, in the model's factor order
+    bounds_adjustment: Mapped[int] = mapped_column(BigInteger)
+    rounding_adjustment: Mapped[int] = mapped_column(BigInteger)
+    risks: Mapped[Any] = mapped_column(JSON)  # list of {"rule", "severity"}
+
+
+class Upload(Base):
+    """A file a user uploaded (evidence, spreadsheets); stored under a random name."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    storage_name: Mapped[str] = mapped_column(String(64), unique=True)
+    original_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))  # whose scope may see it
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    unit: Mapped[OrgUnit] = relationship()
+
+
+class FormSubmission(Base):
+    """Data submitted through a form, pinned to the form's spec version."""
+
+    __tablename__ = "form_submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    form_version_id: Mapped[int] = mapped_column(ForeignKey("spec_versions.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    period_id: Mapped[int | None] = mapped_column(ForeignKey("periods.id"))
+    data: Mapped[Any] = mapped_column(JSON)
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    form_version: Mapped[SpecVersion] = relationship()
