@@ -1,0 +1,110 @@
+"""Spec API: list specs and versions, read a version, create a version, activate one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify, request
+from flask_login import current_user
+
+from quotaflow.api import api_blueprint
+from quotaflow.api.errors import ApiError
+from quotaflow.services import spec_kinds
+from quotaflow.services import specs as spec_service
+from quotaflow.services.specs import SpecServiceError, SpecValidationError
+from quotaflow.store import db
+from quotaflow.store.models import SpecVersion
+from quotaflow.web.guard import requires
+
+MAX_NOTE = 500
+SERVICE_STATUS = {"unknown_kind": 404, "not_found": 404, "bad_key": 422, "unchanged": 409,
+                  "already_active": 409}
+
+
+def version_json(spec: SpecVersion, *, content: bool = False) -> dict[str, Any]:
+    out = {"kind": spec.kind, "key": spec.key, "version": spec.version, "status": spec.status,
+           "content_hash": spec.content_hash, "author": spec.author.username if spec.author else None,
+           "created_at": spec.created_at.isoformat() + "Z", "note": spec.note}
+    if content:
+        out["content"] = spec.content
+    return out
+
+
+def _versions(kind: str, key: str) -> list[SpecVersion]:
+    if spec_kinds.get(kind) is None:
+        raise ApiError(404, "not_found", f"unknown spec kind {kind!r}", {"pointer": "/kind"})
+    found = spec_service.versions(db.session, kind, key)
+    if not found:
+        raise ApiError(404, "not_found", f"no spec {kind}/{key}")
+    return found
+
+
+def _service_error(exc: SpecServiceError) -> ApiError:
+    if isinstance(exc, SpecValidationError):
+        return ApiError(422, "invalid_spec", exc.message,
+                        {"issues": [p.as_dict() for p in exc.problems]})
+    return ApiError(SERVICE_STATUS.get(exc.code, 422), exc.code, exc.message, exc.params)
+
+
+@api_blueprint.get("/specs")
+@requires("spec.read")
+def specs_index() -> Any:
+    return jsonify({"specs": [
+        {"kind": s.kind, "key": s.key, "versions": s.count, "latest": s.latest,
+         "active": version_json(s.active) if s.active else None}
+        for s in spec_service.summaries(db.session)
+    ], "kinds": [k.name for k in spec_kinds.kinds()]})
+
+
+@api_blueprint.get("/specs/<kind>/<key>")
+@requires("spec.read")
+def spec_versions(kind: str, key: str) -> Any:
+    return jsonify({"kind": kind, "key": key,
+                    "versions": [version_json(v) for v in _versions(kind, key)]})
+
+
+@api_blueprint.get("/specs/<kind>/<key>/versions/<int:version>")
+@requires("spec.read")
+def spec_version(kind: str, key: str, version: int) -> Any:
+    found = next((v for v in _versions(kind, key) if v.version == version), None)
+    if found is None:
+        raise ApiError(404, "not_found", f"{kind}/{key} has no version {version}")
+    return jsonify(version_json(found, content=True))
+
+
+@api_blueprint.post("/specs/<kind>/<key>/versions")
+@requires("spec.write")
+def create_spec_version(kind: str, key: str) -> Any:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "content" not in body:
+        raise ApiError(400, "invalid_body", 'expected {"content": {...}, "note": "..."}',
+                       {"pointer": "/content"})
+    note = body.get("note")
+    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
+        raise ApiError(400, "invalid_body", f"note is text of at most {MAX_NOTE} characters",
+                       {"pointer": "/note"})
+    activate = body.get("activate", False)
+    if not isinstance(activate, bool):
+        raise ApiError(400, "invalid_body", "activate is true or false", {"pointer": "/activate"})
+    try:
+        saved = spec_service.save_version(db.session, kind, key, body["content"],
+                                          current_user._get_current_object(), note,
+                                          activate=activate, remote_addr=request.remote_addr)
+    except SpecServiceError as exc:
+        raise _service_error(exc) from None
+    response = jsonify(version_json(saved, content=True))
+    response.status_code = 201
+    return response
+
+
+@api_blueprint.post("/specs/<kind>/<key>/versions/<int:version>/activate")
+@requires("spec.write")
+def activate_spec_version(kind: str, key: str, version: int) -> Any:
+    _versions(kind, key)
+    try:
+        spec = spec_service.activate_version(db.session, kind, key, version,
+                                             current_user._get_current_object(), request.remote_addr)
+    except SpecServiceError as exc:
+        raise _service_error(exc) from None
+    return jsonify(version_json(spec))
+
