@@ -1,0 +1,183 @@
+"""File uploads: checked by size and by content, stored under random names.
+
+A file is accepted only if its bytes are one of the allowed kinds (PNG, JPEG, PDF,
+XLSX, UTF-8 CSV or text) AND its extension names that same kind, so a renamed
+executable or a script posing as a picture is refused. It is written under a random
+name (never the user's), with an ``Upload`` row recording who sent it and which
+unit's scope may see it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import secrets
+import unicodedata
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy.orm import Session
+
+from quotaflow.services import audit
+from quotaflow.store.models import OrgUnit, Upload, User
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+CHUNK = 64 * 1024
+# Kind -> (content type sent back, file extensions naming it, family the bytes show).
+KINDS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "png": ("image/png", (".png",), "png"),
+    "jpeg": ("image/jpeg", (".jpg", ".jpeg"), "jpeg"),
+    "pdf": ("application/pdf", (".pdf",), "pdf"),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", (".xlsx",),
+             "xlsx"),
+    "csv": ("text/csv; charset=utf-8", (".csv",), "text"),
+    "text": ("text/plain; charset=utf-8", (".txt",), "text"),
+}
+EXTENSIONS = {ext: kind for kind, (_t, exts, _f) in KINDS.items() for ext in exts}
+ACCEPT = ",".join(sorted(EXTENSIONS))  # for <input type="file" accept=...>
+
+MESSAGES = {
+    "no_file": "choose a file",
+    "empty": "the file is empty",
+    "too_large": "the file is larger than {limit} bytes",
+    "type_not_allowed": "files of type {extension} are not accepted",
+    "content_not_allowed": "the file's content is not an accepted type",
+    "mismatch": "the file's content ({detected}) does not match its extension {extension}",
+}
+
+
+@dataclass(frozen=True)
+class UploadError(ValueError):
+    """A refused file: a stable code and params; the web layer translates."""
+
+    code: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        return MESSAGES[self.code].format(**self.params)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def read_limited(stream: BinaryIO, max_bytes: int) -> bytes:
+    """Read the whole stream, refusing it as soon as it passes ``max_bytes``."""
+    buffer = io.BytesIO()
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            break
+        buffer.write(chunk)
+        if buffer.tell() > max_bytes:
+            raise UploadError("too_large", {"limit": max_bytes})
+    return buffer.getvalue()
+
+
+def sniff(data: bytes) -> str | None:
+    """The family the bytes belong to (png, jpeg, pdf, xlsx, text) or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"%PDF-"):
+        return "pdf"
+    if data.startswith(b"PK\x03\x04"):
+        return "xlsx" if _is_xlsx(data) else None
+    if b"\x00" in data:
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return "text"
+
+
+def _is_xlsx(data: bytes) -> bool:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return False
+    return "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names)
+
+
+def check_file(filename: str, data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    """The accepted kind of a file (a key of ``KINDS``), or :class:`UploadError`."""
+    if len(data) > max_bytes:
+        raise UploadError("too_large", {"limit": max_bytes})
+    if not data:
+        raise UploadError("empty")
+    extension = os.path.splitext(filename)[1].lower()
+    kind = EXTENSIONS.get(extension)
+    if kind is None:
+        raise UploadError("type_not_allowed", {"extension": extension or filename})
+    detected = sniff(data)
+    if detected is None:
+        raise UploadError("content_not_allowed")
+    if detected != KINDS[kind][2]:
+        raise UploadError("mismatch", {"detected": detected, "extension": extension})
+    return kind
+
+
+def safe_name(filename: str) -> str:
+    """The user's file name for display and downloads: no folders, no control characters."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(c for c in base if unicodedata.category(c)[0] != "C").strip()
+    return (cleaned or "upload")[:255]
+
+
+def store_upload(
+    session: Session,
+    actor: User | None,
+    unit: OrgUnit,
+    filename: str,
+    stream: BinaryIO,
+    *,
+    storage_dir: Path,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    remote_addr: str | None = None,
+) -> Upload:
+    """Check, store and record a file for ``unit``'s scope; commits, or writes nothing."""
+    if not filename:
+        raise UploadError("no_file")
+    data = read_limited(stream, max_bytes)
+    kind = check_file(filename, data, max_bytes)
+    storage_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    storage_name = secrets.token_hex(16)
+    path = storage_dir / storage_name
+    # O_EXCL: a random name that somehow exists is never overwritten.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    try:
+        upload = Upload(
+            storage_name=storage_name, original_name=safe_name(filename),
+            content_type=KINDS[kind][0], size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(), unit_id=unit.id,
+            uploaded_by_id=actor.id if actor else None,
+        )
+        session.add(upload)
+        session.flush()
+        audit.record(session, actor, "upload_file", "upload", str(upload.id),
+                     after={"name": upload.original_name, "size": upload.size,
+                            "sha256": upload.sha256, "unit": unit.code},
+                     remote_addr=remote_addr)
+        session.commit()
+    except Exception:
+        session.rollback()
+        path.unlink(missing_ok=True)
+        raise
+    return upload
+
+
+def upload_file_path(storage_dir: Path, upload: Upload) -> Path:
+    return storage_dir / upload.storage_name
+
+
+def get_upload(session: Session, upload_id: int) -> Upload | None:
+    return session.get(Upload, upload_id)

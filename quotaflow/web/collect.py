@@ -1,0 +1,151 @@
+"""Data collection: the inputs form generated from the active factor model.
+
+/collect lists the units whose inputs the user fills in (their write scope, at the
+levels their role collects) with how complete each one is for the planning period;
+/collect/<code> shows and saves one unit's form. Field errors come back beside each
+field in the user's language; nothing is saved while any remains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import get_locale, gettext
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from quotaflow.forms import (
+    ROW_ACTION,
+    FieldError,
+    apply_row_action,
+    build_form,
+    coerce_and_validate,
+)
+from quotaflow.services import forms as forms_service
+from quotaflow.store import db
+from quotaflow.store import queries as q
+from quotaflow.web.filters import number
+from quotaflow.web.forms import CsrfOnlyForm
+from quotaflow.web.guard import current_principal, requires
+from quotaflow.web.uploads import form_items_with_files
+
+blueprint = Blueprint("collect", __name__, url_prefix="/collect")
+
+FIELD_ERRORS = {
+    "required": _l("This field is required."),
+    "minimum": _l("Enter %(limit)s or more."),
+    "maximum": _l("Enter %(limit)s or less."),
+    "exclusiveMinimum": _l("Enter more than %(limit)s."),
+    "exclusiveMaximum": _l("Enter less than %(limit)s."),
+    "multipleOf": _l("Enter a multiple of %(limit)s."),
+    "enum": _l("Choose one of: %(options)s."),
+    "const": _l("The only accepted value is %(value)s."),
+    "minLength": _l("Enter at least %(limit)s characters."),
+    "maxLength": _l("Enter at most %(limit)s characters."),
+    "pattern": _l("This does not have the expected form."),
+    "minItems": _l("Add at least %(limit)s rows."),
+    "maxItems": _l("Enter at most %(limit)s rows."),
+    "uniqueItems": _l("Rows must not repeat."),
+    "format": _l("Enter a valid %(format)s."),
+    "readonly": _l("Your role may not change this field."),
+    "unknown_field": _l("This form has no field %(name)s."),
+    "invalid": _l("This value is not accepted."),
+}
+TYPE_ERRORS = {
+    "number": _l("Enter a number."),
+    "integer": _l("Enter a whole number."),
+    "boolean": _l("Choose yes or no."),
+    "string": _l("Enter text."),
+}
+FORMAT_ERRORS = {"date": _l("Enter a date as YYYY-MM-DD.")}
+
+
+def field_error_message(error: FieldError) -> str:
+    """The translated message for a form field error (code + params)."""
+    params = {k: (number(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)
+              for k, v in error.params.items()}
+    if error.code == "type":
+        message = TYPE_ERRORS.get(str(params.get("expected")), _l("Enter a value of the right type."))
+    elif error.code == "format" and params.get("format") in FORMAT_ERRORS:
+        message = FORMAT_ERRORS[params["format"]]
+    else:
+        message = FIELD_ERRORS.get(error.code, FIELD_ERRORS["invalid"])
+    try:
+        return str(message) % params
+    except (KeyError, TypeError, ValueError):
+        return str(FIELD_ERRORS["invalid"])
+
+
+def translate_errors(errors: Mapping[str, FieldError]) -> dict[str, str]:
+    return {where: field_error_message(e) for where, e in errors.items()}
+
+
+def _planning_period() -> Any:
+    periods = q.periods(db.session)
+    if not periods:
+        abort(404)
+    return periods[-1]
+
+
+@blueprint.route("")
+@requires("unit.write")
+def index() -> Any:
+    """The units to fill in, with how complete their inputs are."""
+    principal = current_principal()
+    period = _planning_period()
+    version = forms_service.ensure_inputs_form(db.session)
+    progress = (forms_service.collect_progress(db.session, principal, period, version.content)
+                if version is not None else [])
+    return render_template(
+        "collect/index.html", period=period, version=version, progress=progress,
+        complete=sum(1 for p in progress if p.complete),
+    )
+
+
+@blueprint.route("/<code>", methods=["GET", "POST"])
+@requires("unit.read", write="unit.write")
+def unit_form(code: str) -> Any:
+    """One unit's inputs form: prefilled with its values; POST validates and saves."""
+    unit = g.unit
+    principal = current_principal()
+    if not principal.can("unit.write", unit.path):
+        abort(403)
+    if not forms_service.can_collect(principal, unit):
+        abort(404)  # in scope, but not a level this user collects inputs for
+    period = _planning_period()
+    version = forms_service.ensure_inputs_form(db.session)
+    if version is None:
+        abort(404)
+    spec = version.content
+    roles = forms_service.unit_roles(principal, unit)
+    current = forms_service.current_inputs(db.session, spec, unit, period)
+    data: Mapping[str, Any] = current
+    errors: dict[str, str] = {}
+    csrf = CsrfOnlyForm()
+    if request.method == "POST":
+        if not csrf.validate_on_submit():
+            abort(400, gettext("The form expired. Reload the page and try again."))
+        items, errors = form_items_with_files(spec, unit)
+        data, field_errors = coerce_and_validate(spec, items, roles=roles, current=current)
+        action = request.form.get(ROW_ACTION)
+        if action:
+            # Adding or removing a row re-shows the form; nothing is saved yet.
+            data = apply_row_action(spec, data, action) or data
+            errors = {}
+        else:
+            errors = {**translate_errors(field_errors), **errors}
+            if not errors:
+                forms_service.submit_inputs(db.session, current_user._get_current_object(), unit,
+                                            period, version, data, request.remote_addr)
+                flash(gettext("Saved the inputs of %(unit)s.", unit=unit.name(_locale())), "success")
+                return redirect(url_for("collect.unit_form", code=unit.code))
+    view = build_form(spec, data, errors, roles=roles, locale=_locale())
+    return render_template(
+        "collect/unit.html", unit=unit, period=period, version=version, form=view, csrf=csrf,
+    ), (400 if errors else 200)
+
+
+def _locale() -> str:
+    return str(get_locale() or "zh")

@@ -1,0 +1,162 @@
+"""Uploading files for a unit and fetching them back, only within scope.
+
+GET /uploads/<id> has no ``code`` view argument, so the guard checks only that the
+user reads units somewhere; the view then checks the upload's own unit and answers
+404 outside the user's scope (the same answer as for an id that does not exist).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, abort, current_app, jsonify, request, send_file, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from quotaflow.forms.spec import form_fields
+from quotaflow.rules.specs import pointer
+from quotaflow.services import uploads as upload_service
+from quotaflow.store import db
+from quotaflow.store.models import OrgUnit, Upload
+from quotaflow.store.queries import unit_by_code
+from quotaflow.web.filters import number
+from quotaflow.web.guard import current_principal, requires
+
+blueprint = Blueprint("uploads", __name__, url_prefix="/uploads")
+
+UPLOAD_ERRORS = {
+    "no_file": _l("Choose a file."),
+    "empty": _l("The file is empty."),
+    "too_large": _l("The file is too large: at most %(limit)s is accepted."),
+    "type_not_allowed": _l("Files of type %(extension)s are not accepted. Accepted: PNG, JPEG, PDF, XLSX, CSV and text."),
+    "content_not_allowed": _l("The file's content is not one of the accepted types (PNG, JPEG, PDF, XLSX, CSV, text)."),
+    "mismatch": _l("The file's content (%(detected)s) does not match its extension %(extension)s."),
+    "not_visible": _l("That file is not available; choose it again."),
+}
+
+
+def upload_error_message(error: upload_service.UploadError) -> str:
+    params = dict(error.params)
+    if "limit" in params:
+        params["limit"] = _size(int(params["limit"]))
+    return str(UPLOAD_ERRORS[error.code]) % params
+
+
+def _size(size: int) -> str:
+    """A byte count people read: 10 MB, 512 KB, 900 bytes."""
+    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= scale:
+            return f"{number(round(size / scale, 1))} {unit}"
+    return f"{number(size)} B"
+
+
+def storage_dir() -> Path:
+    return Path(current_app.instance_path) / "uploads"
+
+
+def max_upload_bytes() -> int:
+    """UPLOAD_MAX_BYTES from the app config, else QUOTAFLOW_UPLOAD_MAX_BYTES, else 10 MB."""
+    configured = current_app.config.get("UPLOAD_MAX_BYTES") or os.environ.get(
+        "QUOTAFLOW_UPLOAD_MAX_BYTES")
+    return int(configured) if configured else upload_service.DEFAULT_MAX_BYTES
+
+
+def visible(upload: Upload | None) -> bool:
+    principal = current_principal()
+    return (upload is not None and principal is not None
+            and principal.can("unit.read", upload.unit.path))
+
+
+def save_file(unit: OrgUnit, storage: Any) -> Upload:
+    """Store a werkzeug ``FileStorage`` for ``unit``; raises ``UploadError``."""
+    return upload_service.store_upload(
+        db.session, current_user._get_current_object(), unit, storage.filename or "",
+        storage.stream, storage_dir=storage_dir(), max_bytes=max_upload_bytes(),
+        remote_addr=request.remote_addr,
+    )
+
+
+def form_items_with_files(spec: Mapping[str, Any], unit: OrgUnit
+                          ) -> tuple[dict[str, Any], dict[str, str]]:
+    """The posted form's items with each file widget's new file stored as an upload id.
+
+    A field keeps the id the page already showed when no new file is chosen, but only
+    if the user may see that upload. A stored file stays stored if the rest of the form
+    is refused, so the page can show it again without asking for it twice.
+    """
+    items: dict[str, Any] = request.form.to_dict()
+    errors: dict[str, str] = {}
+    for fs in form_fields(spec):
+        if fs.widget != "file":
+            continue
+        storage = request.files.get(fs.path)
+        if storage is not None and storage.filename:
+            try:
+                items[fs.path] = str(save_file(unit, storage).id)
+            except upload_service.UploadError as exc:
+                errors[pointer(fs.path)] = upload_error_message(exc)
+        elif str(items.get(fs.path, "")).strip():
+            raw = str(items[fs.path]).strip()
+            upload = upload_service.get_upload(db.session, int(raw)) if raw.isdigit() else None
+            if not visible(upload):
+                errors[pointer(fs.path)] = str(UPLOAD_ERRORS["not_visible"])
+                items.pop(fs.path)
+    return items, errors
+
+
+def _error(status: int, code: str, message: str) -> Any:
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+@blueprint.errorhandler(RequestEntityTooLarge)
+def _too_large(_e: Exception) -> Any:
+    # The request itself passed the app's MAX_CONTENT_LENGTH.
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or max_upload_bytes()
+    return _error(413, "too_large", upload_error_message(
+        upload_service.UploadError("too_large", {"limit": min(limit, max_upload_bytes())})))
+
+
+@blueprint.route("", methods=["POST"])
+@requires("unit.write")
+def upload() -> Any:
+    """Store one file (field ``file``) for the unit named by field ``unit``; JSON answer."""
+    unit = unit_by_code(db.session, request.form.get("unit", ""))
+    principal = current_principal()
+    if unit is None or not principal.can("unit.read", unit.path):
+        return _error(404, "not_found", str(_l("This page does not exist or is outside your scope.")))
+    if not principal.can("unit.write", unit.path):
+        return _error(403, "forbidden", str(_l("Your role does not allow this action.")))
+    storage = request.files.get("file")
+    try:
+        if storage is None or not storage.filename:
+            raise upload_service.UploadError("no_file")
+        stored = save_file(unit, storage)
+    except upload_service.UploadError as exc:
+        status = 413 if exc.code == "too_large" else 400
+        return _error(status, exc.code, upload_error_message(exc))
+    return jsonify({
+        "id": stored.id, "name": stored.original_name, "size": stored.size,
+        "content_type": stored.content_type, "sha256": stored.sha256, "unit": unit.code,
+        "url": url_for("uploads.download", upload_id=stored.id),
+    }), 201
+
+
+@blueprint.route("/<int:upload_id>")
+@requires("unit.read")
+def download(upload_id: int) -> Any:
+    """The file, as an attachment, to users who may read its unit; 404 to anyone else."""
+    found = upload_service.get_upload(db.session, upload_id)
+    if not visible(found):
+        abort(404)
+    path = upload_service.upload_file_path(storage_dir(), found)
+    if not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype=found.content_type, as_attachment=True,
+                         download_name=found.original_name, etag=found.sha256, max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
