@@ -1,0 +1,150 @@
+"""Plan routes of the API: create a plan, list plans, read one (rows within the
+caller's scope) and one unit's explanation. The guard enforces each permission."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, jsonify, request
+from flask_login import current_user
+
+from quotaflow.api import api_blueprint
+from quotaflow.api.errors import ApiError
+from quotaflow.services import plans as plan_service
+from quotaflow.services.plan_data import PlanError
+from quotaflow.store import db
+from quotaflow.store import plan_queries as pq
+from quotaflow.store import queries as q
+from quotaflow.store.models import Plan
+from quotaflow.web.guard import current_principal, requires
+
+ROWS_DEFAULT_LIMIT = 1000
+ROWS_MAX_LIMIT = 10000
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """A plan's header: no unit figures besides the company totals."""
+    summary = plan.summary or {}
+    return {
+        "id": plan.id, "number": plan.number, "period": plan.period.code,
+        "scenario": plan.scenario, "scenario_label_en": summary.get("label_en"),
+        "scenario_label_zh": summary.get("label_zh"), "status": plan.status,
+        "company_total": plan.company_total,
+        "requested_total": summary.get("requested_total", plan.company_total),
+        "planned_total": plan.planned_total, "note": plan.note,
+        "created_by": plan.created_by.username if plan.created_by else None,
+        "created_at": plan.created_at.isoformat() + "Z",
+        "spec_versions": {"factor_model": plan.model_version_id,
+                          "scenario_presets": plan.presets_version_id,
+                          "risk_rules": plan.risks_version_id},
+    }
+
+
+def _plan_error(exc: PlanError) -> ApiError:
+    return ApiError(422, exc.code, exc.message, exc.details())
+
+
+def _plan(plan_id: int) -> Plan:
+    plan = pq.plan_by_id(db.session, plan_id)
+    if plan is None:
+        raise ApiError(404, "not_found", f"no plan {plan_id}")
+    return plan
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"{name} must be a whole number",
+                       {"parameter": name}) from None
+    if not low <= value <= high:
+        raise ApiError(400, "invalid_parameter", f"{name} must be between {low} and {high}",
+                       {"parameter": name})
+    return value
+
+
+@api_blueprint.post("/plans")
+@requires("plan.create")
+def create_plan() -> Any:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body",
+                       'expected {"period": "2026Q4", "scenario": "...", "total": number}',
+                       {"pointer": ""})
+    periods = q.periods(db.session)
+    code = body.get("period")
+    if code is None and periods:
+        period = periods[-1]
+    else:
+        period = next((p for p in periods if p.code == code), None)
+        if period is None:
+            raise ApiError(422, "unknown_period", f"unknown period {code!r}",
+                           {"pointer": "/period", "known": [p.code for p in periods]})
+    scenario = body.get("scenario")
+    if not isinstance(scenario, str) or not scenario:
+        raise ApiError(422, "invalid_scenario", "scenario must be a scenario key such as "
+                       '"balanced"', {"pointer": "/scenario"})
+    if "total" not in body or isinstance(body["total"], str):
+        raise ApiError(422, "bad_total", "total must be a positive number of yuan",
+                       {"pointer": "/total"})
+    note = body.get("note", "")
+    if note is not None and not isinstance(note, str):
+        raise ApiError(422, "invalid_note", "note must be a string", {"pointer": "/note"})
+    try:
+        plan = plan_service.create_plan(db.session, current_user._get_current_object(), period,
+                                        scenario, body["total"], note,
+                                        remote_addr=request.remote_addr)
+    except PlanError as exc:
+        raise _plan_error(exc) from None
+    paths = current_principal().scope_paths("unit.read")
+    response = jsonify({**plan_json(plan),
+                        "summary": plan_service.summary_for_scope(db.session, plan, paths)})
+    response.status_code = 201
+    response.headers["Location"] = f"/api/v1/plans/{plan.id}"
+    return response
+
+
+@api_blueprint.get("/plans")
+@requires("unit.read")
+def list_plans() -> Any:
+    code = request.args.get("period")
+    period_id = None
+    if code is not None:
+        period = q.period_by_code(db.session, code)
+        if period is None:
+            raise ApiError(404, "not_found", f"unknown period {code!r}", {"parameter": "period"})
+        period_id = period.id
+    return jsonify({"plans": [plan_json(p) for p in pq.plans(db.session, period_id)]})
+
+
+@api_blueprint.get("/plans/<int:plan_id>")
+@requires("unit.read")
+def get_plan(plan_id: int) -> Any:
+    plan = _plan(plan_id)
+    paths = current_principal().scope_paths("unit.read")
+    offset = _int_arg("offset", 0, 0, 10**9)
+    limit = _int_arg("limit", ROWS_DEFAULT_LIMIT, 1, ROWS_MAX_LIMIT)
+    total = pq.count_plan_rows(db.session, plan.id, paths)
+    units = plan_service.unit_records(db.session, plan, paths, offset=offset, limit=limit)
+    return jsonify({
+        **plan_json(plan),
+        "summary": plan_service.summary_for_scope(db.session, plan, paths),
+        "factors": [f["key"] for f in plan.model_version.content["factors"]],
+        "units_total": total, "offset": offset, "limit": limit,
+        "next_offset": offset + len(units) if offset + len(units) < total else None,
+        "units": units,
+    })
+
+
+@api_blueprint.get("/plans/<int:plan_id>/units/<code>")
+@requires("unit.read")
+def get_plan_unit(plan_id: int, code: str) -> Any:
+    plan = _plan(plan_id)
+    try:
+        explanation = plan_service.plan_explanation(db.session, plan, g.unit)
+    except PlanError as exc:
+        raise ApiError(404, "not_found", exc.message, {"unit": code}) from None
+    return jsonify(explanation)

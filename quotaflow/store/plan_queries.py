@@ -1,0 +1,252 @@
+"""SQL for plans: the org tree as columns, plan rows in and out.
+
+The hot paths (the whole tree for a period, every unit's row of a new plan) go
+through the raw driver cursor, as ``queries.load_attribute_column`` does: 100k
+units must cost milliseconds, not ORM objects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload
+
+from quotaflow.store.models import (
+    AttributeValue,
+    OrgUnit,
+    Period,
+    Plan,
+    PlanUnit,
+    SpecVersion,
+    UnitResult,
+)
+from quotaflow.store.queries import in_paths
+
+PLAN_UNIT_COLUMNS = ("plan_id", "unit_id", "target", "lower", "upper", "locked",
+                     "factor_amounts", "bounds_adjustment", "rounding_adjustment", "risks")
+
+
+@dataclass(frozen=True)
+class UnitColumns:
+    """The active org units as columns, ordered by id (``parent_row``: -1 for a root)."""
+
+    ids: np.ndarray
+    parent_ids: np.ndarray  # -1 where the unit has no parent
+    depth: np.ndarray
+    codes: np.ndarray
+    name_en: np.ndarray
+    name_zh: np.ndarray
+
+
+def _cursor(session: Session) -> tuple[Any, str]:
+    connection = session.connection().connection.driver_connection
+    marker = "?" if session.bind.dialect.paramstyle == "qmark" else "%s"
+    return connection.cursor(), marker
+
+
+def active_unit_columns(session: Session) -> UnitColumns:
+    """Every active unit (id, parent, depth, code, names) in one query, as numpy columns.
+
+    The rows become columns in C (``np.fromiter`` over the flattened rows): no Python
+    loop per unit.
+    """
+    cursor, marker = _cursor(session)
+    cursor.execute(
+        "SELECT id, COALESCE(parent_id, -1), depth, code, name_en, name_zh FROM org_units "
+        f"WHERE active = {marker} ORDER BY id", (True,))
+    rows = cursor.fetchall()
+    cursor.close()
+    n = len(rows)
+    table = np.fromiter(chain.from_iterable(rows), dtype=object, count=6 * n).reshape(n, 6)
+    return UnitColumns(
+        ids=table[:, 0].astype(np.int64), parent_ids=table[:, 1].astype(np.int64),
+        depth=table[:, 2].astype(np.int64), codes=table[:, 3].astype(str),
+        name_en=table[:, 4].astype(str), name_zh=table[:, 5].astype(str))
+
+
+def units_by_ids(session: Session, ids: Sequence[int]) -> dict[int, OrgUnit]:
+    if not ids:
+        return {}
+    return {u.id: u for u in session.scalars(select(OrgUnit).where(OrgUnit.id.in_(list(ids))))}
+
+
+def spec_version(session: Session, version_id: int | None) -> SpecVersion | None:
+    return None if version_id is None else session.get(SpecVersion, version_id)
+
+
+def factor_model_versions(session: Session) -> list[SpecVersion]:
+    """Every factor-model version, newest first (for choosing one to preview)."""
+    return list(session.scalars(select(SpecVersion).where(SpecVersion.kind == "factor_model")
+                                .order_by(SpecVersion.key, SpecVersion.version.desc())))
+
+
+# -- plans ---------------------------------------------------------------------------
+
+def next_plan_number(session: Session, period_id: int) -> int:
+    latest = session.scalar(select(func.max(Plan.number)).where(Plan.period_id == period_id))
+    return (latest or 0) + 1
+
+
+def _json_rows(matrix: np.ndarray) -> list[str]:
+    """Each row of an int matrix as a JSON list, without a Python loop per row: one
+    ``json.dumps`` of the whole matrix, split between rows."""
+    if len(matrix) == 0:
+        return []
+    text = json.dumps(matrix.tolist(), separators=(",", ":"))[1:-1]
+    return text.replace("],[", "]\n[").split("\n")
+
+
+def _nullable(values: np.ndarray) -> list[float | None]:
+    """Floats with None where not finite (an open upper bound)."""
+    column = values.astype(object)
+    column[~np.isfinite(values)] = None
+    return column.tolist()
+
+
+def insert_plan_units(session: Session, plan_id: int, unit_ids: np.ndarray, target: np.ndarray,
+                      lower: np.ndarray, upper: np.ndarray, locked: np.ndarray,
+                      factor_amounts: np.ndarray, bounds: np.ndarray, rounding: np.ndarray,
+                      risks: dict[int, list[dict[str, Any]]]) -> None:
+    """Insert one plan's rows (arrays in the same unit order) in one bulk statement.
+
+    ``risks`` maps a position in the arrays to that unit's risks (most units have none).
+    Runs on the session's connection, so it commits or rolls back with the session.
+    """
+    n = len(unit_ids)
+    risk_text = ["[]"] * n
+    for i, items in risks.items():
+        risk_text[i] = json.dumps(items, ensure_ascii=False)
+    rows = zip([plan_id] * n, unit_ids.tolist(), target.tolist(), _nullable(lower),
+               _nullable(upper), locked.tolist(), _json_rows(factor_amounts), bounds.tolist(),
+               rounding.tolist(), risk_text, strict=True)
+    columns = ", ".join(PLAN_UNIT_COLUMNS)
+    connection = session.connection().connection.driver_connection
+    if session.bind.dialect.name == "postgresql":
+        # COPY is the fast path of PostgreSQL's bulk load (several times executemany).
+        with connection.cursor() as cursor, \
+                cursor.copy(f"COPY plan_units ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    cursor, marker = _cursor(session)
+    cursor.executemany(
+        f"INSERT INTO plan_units ({columns}) VALUES ({', '.join([marker] * len(PLAN_UNIT_COLUMNS))})",
+        rows)
+    cursor.close()
+
+
+def plans(session: Session, period_id: int | None = None) -> list[Plan]:
+    """Plans, newest period first, then highest number first."""
+    stmt = (select(Plan).join(Period, Period.id == Plan.period_id)
+            .options(joinedload(Plan.period), joinedload(Plan.created_by))
+            .order_by(Period.start_date.desc(), Plan.number.desc()))
+    if period_id is not None:
+        stmt = stmt.where(Plan.period_id == period_id)
+    return list(session.scalars(stmt))
+
+
+def plan_by_id(session: Session, plan_id: int) -> Plan | None:
+    return session.get(Plan, plan_id)
+
+
+def latest_plan(session: Session, period_id: int) -> Plan | None:
+    return session.scalar(select(Plan).where(Plan.period_id == period_id)
+                          .order_by(Plan.number.desc()).limit(1))
+
+
+def plan_unit(session: Session, plan_id: int, unit_id: int) -> PlanUnit | None:
+    return session.get(PlanUnit, (plan_id, unit_id))
+
+
+def plan_rows(session: Session, plan_id: int, *, paths: Sequence[str] | None = None,
+              parent_id: int | None = None, unit_ids: Sequence[int] | None = None,
+              depth: int | None = None, offset: int = 0, limit: int | None = None) -> list[tuple[PlanUnit, OrgUnit]]:
+    """A plan's rows with their units, in tree order (by path), narrowed as asked.
+
+    ``paths`` keeps the rows inside those subtrees (a user's scope); ``parent_id``
+    keeps one sibling group; ``unit_ids`` keeps those units; ``depth`` one level.
+    """
+    stmt = (select(PlanUnit, OrgUnit).join(OrgUnit, OrgUnit.id == PlanUnit.unit_id)
+            .where(PlanUnit.plan_id == plan_id).order_by(OrgUnit.depth, OrgUnit.code))
+    if paths is not None:
+        stmt = stmt.where(in_paths(paths))
+    if parent_id is not None:
+        stmt = stmt.where(OrgUnit.parent_id == parent_id)
+    if unit_ids is not None:
+        stmt = stmt.where(OrgUnit.id.in_(list(unit_ids)))
+    if depth is not None:
+        stmt = stmt.where(OrgUnit.depth == depth)
+    if offset:
+        stmt = stmt.offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [(pu, u) for pu, u in session.execute(stmt)]
+
+
+def count_plan_rows(session: Session, plan_id: int, paths: Sequence[str]) -> int:
+    return session.scalar(
+        select(func.count()).select_from(PlanUnit).join(OrgUnit, OrgUnit.id == PlanUnit.unit_id)
+        .where(PlanUnit.plan_id == plan_id, in_paths(paths))) or 0
+
+
+def plan_row_columns(session: Session, plan_id: int, paths: Sequence[str], *, offset: int = 0,
+                     limit: int | None = None) -> list[tuple[Any, ...]]:
+    """Rows for an export or the API, plain tuples in tree order: (code, name_en, name_zh,
+    depth, parent code, target, lower, upper, locked, factor_amounts, bounds, rounding,
+    risks)."""
+    parent = select(OrgUnit.id, OrgUnit.code).subquery()
+    stmt = (select(OrgUnit.code, OrgUnit.name_en, OrgUnit.name_zh, OrgUnit.depth, parent.c.code,
+                   PlanUnit.target, PlanUnit.lower, PlanUnit.upper, PlanUnit.locked,
+                   PlanUnit.factor_amounts, PlanUnit.bounds_adjustment,
+                   PlanUnit.rounding_adjustment, PlanUnit.risks)
+            .join(OrgUnit, OrgUnit.id == PlanUnit.unit_id)
+            .outerjoin(parent, parent.c.id == OrgUnit.parent_id)
+            .where(PlanUnit.plan_id == plan_id, in_paths(paths))
+            .order_by(OrgUnit.path))
+    if offset:
+        stmt = stmt.offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [tuple(r) for r in session.execute(stmt)]
+
+
+def units_by_codes(session: Session, codes: Sequence[str]) -> dict[str, OrgUnit]:
+    if not codes:
+        return {}
+    return {u.code: u for u in session.scalars(select(OrgUnit).where(OrgUnit.code.in_(list(codes))))}
+
+
+def attribute_rows(session: Session, period_id: int, unit_ids: Sequence[int],
+                   names: Sequence[str]) -> dict[int, dict[str, float]]:
+    """Some units' inputs (for a page of rows): unit id -> {name: value}."""
+    out: dict[int, dict[str, float]] = {u: {} for u in unit_ids}
+    if not unit_ids or not names:
+        return out
+    rows = session.execute(
+        select(AttributeValue.unit_id, AttributeValue.name, AttributeValue.value)
+        .where(AttributeValue.period_id == period_id, AttributeValue.unit_id.in_(list(unit_ids)),
+               AttributeValue.name.in_(list(names))))
+    for unit_id, name, value in rows:
+        out[unit_id][name] = value
+    return out
+
+
+def same_period_last_year(session: Session, period: Period) -> Period | None:
+    try:
+        start = period.start_date.replace(year=period.start_date.year - 1)
+    except ValueError:  # 29 February
+        start = period.start_date.replace(year=period.start_date.year - 1, day=28)
+    return session.scalar(select(Period).where(Period.start_date == start))
+
+
+def unit_result(session: Session, unit_id: int, period_id: int, metric: str) -> float | None:
+    return session.scalar(select(UnitResult.value).where(
+        UnitResult.unit_id == unit_id, UnitResult.period_id == period_id,
+        UnitResult.metric == metric))
+

@@ -1,0 +1,398 @@
+"""Plan pages: the list, the target simulator, a plan, one unit's explanation, the
+.xlsx export and a draft model's impact preview."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import format_decimal, format_percent, get_locale, gettext
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from quotaflow.services import plans as plan_service
+from quotaflow.services.plan_data import PlanError
+from quotaflow.store import db
+from quotaflow.store import plan_queries as pq
+from quotaflow.store import queries as q
+from quotaflow.store.models import Period, Plan
+from quotaflow.web.forms import CsrfOnlyForm
+from quotaflow.web.guard import current_principal, requires
+
+blueprint = Blueprint("plans", __name__)
+
+PLAN_ERRORS = {
+    "bad_total": _l("Enter the company total as a positive number of yuan."),
+    "unknown_scenario": _l("Unknown scenario “%(scenario)s”."),
+    "no_model": _l("No factor model is active. Activate one before planning."),
+    "model_invalid": _l("The factor model is not valid at %(at)s: %(detail)s"),
+    "presets_invalid": _l("The scenario presets are not valid at %(at)s: %(detail)s"),
+    "risks_invalid": _l("The risk rules are not valid at %(at)s: %(detail)s"),
+    "no_units": _l("The organisation has no active units."),
+    "inactive_parent": _l("%(count)s active units sit under a missing or inactive parent: "
+                          "%(units)s."),
+    "bad_tree": _l("The organisation tree is not valid: %(detail)s"),
+    "missing_values": _l("%(count)s units have no value for “%(field)s” in %(period)s: "
+                         "%(units)s."),
+    "out_of_range": _l("%(count)s units have a value of “%(field)s” outside [%(min)s, %(max)s] "
+                       "in %(period)s: %(units)s."),
+    "not_integer": _l("%(count)s units have a value of “%(field)s” that is not a whole number "
+                      "in %(period)s: %(units)s."),
+    "not_boolean": _l("%(count)s units have a value of “%(field)s” that is not 0 or 1 in "
+                      "%(period)s: %(units)s."),
+    "allocation": _l("The model cannot run on this data: %(detail)s"),
+    "note_too_long": _l("The note is longer than %(max)s characters."),
+    "unit_not_in_plan": _l("Unit %(unit)s is not in this plan."),
+}
+SEVERITY_LABELS = {"high": _l("High"), "medium": _l("Medium"), "low": _l("Low"),
+                   "info": _l("Info")}
+STATUS_LABELS = {"draft": _l("Draft"), "published": _l("Published"),
+                 "superseded": _l("Superseded")}
+SPEC_STATUS_LABELS = {"draft": _l("Draft"), "active": _l("Active"), "retired": _l("Retired")}
+INFEASIBLE_LABELS = {
+    "total_short": _l("The units' upper bounds cannot take the company total"),
+    "total_excess": _l("The units' lower bounds add up to more than the company total"),
+    "above_upper": _l("Its children were pushed above their upper bounds"),
+    "below_lower": _l("Its children were pushed below their lower bounds"),
+    "children_short": _l("Its children cannot reach its own lower bound"),
+    "children_excess": _l("Its children must take more than its own upper bound"),
+    "bounds_conflict": _l("Its lower bound is above its upper bound"),
+}
+YUAN_FORMAT = "#,##0"
+PERCENT_FORMAT = "0.0%"
+
+
+def plan_error_message(error: PlanError) -> str:
+    return str(PLAN_ERRORS[error.code]) % error.params
+
+
+def _zh() -> bool:
+    return str(get_locale() or "zh").startswith("zh")
+
+
+@blueprint.app_template_filter("bilingual")
+def bilingual(obj: Any, name: str) -> str:
+    """``obj.<name>_zh`` or ``obj.<name>_en`` (dicts too) in the user's language."""
+    first, second = ("zh", "en") if _zh() else ("en", "zh")
+
+    def get(lang: str) -> Any:
+        key = f"{name}_{lang}"
+        return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+
+    return str(get(first) or get(second) or "")
+
+
+@blueprint.app_template_filter("plan_percent")
+def plan_percent(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    return format_percent(value, format="#,##0." + "0" * digits + "%" if digits else "#,##0%")
+
+
+@blueprint.app_template_filter("signed")
+def signed(value: float | None) -> str:
+    if value is None:
+        return "—"
+    text = format_decimal(value, format="#,##0")
+    return f"+{text}" if value > 0 else text
+
+
+@blueprint.app_context_processor
+def _labels() -> dict[str, Any]:
+    return {"severity_labels": SEVERITY_LABELS, "status_labels": STATUS_LABELS,
+            "infeasible_labels": INFEASIBLE_LABELS, "spec_status_labels": SPEC_STATUS_LABELS}
+
+
+def _paths() -> tuple[str, ...]:
+    return current_principal().scope_paths("unit.read")
+
+
+def _plan(plan_id: int) -> Plan:
+    plan = pq.plan_by_id(db.session, plan_id)
+    if plan is None:
+        abort(404)
+    return plan
+
+
+def _period(code: str | None) -> tuple[Period, list[Period]]:
+    periods = q.periods(db.session)
+    if not periods:
+        abort(404)
+    if not code:
+        return periods[-1], periods
+    chosen = next((p for p in periods if p.code == code), None)
+    if chosen is None:
+        abort(404)
+    return chosen, periods
+
+
+def _factor_labels(plan: Plan) -> list[dict[str, Any]]:
+    weights = (plan.summary or {}).get("weights", {})
+    return [{"key": f["key"], "label_en": f.get("label_en", f["key"]),
+             "label_zh": f.get("label_zh", f.get("label_en", f["key"])),
+             "weight": weights.get(f["key"])} for f in plan.model_version.content["factors"]]
+
+
+# -- the list ------------------------------------------------------------------------
+
+@blueprint.route("/plans")
+@requires("unit.read")
+def plan_list() -> Any:
+    periods = q.periods(db.session)
+    code = request.args.get("period")
+    period = next((p for p in periods if p.code == code), None) if code else None
+    if code and period is None:
+        abort(404)
+    return render_template("plans/list.html", plans=pq.plans(db.session, period.id if period else None),
+                           periods=periods, period=period,
+                           can_create=current_principal().has("plan.create"))
+
+
+# -- the simulator -------------------------------------------------------------------
+
+def _scenario_cards(sim: plan_service.Simulation, paths: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per scenario: totals, plan risks, and the regions the user may see."""
+    root = q.root_unit(db.session)
+    sees_company = root is not None and plan_service.in_scope(root.path, paths)
+    cards = []
+    for key, result in sim.results.items():
+        preset = sim.specs.presets.get(key)
+        regions = sim.regions(key)
+        units = pq.units_by_ids(db.session, [r["unit_id"] for r in regions])
+        regions = [r for r in regions if plan_service.in_scope(units[r["unit_id"]].path, paths)]
+        summary = sim.summary(key)
+        cards.append({
+            "key": key, "label_en": preset.label_en, "label_zh": preset.label_zh,
+            "description_en": preset.description_en, "description_zh": preset.description_zh,
+            "company_total": sim.total, "requested": result.plan.total,
+            "planned": result.plan.planned_total, "shortfall": sim.total - result.plan.planned_total,
+            "plan_risks": summary.get("plan_risks", []) if sees_company else [],
+            "regions": regions,
+            "flagged": [(r, risk) for r in regions for risk in r["risks"]],
+        })
+    return cards
+
+
+def _last_year_hint(period: Period) -> float | None:
+    """The company's result in the same quarter last year, as a hint for the total."""
+    root = q.root_unit(db.session)
+    last = pq.same_period_last_year(db.session, period)
+    if root is None or last is None:
+        return None
+    return pq.unit_result(db.session, root.id, last.id, "sales")
+
+
+@blueprint.route("/plans/simulate", methods=["GET", "POST"])
+@requires("plan.create")
+def simulate() -> Any:
+    form = CsrfOnlyForm()
+    source = request.form if request.method == "POST" else request.args
+    period, periods = _period(source.get("period"))
+    total = source.get("total", "").strip()
+    if not total and request.method == "GET" and "total" not in request.args:
+        latest = pq.latest_plan(db.session, period.id)
+        total = str(latest.company_total) if latest else ""
+    error = None
+    status = 200
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400, gettext("The form expired. Reload the page and try again."))
+        try:
+            plan = plan_service.create_plan(
+                db.session, current_user._get_current_object(), period,
+                source.get("scenario", ""), total, source.get("note"),
+                remote_addr=request.remote_addr)
+        except PlanError as exc:
+            error, status = plan_error_message(exc), 422
+        else:
+            flash(gettext("Plan %(number)s for %(period)s saved.", number=plan.number,
+                          period=period.code), "success")
+            return redirect(url_for("plans.plan_detail", plan_id=plan.id))
+    cards, metrics = [], []
+    if total and error is None:
+        try:
+            sim = plan_service.simulate(db.session, period, total)
+        except PlanError as exc:
+            error, status = plan_error_message(exc), 422
+        else:
+            cards = _scenario_cards(sim, _paths())
+            # Ratios fit beside the targets in a narrow card; amounts would not.
+            metrics = [m for m in plan_service.metric_columns(sim.specs.rules) if m.percent]
+    context = {"period": period, "periods": periods, "total": total, "cards": cards,
+               "error": error, "hint": _last_year_hint(period), "form": form,
+               "metrics": metrics, "note": source.get("note", "")}
+    partial = request.headers.get("HX-Request") and not request.headers.get(
+        "HX-History-Restore-Request")
+    if partial:
+        # htmx swaps 2xx responses only: an error is content here, not a failure.
+        return render_template("plans/_scenarios.html", **context)
+    return render_template("plans/simulate.html", **context), status
+
+
+# -- one plan ------------------------------------------------------------------------
+
+@blueprint.route("/plans/<int:plan_id>")
+@requires("unit.read")
+def plan_detail(plan_id: int) -> Any:
+    plan = _plan(plan_id)
+    paths = _paths()
+    root = plan_service.plan_root(db.session, plan)
+    sees_company = root is not None and plan_service.in_scope(root.path, paths)
+    metrics, rows = plan_service.plan_table(db.session, plan,
+                                            plan_service.scope_rows(db.session, plan, paths))
+    return render_template(
+        "plans/detail.html", plan=plan, summary=plan_service.summary_for_scope(db.session, plan, paths),
+        sees_company=sees_company, root=root, metrics=metrics, rows=rows,
+        factors=_factor_labels(plan),
+        can_preview=current_principal().has("spec.read"))
+
+
+@blueprint.route("/plans/<int:plan_id>/units/<code>")
+@requires("unit.read")
+def plan_unit(plan_id: int, code: str) -> Any:
+    plan = _plan(plan_id)
+    unit = g.unit
+    try:
+        explanation = plan_service.plan_explanation(db.session, plan, unit)
+    except PlanError:
+        abort(404)
+    metrics, children = plan_service.plan_table(
+        db.session, plan, pq.plan_rows(db.session, plan.id, parent_id=unit.id))
+    readable = _paths()
+    ancestors = [(a, plan_service.in_scope(a.path, readable))
+                 for a in q.ancestors(db.session, unit)]
+    return render_template("plans/unit.html", plan=plan, unit=unit, ex=explanation,
+                           metrics=metrics, children=children, ancestors=ancestors)
+
+
+# -- export --------------------------------------------------------------------------
+
+def _cell(ws: Any, value: Any, number_format: str | None = None, bold: bool = False) -> Any:
+    cell = WriteOnlyCell(ws, value=value)
+    if number_format:
+        cell.number_format = number_format
+    if bold:
+        cell.font = Font(bold=True)
+    return cell
+
+
+def _workbook(plan: Plan, records: list[dict[str, Any]], summary: dict[str, Any],
+              sees_company: bool) -> bytes:
+    """The plan as .xlsx: a summary sheet and one row per unit in the user's scope."""
+    zh = _zh()
+    lang = "zh" if zh else "en"
+    factors = _factor_labels(plan)
+    levels = {lv.key: (lv.name_zh if zh else lv.name_en) for lv in q.levels(db.session)}
+    book = Workbook(write_only=True)
+
+    info = book.create_sheet(gettext("Summary"))
+    info.column_dimensions["A"].width = 34
+    info.column_dimensions["B"].width = 22
+    label = summary.get(f"label_{lang}") or plan.scenario
+    creator = plan.created_by.display_name if plan.created_by else ""
+    lines: list[tuple[str, Any, str | None]] = [
+        (gettext("Plan"), plan.number, None),
+        (gettext("Period"), plan.period.code, None),
+        (gettext("Scenario"), label, None),
+        (gettext("Status"), str(STATUS_LABELS.get(plan.status, plan.status)), None),
+        (gettext("Company total"), plan.company_total, YUAN_FORMAT),
+        (gettext("Requested total"), summary.get("requested_total", plan.company_total),
+         YUAN_FORMAT),
+        (gettext("Planned total"), plan.planned_total, YUAN_FORMAT),
+        (gettext("Shortfall"), plan.company_total - plan.planned_total, YUAN_FORMAT),
+        (gettext("Created by"), creator, None),
+        (gettext("Created at (UTC)"), plan.created_at, "yyyy-mm-dd hh:mm"),
+        (gettext("Factor model version"), plan.model_version.version, None),
+        (gettext("Note"), plan.note or "", None),
+    ]
+    for name, value, fmt in lines:
+        info.append([_cell(info, name, bold=True), _cell(info, value, fmt)])
+    info.append([])
+    info.append([_cell(info, gettext("Factor"), bold=True), _cell(info, gettext("Weight"), bold=True)])
+    for f in factors:
+        weight = None if f["weight"] is None else float(f["weight"]) / 100
+        info.append([f[f"label_{lang}"], _cell(info, weight, PERCENT_FORMAT)])
+    risks = summary.get("plan_risks", []) if sees_company else []
+    if risks:
+        info.append([])
+        info.append([_cell(info, gettext("Plan risks"), bold=True)])
+        for risk in risks:
+            info.append([str(SEVERITY_LABELS.get(risk["severity"], risk["severity"])),
+                         risk.get(f"message_{lang}", "")])
+
+    units = book.create_sheet(gettext("Units"))
+    units.freeze_panes = "C2"
+    headers = [gettext("Code"), gettext("Name"), gettext("Level"), gettext("Parent"),
+               gettext("Target (yuan)"), *[f[f"label_{lang}"] for f in factors],
+               gettext("Bounds adjustment"), gettext("Rounding adjustment"),
+               gettext("Lower bound"), gettext("Upper bound"), gettext("Locked"), gettext("Risks")]
+    widths = [12, 24, 10, 12, 16, *[16] * len(factors), 16, 14, 16, 16, 8, 60]
+    for k, width in enumerate(widths):
+        units.column_dimensions[get_column_letter(k + 1)].width = width
+    units.append([_cell(units, h, bold=True) for h in headers])
+    yes, no = gettext("yes"), gettext("no")
+    for r in records:
+        units.append([
+            r["code"], r[f"name_{lang}"], levels.get(r["level"], r["level"]), r["parent"] or "",
+            _cell(units, r["target"], YUAN_FORMAT),
+            *[_cell(units, r["factor_amounts"][f["key"]], YUAN_FORMAT) for f in factors],
+            _cell(units, r["bounds_adjustment"], YUAN_FORMAT),
+            _cell(units, r["rounding_adjustment"], YUAN_FORMAT),
+            _cell(units, r["lower"], YUAN_FORMAT), _cell(units, r["upper"], YUAN_FORMAT),
+            yes if r["locked"] else no,
+            "; ".join(risk.get(f"message_{lang}") or risk["rule"] for risk in r["risks"]),
+        ])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+@blueprint.route("/plans/<int:plan_id>/export.xlsx")
+@requires("unit.read")
+def plan_export(plan_id: int) -> Any:
+    plan = _plan(plan_id)
+    paths = _paths()
+    root = plan_service.plan_root(db.session, plan)
+    sees_company = root is not None and plan_service.in_scope(root.path, paths)
+    data = _workbook(plan, plan_service.unit_records(db.session, plan, paths),
+                     plan_service.summary_for_scope(db.session, plan, paths), sees_company)
+    return send_file(io.BytesIO(data), as_attachment=True,
+                     download_name=f"plan-{plan.period.code}-{plan.number}.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+# -- impact of a draft model ----------------------------------------------------------
+
+@blueprint.route("/plans/<int:plan_id>/impact")
+@requires("spec.read")
+def plan_impact(plan_id: int) -> Any:
+    plan = _plan(plan_id)
+    versions = pq.factor_model_versions(db.session)
+    version_id = request.args.get("model_version", type=int)
+    version = next((v for v in versions if v.id == version_id), None)
+    if version_id is not None and version is None:
+        abort(404)
+    preview, error = None, None
+    if version is not None:
+        try:
+            preview = plan_service.impact_preview(db.session, version, plan)
+        except PlanError as exc:
+            error = plan_error_message(exc)
+    return render_template("plans/impact.html", plan=plan, versions=versions, version=version,
+                           preview=preview, error=error), (422 if error else 200)
