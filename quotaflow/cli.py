@@ -197,6 +197,72 @@ def users_token(username: str, name: str) -> None:
     click.echo(token)
 
 
+# -- configuration (specs) ----------------------------------------------------------------------
+
+@main.group("config")
+def config_group() -> None:
+    """The whole active configuration (every spec) as one bundle file."""
+
+
+def _actor(username: str | None) -> Any:
+    from quotaflow.store import db
+    from quotaflow.store.queries import user_by_username
+
+    if username is None:
+        return None
+    user = user_by_username(db.session, username.lower())
+    if user is None:
+        raise click.ClickException(f"unknown user {username!r}")
+    return user
+
+
+@config_group.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@with_appcontext
+def config_export(file: str) -> None:
+    """Write every active spec (content, version, hash) to FILE ("-": standard output)."""
+    from quotaflow.services.bundle import dumps, export_bundle
+    from quotaflow.store import db
+
+    bundle = export_bundle(db.session)
+    text = dumps(bundle)
+    if file == "-":
+        click.echo(text, nl=False)
+        return
+    Path(file).write_text(text, encoding="utf-8")
+    click.echo(f"exported {len(bundle['specs'])} active specs to {file}", err=True)
+
+
+@config_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--as", "username", help="Record the change in the audit log as this user.")
+@with_appcontext
+def config_import(file: str, username: str | None) -> None:
+    """Validate the bundle FILE, then activate its specs in one transaction (or nothing)."""
+    from quotaflow.services.bundle import BundleError, import_bundle, parse
+    from quotaflow.store import db
+
+    try:
+        raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {file}: {exc.strerror}") from None
+    actor = _actor(username)
+    try:
+        done = import_bundle(db.session, parse(raw), actor)
+    except BundleError as exc:
+        click.echo(f"{file}: refused, nothing was imported ({len(exc.problems)} problem(s)):",
+                   err=True)
+        for problem in exc.problems:
+            where = problem.issue.pointer or "/"
+            column = f" (column {problem.issue.column})" if problem.issue.column else ""
+            spec = f"[{problem.kind}/{problem.key}] " if problem.kind else ""
+            click.echo(f"  {spec}{where}{column}: {problem.issue.message} "
+                       f"({problem.issue.code})", err=True)
+        sys.exit(1)
+    for item in done:
+        click.echo(f"{item.kind}/{item.key}: v{item.version} {item.action}")
+
+
 # -- translations -------------------------------------------------------------------------------
 
 @main.group("i18n")

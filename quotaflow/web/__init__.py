@@ -21,12 +21,22 @@ CONTENT_SECURITY_POLICY = (
 
 
 def init_web(app: Flask) -> None:
-    from quotaflow.web import auth, filters, pages
+    from quotaflow.web import (
+        admin,
+        auth,
+        builder,
+        collect,
+        config_pages,
+        filters,
+        pages,
+        plans,
+        spreadsheets,
+        uploads,
+    )
 
     filters.register(app)
-
-    app.register_blueprint(auth.blueprint)
-    app.register_blueprint(pages.blueprint)
+    for module in (auth, pages, config_pages, builder, collect, uploads, plans, spreadsheets):
+        app.register_blueprint(module.blueprint)
     app.before_request(enforce)
 
     login_manager.login_view = "auth.login"
@@ -96,3 +106,5 @@ def init_web(app: Flask) -> None:
 
             return api_error(400, "bad_request", getattr(e, "description", "bad request"))
         return _error_page(400, gettext("Bad request"), str(getattr(e, "description", "")))
+
+    admin.init_admin(app)  # last: it builds its views in a request, with the loaders above

@@ -44,6 +44,16 @@ def requires(read: str, write: str | None = None) -> Callable[[F], F]:
     return mark
 
 
+#: What every page of the Flask-Admin at /admin needs (its views cannot carry ``@requires``).
+ADMIN_ACCESS = Access("admin.access", "admin.access")
+
+
+def admin_blueprints(app: Any) -> frozenset[str]:
+    """The blueprints registered by the app's Flask-Admin instance(s)."""
+    return frozenset(view.blueprint.name for admin in app.extensions.get("admin", ())
+                     for view in getattr(admin, "_views", ()))
+
+
 def public(view: F) -> F:
     view.qf_access = Access(None, None)  # type: ignore[attr-defined]
     return view
@@ -82,6 +92,8 @@ def enforce() -> Any:
         return None
     view = current_app.view_functions[request.endpoint]
     access: Access | None = getattr(view, "qf_access", None)
+    if access is None and request.blueprint in admin_blueprints(current_app):
+        access = ADMIN_ACCESS
     if access is None:
         return _refuse(403)  # undeclared views are closed
     permission = access.read if request.method in SAFE_METHODS else access.write

@@ -19,6 +19,11 @@ class NavItem:
 NAV_ITEMS = (
     NavItem("pages.home", _l("Overview"), "unit.read"),
     NavItem("pages.org_tree", _l("Organisation"), "unit.read"),
+    NavItem("plans.plan_list", _l("Plans"), "unit.read"),
+    NavItem("collect.index", _l("Data collection"), "unit.write"),
+    NavItem("sheets.index", _l("Spreadsheets"), "unit.write"),
+    NavItem("builder.overview", _l("Factor builder"), "spec.write"),
+    NavItem("config.index", _l("Configuration"), "spec.read"),
     NavItem("pages.audit_log", _l("Audit log"), "audit.read"),
 )
 

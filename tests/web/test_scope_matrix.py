@@ -10,6 +10,7 @@ from quotaflow.services.auth import hash_password
 from quotaflow.store import db
 from quotaflow.store.models import RoleGrant, User
 from quotaflow.store.queries import unit_by_code, user_by_username
+from quotaflow.web.guard import admin_blueprints
 
 # Each role held over a subtree of the demo company, with one unit in scope and one out.
 # Scopes are regions or below so that "outside" exists for every role.
@@ -160,8 +161,13 @@ def test_anonymous_is_sent_to_sign_in(client) -> None:
 
 
 def test_every_endpoint_declares_its_access(app) -> None:
+    # Flask-Admin's views cannot carry @requires: the guard gives every endpoint of the
+    # Admin's blueprints "admin.access" (one rule, in quotaflow/web/guard.py).
+    admin = admin_blueprints(app)
+    assert {"admin", "admin_units", "admin_users", "admin_audit"} <= admin
     undeclared = [
         endpoint for endpoint, view in app.view_functions.items()
         if endpoint != "static" and not hasattr(view, "qf_access")
+        and endpoint.split(".")[0] not in admin
     ]
     assert undeclared == []

@@ -5,3 +5,23 @@ document.addEventListener("change", (event) => {
     el.form.submit();
   }
 });
+
+// The weights screen shows the running total as weights are typed.
+function updateWeightTotal(form) {
+  const output = form.querySelector("[data-weight-total]");
+  if (!output) return;
+  let total = 0;
+  form.querySelectorAll("[data-weight]").forEach((input) => {
+    const value = parseFloat(input.value.replace(",", ""));
+    if (!Number.isNaN(value)) total += value;
+  });
+  output.value = Math.round(total * 100) / 100;
+  output.classList.toggle("error", Math.abs(total - 100) > 1e-9);
+}
+document.addEventListener("input", (event) => {
+  const form = event.target.closest && event.target.closest("form[data-weights]");
+  if (form) updateWeightTotal(form);
+});
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form[data-weights]").forEach(updateWeightTotal);
+});

@@ -1,0 +1,130 @@
+"""The factor builder's use cases: check an expression on real data, save a draft model.
+
+An HRBP adds or edits a factor in pages, never in JSON. While they type, the
+expression is compiled against the model's fields plus the ones being added, and run
+over one level's units for the planning period (columns, no loop per unit) to show
+sample values and the distribution. Saving makes a new draft version of the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from quotaflow.plugins import expression_functions
+from quotaflow.rules import CompiledExpression, ExpressionError, compile_expression
+from quotaflow.services import specs
+from quotaflow.store import plan_queries as pq
+from quotaflow.store import queries as q
+from quotaflow.store.models import Period, SpecVersion, User
+
+MODEL_KEY = "default"
+SAMPLE_SIZE = 8
+EXPRESSION_TYPES = {"number": "number", "integer": "integer", "boolean": "boolean"}
+
+
+@dataclass(frozen=True)
+class SampleValue:
+    code: str
+    name_en: str
+    name_zh: str
+    value: float | None
+
+
+@dataclass(frozen=True)
+class ExpressionPreview:
+    """What the builder shows under the expression box."""
+
+    error: ExpressionError | None = None
+    level: str = ""
+    samples: list[SampleValue] = field(default_factory=list)
+    summary: dict[str, float] = field(default_factory=dict)
+    defaulted: dict[str, int] = field(default_factory=dict)  # field -> units without a value
+
+
+def active_model(session: Session) -> SpecVersion | None:
+    return specs.active_version(session, specs.FACTOR_MODEL_KIND, MODEL_KEY)
+
+
+def latest_model(session: Session) -> SpecVersion | None:
+    """The newest version (draft or active): drafts build on each other."""
+    versions = specs.versions(session, specs.FACTOR_MODEL_KIND, MODEL_KEY)
+    return versions[0] if versions else None
+
+
+def declared_fields(doc: Mapping[str, Any], new_fields: Sequence[Mapping[str, Any]] = ()) -> dict[str, Mapping[str, Any]]:
+    fields = {f["name"]: f for f in doc.get("fields", [])}
+    fields.update({f["name"]: f for f in new_fields if f.get("name")})
+    return fields
+
+
+def compile_factor_expression(doc: Mapping[str, Any], text: str,
+                              new_fields: Sequence[Mapping[str, Any]] = ()) -> CompiledExpression:
+    """Compile a measure expression against the model's fields and the new ones."""
+    fields = {name: EXPRESSION_TYPES.get(f.get("type"), "number")
+              for name, f in declared_fields(doc, new_fields).items()}
+    return compile_expression(text, fields=fields, functions=expression_functions(), expect="number")
+
+
+def preview_expression(session: Session, doc: Mapping[str, Any], text: str, period: Period,
+                       level_depth: int, new_fields: Sequence[Mapping[str, Any]] = ()) -> ExpressionPreview:
+    """Run ``text`` over the units at ``level_depth``: sample values and a distribution.
+
+    Units without a value for a field read its default (0 when none is set), as the
+    allocation does for optional fields; the count of such units is reported.
+    """
+    try:
+        expression = compile_factor_expression(doc, text, new_fields)
+    except ExpressionError as error:
+        return ExpressionPreview(error=error)
+    units = pq.active_unit_columns(session)
+    at_level = units.depth == level_depth
+    ids = units.ids[at_level]
+    level = next((lv.key for lv in q.levels(session) if lv.depth == level_depth), "")
+    if len(ids) == 0:
+        return ExpressionPreview(level=level)
+    declared = declared_fields(doc, new_fields)
+    columns: dict[str, np.ndarray] = {}
+    defaulted: dict[str, int] = {}
+    for name in expression.names:
+        column = q.load_attribute_column(session, period.id, name, ids)
+        missing = np.isnan(column)
+        if missing.any():
+            defaulted[name] = int(missing.sum())
+            default = declared[name].get("default")
+            column[missing] = float(default) if default is not None else 0.0
+        columns[name] = column
+    try:
+        values = expression.evaluate(columns, size=len(ids))
+    except ExpressionError as error:
+        return ExpressionPreview(error=error, level=level, defaulted=defaulted)
+    values = values.astype(float)
+    codes, name_en, name_zh = (units.codes[at_level], units.name_en[at_level], units.name_zh[at_level])
+    picks = np.unique(np.linspace(0, len(ids) - 1, min(SAMPLE_SIZE, len(ids))).astype(int))
+    samples = [SampleValue(str(codes[i]), str(name_en[i]), str(name_zh[i]), float(values[i])) for i in picks]
+    quartiles = np.percentile(values, [0, 25, 50, 75, 100])
+    summary = {
+        "count": float(len(values)), "min": float(quartiles[0]), "p25": float(quartiles[1]),
+        "median": float(quartiles[2]), "p75": float(quartiles[3]), "max": float(quartiles[4]),
+        "negative": float((values < 0).sum()), "zero": float((values == 0).sum()),
+    }
+    return ExpressionPreview(level=level, samples=samples, summary=summary, defaulted=defaulted)
+
+
+def save_draft(session: Session, actor: User, doc: Mapping[str, Any], note: str,
+               remote_addr: str | None = None) -> SpecVersion:
+    """Store ``doc`` as the next draft version of the factor model (validated; commits).
+
+    The document's own ``version`` follows the spec version number so plans pinned to
+    it say which model they ran. Raises ``specs.SpecValidationError`` (JSON pointers)
+    or ``specs.SpecServiceError`` ("unchanged"); nothing is written then.
+    """
+    latest = latest_model(session)
+    content = dict(doc)
+    content["version"] = (latest.version if latest else 0) + 1
+    return specs.save_version(session, specs.FACTOR_MODEL_KIND, MODEL_KEY, content, actor, note,
+                              remote_addr=remote_addr)

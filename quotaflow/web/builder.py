@@ -1,0 +1,261 @@
+"""The factor builder: HRBPs add and weigh factors in pages, never in JSON."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from quotaflow.rules import ExpressionError
+from quotaflow.rules.model_edit import ModelEditError, set_weights, upsert_factor
+from quotaflow.services import factor_builder as fb
+from quotaflow.services import plans as plan_service
+from quotaflow.services import specs
+from quotaflow.store import db
+from quotaflow.store import plan_queries as pq
+from quotaflow.store import queries as q
+from quotaflow.web.config_pages import ISSUE_SUMMARIES, problem_views, spec_error_message
+from quotaflow.web.guard import requires
+
+blueprint = Blueprint("builder", __name__, url_prefix="/builder")
+
+NORMALISATIONS = {
+    "share": _l("Share of the sum (measure ÷ siblings' total)"),
+    "score": _l("0–100 score turned into a share"),
+    "rank": _l("Rank among siblings"),
+}
+FIELD_TYPES = {"number": _l("Number"), "integer": _l("Whole number"), "boolean": _l("Yes / no")}
+NEW_FIELD_ROWS = 2
+EDIT_ERRORS = {
+    "missing_key": _l("Give the factor a key."),
+    "weight_range": _l("A weight lies between 0 and 100."),
+    "weights_total": _l("The weights must total 100%."),
+    "unknown_factor": _l("This names a factor the model does not have."),
+    "missing_weight": _l("Every factor needs a weight."),
+    "bad_number": _l("“%(value)s” is not a number."),
+    "bad_field_name": _l("Field names are lower-case letters, digits and _, starting with a letter."),
+    "duplicate_key": _l("A factor with this key exists already."),
+}
+
+
+class FormProblem(ValueError):
+    def __init__(self, field: str, code: str, **params: Any) -> None:
+        super().__init__(code)
+        self.field, self.code, self.params = field, code, params
+
+    @property
+    def message(self) -> str:
+        return str(EDIT_ERRORS[self.code]) % self.params
+
+
+def _model_or_404() -> Any:
+    version = fb.latest_model(db.session)
+    if version is None:
+        abort(404)
+    return version
+
+
+def _planning_period() -> Any:
+    periods = q.periods(db.session)
+    if not periods:
+        abort(404)
+    return periods[-1]
+
+
+def _number(form: Any, name: str, *, required: bool = False) -> float | None:
+    raw = (form.get(name) or "").strip().replace(",", "")
+    if not raw:
+        if required:
+            raise FormProblem(name, "bad_number", value="")
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise FormProblem(name, "bad_number", value=raw) from None
+
+
+def _new_fields(form: Any) -> list[dict[str, Any]]:
+    """The new input fields typed on the factor page (blank rows are ignored)."""
+    fields = []
+    for i in range(NEW_FIELD_ROWS):
+        name = (form.get(f"field-{i}-name") or "").strip()
+        if not name:
+            continue
+        if not name.isidentifier() or not name[0].isalpha() or name.lower() != name:
+            raise FormProblem(f"field-{i}-name", "bad_field_name")
+        field: dict[str, Any] = {"name": name, "type": form.get(f"field-{i}-type", "number"),
+                                 "required": form.get(f"field-{i}-required") == "on"}
+        for key in ("label_zh", "label_en", "help"):
+            text = (form.get(f"field-{i}-{key}") or "").strip()
+            if text:
+                field[key] = text
+        for key in ("min", "max", "default"):
+            value = _number(form, f"field-{i}-{key}")
+            if value is not None:
+                field[key] = value
+        if field["type"] == "boolean" and "default" in field:
+            field["default"] = bool(field["default"])
+        fields.append(field)
+    return fields
+
+
+def _factor_from_form(form: Any, doc: dict[str, Any], new_fields: list[dict[str, Any]]) -> dict[str, Any]:
+    expression = (form.get("expression") or "").strip()
+    scale = (form.get("scale") or "").strip()
+    names: list[str] = []
+    # The fields a factor reads are what its expressions read: derived, never typed twice.
+    for text in (expression, scale):
+        if text:
+            # An invalid expression is reported by the model's validation, with its position.
+            with suppress(ExpressionError):
+                names += fb.compile_factor_expression(doc, text, new_fields).names
+    factor: dict[str, Any] = {
+        "key": (form.get("key") or "").strip(),
+        "label_zh": (form.get("label_zh") or "").strip(),
+        "label_en": (form.get("label_en") or "").strip(),
+        "fields": sorted(set(names)),
+        "expression": expression,
+        "normalisation": form.get("normalisation", "share"),
+    }
+    if scale and factor["normalisation"] == "score":
+        factor["scale"] = scale
+    help_text = (form.get("help") or "").strip()
+    if help_text:
+        factor["help"] = help_text
+    return factor
+
+
+def _impact(version: Any) -> tuple[Any, Any]:
+    """The latest plan of the planning period recomputed under ``version``."""
+    period = _planning_period()
+    plan = pq.latest_plan(db.session, period.id)
+    if plan is None or (version.status == "active" and plan.model_version_id == version.id):
+        return plan, None
+    try:
+        return plan, plan_service.impact_preview(db.session, version, plan)
+    except plan_service.PlanError as error:
+        return plan, error
+
+
+@blueprint.route("/")
+@requires("spec.write")
+def overview() -> Any:
+    version = _model_or_404()
+    active = fb.active_model(db.session)
+    plan, impact = _impact(version) if version.status == "draft" else (None, None)
+    return render_template("builder/overview.html", version=version, doc=version.content,
+                           active=active, plan=plan, impact=impact,
+                           impact_error=impact if isinstance(impact, plan_service.PlanError) else None,
+                           normalisations=NORMALISATIONS)
+
+
+@blueprint.route("/factor", methods=["GET", "POST"], defaults={"key": None})
+@blueprint.route("/factor/<key>", methods=["GET", "POST"])
+@requires("spec.write")
+def factor(key: str | None) -> Any:
+    version = _model_or_404()
+    doc = version.content
+    existing = next((f for f in doc["factors"] if f["key"] == key), None) if key else None
+    if key and existing is None:
+        abort(404)
+    errors: dict[str, str] = {}
+    issues: list[dict[str, Any]] = []
+    values: dict[str, Any] = dict(request.form) if request.method == "POST" else {
+        **(existing or {"normalisation": "share"}),
+        "weight": doc["weights"].get(key, 10) if key else 10, "rebalance": "on", "level": 2,
+    }
+    if request.method == "POST":
+        try:
+            new_fields = _new_fields(request.form)
+            candidate = _factor_from_form(request.form, doc, new_fields)
+            if key is None and any(f["key"] == candidate["key"] for f in doc["factors"]):
+                raise FormProblem("key", "duplicate_key")
+            if key is not None:
+                candidate["key"] = key
+            weight = _number(request.form, "weight", required=True)
+            new_doc = upsert_factor(doc, candidate, weight, new_fields,
+                                    rebalance_others=request.form.get("rebalance") == "on")
+            saved = fb.save_draft(db.session, current_user._get_current_object(), new_doc,
+                                  request.form.get("note") or gettext("Factor %(key)s", key=candidate["key"]),
+                                  request.remote_addr)
+        except FormProblem as problem:
+            errors[problem.field] = problem.message
+        except ModelEditError as problem:
+            errors["weight"] = str(EDIT_ERRORS.get(problem.code, problem.message))
+        except specs.SpecValidationError as error:
+            issues = problem_views(error.problems)
+        except specs.SpecServiceError as error:
+            errors["form"] = spec_error_message(error)
+        else:
+            flash(gettext("Draft version %(version)s saved. Check its impact, then activate it.",
+                          version=saved.version), "success")
+            return redirect(url_for("builder.overview"))
+    return render_template("builder/factor.html", version=version, doc=doc, key=key, values=values,
+                           errors=errors, issues=issues, normalisations=NORMALISATIONS,
+                           field_types=FIELD_TYPES, new_field_rows=range(NEW_FIELD_ROWS),
+                           levels=q.levels(db.session)), (400 if errors or issues else 200)
+
+
+@blueprint.route("/check", methods=["POST"])
+@requires("spec.write")
+def check() -> Any:
+    """htmx: the expression's errors with their position, or its values on real units."""
+    version = _model_or_404()
+    text = (request.form.get("expression") or "").strip()
+    if not text:
+        return render_template("builder/_check.html", preview=None, text=text)
+    try:
+        new_fields = _new_fields(request.form)
+    except FormProblem:
+        new_fields = []
+    depth = request.form.get("level", 2, type=int)
+    preview = fb.preview_expression(db.session, version.content, text, _planning_period(), depth,
+                                    new_fields)
+    summary = None
+    if preview.error is not None:
+        summary = ISSUE_SUMMARIES.get(f"expression.{preview.error.code}")
+    return render_template("builder/_check.html", preview=preview, text=text,
+                           error_summary=str(summary) if summary else None)
+
+
+@blueprint.route("/weights", methods=["POST"])
+@requires("spec.write")
+def weights() -> Any:
+    version = _model_or_404()
+    doc = version.content
+    try:
+        new_weights = {f["key"]: _number(request.form, f"weight-{f['key']}", required=True)
+                       for f in doc["factors"]}
+        saved = fb.save_draft(db.session, current_user._get_current_object(), set_weights(doc, new_weights),
+                              gettext("Weights rebalanced"), request.remote_addr)
+    except FormProblem as problem:
+        flash(problem.message, "error")
+    except ModelEditError as problem:
+        flash(str(EDIT_ERRORS.get(problem.code, problem.message)), "error")
+    except specs.SpecServiceError as error:
+        flash(spec_error_message(error), "error")
+    else:
+        flash(gettext("Draft version %(version)s saved. Check its impact, then activate it.",
+                      version=saved.version), "success")
+    return redirect(url_for("builder.overview"))
+
+
+@blueprint.route("/activate/<int:version>", methods=["POST"])
+@requires("spec.write")
+def activate(version: int) -> Any:
+    try:
+        specs.activate_version(db.session, specs.FACTOR_MODEL_KIND, fb.MODEL_KEY, version,
+                               current_user._get_current_object(), request.remote_addr)
+    except specs.SpecValidationError as error:
+        for issue in problem_views(error.problems):
+            flash(f"{issue['kind']}/{issue['key']} {issue['pointer']}: {issue['summary'] or issue['detail']}",
+                  "error")
+    except specs.SpecServiceError as error:
+        flash(spec_error_message(error), "error")
+    else:
+        flash(gettext("Version %(version)s is now active: new plans use it.", version=version), "success")
+    return redirect(url_for("builder.overview"))
