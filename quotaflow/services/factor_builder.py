@@ -51,9 +51,13 @@ def active_model(session: Session) -> SpecVersion | None:
 
 
 def latest_model(session: Session) -> SpecVersion | None:
-    """The newest version (draft or active): drafts build on each other."""
-    versions = specs.versions(session, specs.FACTOR_MODEL_KIND, MODEL_KEY)
-    return versions[0] if versions else None
+    """What the builder edits: the newest draft saved after the active version (drafts
+    build on each other), else the active version. Retired versions are history."""
+    active = active_model(session)
+    for version in specs.versions(session, specs.FACTOR_MODEL_KIND, MODEL_KEY):
+        if version.status == "draft" and (active is None or version.version > active.version):
+            return version
+    return active
 
 
 def declared_fields(doc: Mapping[str, Any], new_fields: Sequence[Mapping[str, Any]] = ()) -> dict[str, Mapping[str, Any]]:
