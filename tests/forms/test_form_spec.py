@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from form_support import SPEC
 from jsonschema import Draft202012Validator
 
 from quotaflow.forms import FormSpecError, check_form_spec, form_fields, validate_form_spec
@@ -16,41 +17,6 @@ from quotaflow.services.access import ROLES
 
 ROOT = Path(__file__).resolve().parents[2]
 
-SPEC = {
-    "key": "evidence",
-    "title_en": "Evidence",
-    "title_zh": "证据",
-    "schema": {
-        "type": "object",
-        "required": ["amount", "reason"],
-        "properties": {
-            "amount": {"type": "number", "minimum": 0, "maximum": 1000000},
-            "people": {"type": "integer", "minimum": 1},
-            "reason": {"type": "string", "minLength": 3, "maxLength": 500},
-            "city": {"enum": ["new", "mature"]},
-            "urgent": {"type": "boolean"},
-            "due": {"type": "string", "format": "date"},
-            "screenshot": {"type": "integer"},
-            "lines": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["customer"],
-                    "properties": {"customer": {"type": "string"}, "value": {"type": "number"}},
-                },
-            },
-        },
-    },
-    "ui": {
-        "order": ["reason", "amount"],
-        "widgets": {"reason": "textarea", "screenshot": "file", "lines": "rows"},
-        "labels": {"amount": {"en": "Amount", "zh": "金额"},
-                   "lines.customer": {"en": "Customer", "zh": "客户"}},
-        "help": {"amount": {"en": "In yuan.", "zh": "单位：元。"}},
-        "options": {"city": {"new": {"en": "Newly opened", "zh": "新开"}}},
-        "editable_by": {"people": ["hrbp", "admin"]},
-    },
-}
 
 
 def spec_with(**changes):

@@ -2,50 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import re
 from collections import defaultdict
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import insert, select
+from plan_support import OWN_PERIOD, own_period
 
 from quotaflow.services import plans, specs
-from quotaflow.services.seeding import add_period
 from quotaflow.store import db
 from quotaflow.store import queries as q
-from quotaflow.store.models import AttributeValue, AuditEntry, OrgUnit, Plan
+from quotaflow.store.models import AuditEntry, Plan
 
 TOTAL = 249_500_000
-
-
-# Other tests add units without inputs and change some demo inputs; plans here run on a
-# period of their own: the demo's 2026Q4 inputs, topped up (the model's default, else 0)
-# for any active unit that has none, each time it is used.
-OWN_PERIOD = "2001Q4"
-
-
-def own_period(session):
-    period = q.period_by_code(session, OWN_PERIOD) or add_period(
-        session, OWN_PERIOD, dt.date(2001, 10, 1), dt.date(2001, 12, 31))
-    session.flush()
-    demo = q.period_by_code(session, "2026Q4")
-    for field in specs.active_version(session, "factor_model", "default").content["fields"]:
-        name = field["name"]
-        have = select(AttributeValue.unit_id).where(AttributeValue.period_id == period.id,
-                                                    AttributeValue.name == name)
-        missing = session.scalars(select(OrgUnit.id).where(OrgUnit.active,
-                                                           OrgUnit.id.not_in(have))).all()
-        if not missing:
-            continue
-        known = dict(session.execute(select(AttributeValue.unit_id, AttributeValue.value).where(
-            AttributeValue.period_id == demo.id, AttributeValue.name == name)).all())
-        session.execute(insert(AttributeValue), [
-            {"period_id": period.id, "name": name, "unit_id": u,
-             "value": known.get(u, float(field.get("default") or 0))} for u in missing])
-    session.commit()
-    return period
 
 
 SIMULATE = f"/plans/simulate?period={OWN_PERIOD}&total={TOTAL}"
