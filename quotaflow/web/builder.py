@@ -20,6 +20,7 @@ from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
 from quotaflow.web.config_pages import ISSUE_SUMMARIES, problem_views, spec_error_message
 from quotaflow.web.guard import requires
+from quotaflow.web.periods import planning_period
 
 blueprint = Blueprint("builder", __name__, url_prefix="/builder")
 
@@ -57,13 +58,6 @@ def _model_or_404() -> Any:
     if version is None:
         abort(404)
     return version
-
-
-def _planning_period() -> Any:
-    periods = q.periods(db.session)
-    if not periods:
-        abort(404)
-    return periods[-1]
 
 
 def _number(form: Any, name: str, *, required: bool = False) -> float | None:
@@ -131,7 +125,7 @@ def _factor_from_form(form: Any, doc: dict[str, Any], new_fields: list[dict[str,
 
 def _impact(version: Any) -> tuple[Any, Any]:
     """The latest plan of the planning period recomputed under ``version``."""
-    period = _planning_period()
+    period = planning_period()
     plan = pq.latest_plan(db.session, period.id)
     if plan is None or (version.status == "active" and plan.model_version_id == version.id):
         return plan, None
@@ -213,7 +207,7 @@ def check() -> Any:
     except FormProblem:
         new_fields = []
     depth = request.form.get("level", 2, type=int)
-    preview = fb.preview_expression(db.session, version.content, text, _planning_period(), depth,
+    preview = fb.preview_expression(db.session, version.content, text, planning_period(), depth,
                                     new_fields)
     summary = None
     if preview.error is not None:

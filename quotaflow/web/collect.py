@@ -25,10 +25,10 @@ from quotaflow.forms import (
 )
 from quotaflow.services import forms as forms_service
 from quotaflow.store import db
-from quotaflow.store import queries as q
 from quotaflow.web.filters import number
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.guard import current_principal, requires
+from quotaflow.web.periods import planning_period
 from quotaflow.web.uploads import form_items_with_files
 
 blueprint = Blueprint("collect", __name__, url_prefix="/collect")
@@ -82,19 +82,12 @@ def translate_errors(errors: Mapping[str, FieldError]) -> dict[str, str]:
     return {where: field_error_message(e) for where, e in errors.items()}
 
 
-def _planning_period() -> Any:
-    periods = q.periods(db.session)
-    if not periods:
-        abort(404)
-    return periods[-1]
-
-
 @blueprint.route("")
 @requires("unit.write")
 def index() -> Any:
     """The units to fill in, with how complete their inputs are."""
     principal = current_principal()
-    period = _planning_period()
+    period = planning_period()
     version = forms_service.ensure_inputs_form(db.session)
     progress = (forms_service.collect_progress(db.session, principal, period, version.content)
                 if version is not None else [])
@@ -114,7 +107,7 @@ def unit_form(code: str) -> Any:
         abort(403)
     if not forms_service.can_collect(principal, unit):
         abort(404)  # in scope, but not a level this user collects inputs for
-    period = _planning_period()
+    period = planning_period()
     version = forms_service.ensure_inputs_form(db.session)
     if version is None:
         abort(404)

@@ -15,6 +15,7 @@ from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.guard import current_principal, requires
+from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("pages", __name__)
 INPUT_ERRORS = {
@@ -27,18 +28,6 @@ INPUT_ERRORS = {
 def input_error_message(error: org_service.InputError) -> str:
     return str(INPUT_ERRORS[error.code]) % {"value": error.value}
 AUDIT_PAGE_SIZE = 50
-
-
-def _period(code: str | None) -> Any:
-    periods = q.periods(db.session)
-    if not periods:
-        abort(404)
-    if code:
-        chosen = next((p for p in periods if p.code == code), None)
-        if chosen is None:
-            abort(404)
-        return chosen, periods
-    return periods[-1], periods
 
 
 @blueprint.route("/")
@@ -78,7 +67,7 @@ def org_children(code: str) -> Any:
 @requires("unit.read", write="unit.write")
 def org_unit(code: str) -> Any:
     unit = g.unit
-    period, periods = _period(request.values.get("period"))
+    period, periods = chosen_period(request.values.get("period"))
     principal = current_principal()
     form = CsrfOnlyForm()
     errors: dict[str, str] = {}

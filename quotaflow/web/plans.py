@@ -34,6 +34,7 @@ from quotaflow.store import queries as q
 from quotaflow.store.models import Period, Plan
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.guard import current_principal, requires
+from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("plans", __name__)
 
@@ -130,18 +131,6 @@ def _plan(plan_id: int) -> Plan:
     return plan
 
 
-def _period(code: str | None) -> tuple[Period, list[Period]]:
-    periods = q.periods(db.session)
-    if not periods:
-        abort(404)
-    if not code:
-        return periods[-1], periods
-    chosen = next((p for p in periods if p.code == code), None)
-    if chosen is None:
-        abort(404)
-    return chosen, periods
-
-
 def _factor_labels(plan: Plan) -> list[dict[str, Any]]:
     weights = (plan.summary or {}).get("weights", {})
     return [{"key": f["key"], "label_en": f.get("label_en", f["key"]),
@@ -203,7 +192,7 @@ def _last_year_hint(period: Period) -> float | None:
 def simulate() -> Any:
     form = CsrfOnlyForm()
     source = request.form if request.method == "POST" else request.args
-    period, periods = _period(source.get("period"))
+    period, periods = chosen_period(source.get("period"))
     total = source.get("total", "").strip()
     if not total and request.method == "GET" and "total" not in request.args:
         latest = pq.latest_plan(db.session, period.id)

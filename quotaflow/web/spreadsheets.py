@@ -17,10 +17,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from quotaflow.services import org_import
 from quotaflow.services import spreadsheets as sheets
 from quotaflow.store import db
-from quotaflow.store import queries as q
 from quotaflow.web.filters import number
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.guard import current_principal, requires
+from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("sheets", __name__, url_prefix="/sheets")
 
@@ -182,22 +182,9 @@ def template_texts(kind: str) -> org_import.TemplateTexts:
     )
 
 
-def _periods() -> tuple[Any, list[Any]]:
-    periods = q.periods(db.session)
-    if not periods:
-        abort(404)
-    code = request.values.get("period")
-    if code:
-        chosen = next((p for p in periods if p.code == code), None)
-        if chosen is None:
-            abort(404)
-        return chosen, periods
-    return periods[-1], periods
-
-
 def _page(status: int = 200, **context: Any) -> Any:
     principal = current_principal()
-    period, periods = _periods()
+    period, periods = chosen_period(request.values.get("period"))
     return render_template(
         "sheets/index.html", period=period, periods=periods, form=CsrfOnlyForm(),
         can_write=principal.has("unit.write"), can_admin=principal.has("admin.access"),
@@ -239,7 +226,7 @@ def index() -> Any:
 def download_inputs(fmt: str) -> Any:
     if fmt not in FORMATS:
         abort(404)
-    period, _periods_list = _periods()
+    period, _periods_list = chosen_period(request.values.get("period"))
     principal = current_principal()
     try:
         if fmt == "xlsx":
