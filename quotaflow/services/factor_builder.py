@@ -127,8 +127,8 @@ def save_draft(session: Session, actor: User, doc: Mapping[str, Any], note: str,
     it say which model they ran. Raises ``specs.SpecValidationError`` (JSON pointers)
     or ``specs.SpecServiceError`` ("unchanged"); nothing is written then.
     """
-    latest = latest_model(session)
+    newest = specs.latest_version(session, specs.FACTOR_MODEL_KIND, MODEL_KEY)
     content = dict(doc)
-    content["version"] = (latest.version if latest else 0) + 1
+    content["version"] = (newest.version if newest else 0) + 1
     return specs.save_version(session, specs.FACTOR_MODEL_KIND, MODEL_KEY, content, actor, note,
                               remote_addr=remote_addr)
