@@ -58,6 +58,15 @@ class FieldSpec:
     default: float | bool | None = None
     help: str = ""
 
+    def out_of_range(self, column: np.ndarray) -> np.ndarray:
+        """Mask of the values that are not finite or lie outside [min, max]."""
+        bad = ~np.isfinite(column)
+        if self.min is not None:
+            bad |= column < self.min
+        if self.max is not None:
+            bad |= column > self.max
+        return bad
+
 
 @dataclass(frozen=True)
 class FactorSpec:

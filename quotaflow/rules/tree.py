@@ -174,11 +174,7 @@ class UnitTree:
                 if f.required:
                     raise TreeError(f"missing required field {f.name!r}", column=f.name)
                 continue
-            bad = ~np.isfinite(col)
-            if f.min is not None:
-                bad |= col < f.min
-            if f.max is not None:
-                bad |= col > f.max
+            bad = f.out_of_range(col)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise TreeError(

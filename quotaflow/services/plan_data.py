@@ -91,11 +91,7 @@ def _field_column(session: Session, period: Period, model: FactorModel, name: st
             raise PlanError("missing_values", field=name, period=period.code,
                             **_named(codes, missing))
         column[missing] = float(spec.default)
-    bad = ~np.isfinite(column)
-    if spec.min is not None:
-        bad |= column < spec.min
-    if spec.max is not None:
-        bad |= column > spec.max
+    bad = spec.out_of_range(column)
     if bad.any():
         raise PlanError("out_of_range", field=name, period=period.code,
                         min="-inf" if spec.min is None else f"{spec.min:g}",
