@@ -5,8 +5,9 @@ found through the ``quotaflow.plugins`` entry-point group (installed packages) a
 ``*.py`` files in the plugin folders: ``QUOTAFLOW_PLUGIN_PATH`` (os.pathsep-separated)
 or, by default, the first-party ``plugins/`` folder beside the package.
 
-Today plugins add expression functions (each with a scalar and a vector form); the
-notifier, HR-exporter and SSO kinds join this registry when those features land.
+Plugins add expression functions (each with a scalar and a vector form) and delivery
+channels for the outbox (``registry.add_channel``; the interface is in
+``quotaflow.channels``); the SSO kind joins this registry when that feature lands.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
+from quotaflow.channels import ChannelFactory, ChannelInfo
 from quotaflow.rules.functions import FunctionRegistry
 
 ENTRY_POINT_GROUP = "quotaflow.plugins"
@@ -33,6 +35,16 @@ class PluginError(RuntimeError):
 class PluginRegistry:
     functions: FunctionRegistry = field(default_factory=FunctionRegistry)
     loaded: list[str] = field(default_factory=list)
+    channels: dict[str, ChannelFactory] = field(default_factory=dict)
+    channel_info: dict[str, ChannelInfo] = field(default_factory=dict)
+
+    def add_channel(self, name: str, factory: ChannelFactory, *, per_recipient: bool = False,
+                    needs_config: bool = True) -> None:
+        """Register a delivery channel (see ``quotaflow.channels`` for the interface)."""
+        if name in self.channels:
+            raise PluginError(f"channel {name!r} is registered twice")
+        self.channels[name] = factory
+        self.channel_info[name] = ChannelInfo(name, factory, per_recipient, needs_config)
 
     def load(self, name: str, module: ModuleType) -> None:
         register = getattr(module, "register", None)
@@ -82,3 +94,8 @@ def default_registry() -> PluginRegistry:
 def expression_functions() -> FunctionRegistry:
     """Built-in plus plugin functions, for compiling specs."""
     return default_registry().functions
+
+
+def channel_registry() -> dict[str, ChannelInfo]:
+    """The delivery channels plugins registered, by name."""
+    return default_registry().channel_info

@@ -1,0 +1,54 @@
+"""First-party plugin: the in-app inbox channel.
+
+Writes one :class:`InboxMessage` per (recipient, event) through the worker's session, in
+the same transaction that records the delivery as done. A repeated delivery (a worker
+that crashed before recording success, a re-queued row) finds the message already there
+and adds nothing, so each person sees each event once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from quotaflow.channels import INBOX, Delivery, PermanentError
+from quotaflow.store.models import utcnow
+from quotaflow.store.outbox_models import InboxMessage
+
+MAX_TITLE = 300
+MAX_URL = 500
+
+
+class InboxChannel:
+    """Needs no settings: the inbox lives in the app database."""
+
+    def deliver(self, delivery: Delivery) -> None:
+        if delivery.session is None:
+            raise PermanentError("the inbox channel needs the worker's database session")
+        if delivery.recipient is None:
+            raise PermanentError("an inbox delivery needs a recipient")
+        session = delivery.session
+        exists = session.scalar(select(InboxMessage.id).where(
+            InboxMessage.user_id == delivery.recipient.user_id,
+            InboxMessage.event_id == delivery.event_id))
+        if exists is not None:
+            return
+        url = delivery.url
+        session.add(InboxMessage(
+            user_id=delivery.recipient.user_id, event_id=delivery.event_id, topic=delivery.topic,
+            title_en=delivery.title("en")[:MAX_TITLE], title_zh=delivery.title("zh")[:MAX_TITLE],
+            body_en=delivery.body("en"), body_zh=delivery.body("zh"),
+            # Only paths inside the app: a payload cannot turn the inbox into an open redirect.
+            url=url[:MAX_URL] if url.startswith("/") and not url.startswith("//") else None,
+            created_at=utcnow()))
+        session.flush()
+
+    @classmethod
+    def from_settings(cls, _settings: Mapping[str, Any]) -> InboxChannel:
+        return cls()
+
+
+def register(registry: Any) -> None:  # the PluginRegistry
+    registry.add_channel(INBOX, InboxChannel.from_settings, per_recipient=True, needs_config=False)

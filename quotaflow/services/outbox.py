@@ -1,0 +1,291 @@
+"""The outbox: events written in the same transaction as the change that caused them.
+
+:func:`emit` adds an :class:`OutboxEvent` and its deliveries to the caller's session and
+never commits: if the caller's transaction rolls back, the event never existed. Deliveries:
+
+* the in-app inbox, one per user in ``to_users``;
+* every other channel the active "notification_routes" specs route the topic to
+  (fnmatch patterns such as ``"alert.*"``), one per event, or one per user in
+  ``to_users`` for channels registered as per-recipient (e-mail).
+
+The worker in :mod:`quotaflow.services.outbox_worker` hands them to the channels with
+retries; this module also holds what the CLI and the Outbox page need: counts, dead
+deliveries and re-queueing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from quotaflow.channels import INBOX, ChannelInfo
+from quotaflow.rules.specs import SpecIssue, pointer, schema_issues
+from quotaflow.services import audit
+from quotaflow.store.models import SpecVersion, User, utcnow
+from quotaflow.store.outbox_models import InboxMessage, OutboxDelivery, OutboxEvent
+
+ROUTES_KIND = "notification_routes"
+ROUTES_SCHEMA = "notification-routes"
+
+#: The topics QuotaFlow emits (the contract between features). Route patterns are
+#: checked against these so a typo does not silently route nothing.
+TOPICS: list[str] = [
+    "plan.published",
+    "plan.version_created",
+    "confirmation.opened",
+    "confirmation.accepted",
+    "appeal.submitted",
+    "flow.task_created",
+    "flow.reminded",
+    "flow.ended",
+    "letter.issued",
+    "letter.signed",
+    "letter.completed",
+    "alert.raised",
+]
+
+MAX_TOPIC = 64
+MAX_KEY = 200
+
+
+class OutboxError(ValueError):
+    """An outbox request that cannot be done; ``code`` says which kind."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def register_topic(topic: str) -> None:
+    """Make a topic known to route validation (for plugins that emit their own)."""
+    if topic not in TOPICS:
+        TOPICS.append(topic)
+
+
+def _channel_info() -> Mapping[str, ChannelInfo]:
+    from quotaflow.plugins import channel_registry
+
+    return channel_registry()
+
+
+# --- routes ---------------------------------------------------------------------------
+
+
+def validate_routes(doc: Any, channels: Iterable[str] | None = None) -> list[SpecIssue]:
+    """Every issue of a notification-routes spec, each with its JSON pointer."""
+    if not isinstance(doc, dict):
+        return [SpecIssue("", f"a spec is a JSON object, not {type(doc).__name__}", "not_object")]
+    issues = schema_issues(ROUTES_SCHEMA, doc)
+    if issues:
+        return issues
+    known = set(_channel_info() if channels is None else channels) | {INBOX}
+    for index, route in enumerate(doc["routes"]):
+        channel = route["channel"]
+        if channel not in known:
+            issues.append(SpecIssue(
+                pointer("routes", index, "channel"),
+                f"unknown channel {channel!r}; installed channels: {', '.join(sorted(known))}",
+                "unknown_channel"))
+        for position, pattern in enumerate(route["topics"]):
+            if not any(fnmatch.fnmatchcase(topic, pattern) for topic in TOPICS):
+                issues.append(SpecIssue(
+                    pointer("routes", index, "topics", position),
+                    f"{pattern!r} matches no topic; topics: {', '.join(TOPICS)}",
+                    "unknown_topic"))
+    return issues
+
+
+def validate_routes_spec(doc: Any, _models: Any, _key: str) -> list[SpecIssue]:
+    """The spec-kind validator (see :mod:`quotaflow.services.spec_kinds`)."""
+    return validate_routes(doc)
+
+
+def active_routes(session: Session) -> list[dict[str, Any]]:
+    """The routes of every active notification-routes spec, in key order."""
+    contents = session.scalars(
+        select(SpecVersion.content).where(SpecVersion.kind == ROUTES_KIND,
+                                          SpecVersion.status == "active")
+        .order_by(SpecVersion.key)
+    ).all()
+    return [route for content in contents if isinstance(content, dict)
+            for route in content.get("routes", []) if isinstance(route, dict)]
+
+
+def channels_for(topic: str, routes: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The channels (besides the inbox) a topic goes to, in route order, without repeats."""
+    found: list[str] = []
+    for route in routes:
+        channel = route.get("channel")
+        if (isinstance(channel, str) and channel != INBOX and channel not in found
+                and any(fnmatch.fnmatchcase(topic, p) for p in route.get("topics", []))):
+            found.append(channel)
+    return found
+
+
+# --- emit -----------------------------------------------------------------------------
+
+
+def _user_ids(to_users: Iterable[int]) -> list[int]:
+    ids: list[int] = []
+    for value in to_users:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise OutboxError("bad_recipient", f"to_users holds user ids (int), not {value!r}")
+        if value not in ids:
+            ids.append(value)
+    return ids
+
+
+def emit(session: Session, topic: str, payload: Mapping[str, Any], *, to_users: Iterable[int] = (),
+         unit_id: int | None = None, key: str | None = None) -> None:
+    """Add an event and its deliveries to the caller's transaction (never commits).
+
+    ``payload`` carries ``title_en``/``title_zh``/``body_en``/``body_zh``/``url`` for
+    people plus structured fields; it must be JSON. ``key`` is the idempotency key
+    (default: topic + a UUID): an event whose key is already stored is not added again.
+    """
+    if not topic or len(topic) > MAX_TOPIC:
+        raise OutboxError("bad_topic", f"an event topic has 1 to {MAX_TOPIC} characters: {topic!r}")
+    key = key or f"{topic}:{uuid.uuid4().hex}"
+    if len(key) > MAX_KEY:
+        raise OutboxError("bad_key", f"an event key has at most {MAX_KEY} characters: {key[:40]!r}…")
+    try:
+        content = json.loads(json.dumps(dict(payload), ensure_ascii=False))
+    except (TypeError, ValueError) as exc:
+        raise OutboxError("bad_payload", f"the payload of {topic!r} is not JSON: {exc}") from exc
+    users = _user_ids(to_users)
+    if session.scalar(select(OutboxEvent.id).where(OutboxEvent.key == key)) is not None:
+        return
+    event = OutboxEvent(topic=topic, key=key, payload=content, unit_id=unit_id, to_users=users,
+                        created_at=utcnow())
+    session.add(event)
+    now = event.created_at
+    for user_id in users:
+        session.add(OutboxDelivery(event=event, channel=INBOX, recipient_id=user_id,
+                                   key=f"{key}:{INBOX}:{user_id}", next_attempt_at=now,
+                                   status="pending", attempts=0, created_at=now))
+    info = _channel_info()
+    for channel in channels_for(topic, active_routes(session)):
+        per_recipient = info[channel].per_recipient if channel in info else False
+        for user_id in (users if per_recipient else [None]):
+            suffix = f":{user_id}" if user_id is not None else ""
+            session.add(OutboxDelivery(event=event, channel=channel, recipient_id=user_id,
+                                       key=f"{key}:{channel}{suffix}", next_attempt_at=now,
+                                       status="pending", attempts=0, created_at=now))
+
+
+# --- status and re-queueing -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelCounts:
+    channel: str
+    pending: int = 0
+    delivered: int = 0
+    failed: int = 0
+    waiting_with_error: int = 0  # pending rows whose last try failed
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.delivered + self.failed
+
+
+def counts(session: Session) -> list[ChannelCounts]:
+    """Deliveries per channel and status, channels in name order."""
+    rows = session.execute(
+        select(OutboxDelivery.channel, OutboxDelivery.status,
+               OutboxDelivery.last_error.is_not(None), func.count())
+        .group_by(OutboxDelivery.channel, OutboxDelivery.status,
+                  OutboxDelivery.last_error.is_not(None))
+    ).all()
+    table: dict[str, dict[str, int]] = {}
+    for channel, status, has_error, count in rows:
+        entry = table.setdefault(channel, {"pending": 0, "delivered": 0, "failed": 0,
+                                           "waiting_with_error": 0})
+        entry[status] = entry.get(status, 0) + count
+        if status == "pending" and has_error:
+            entry["waiting_with_error"] += count
+    return [ChannelCounts(channel, **values) for channel, values in sorted(table.items())]
+
+
+def problem_deliveries(session: Session, limit: int = 100) -> list[OutboxDelivery]:
+    """Dead deliveries, then pending ones whose last try failed, newest first."""
+    failed = session.scalars(
+        select(OutboxDelivery).options(selectinload(OutboxDelivery.event))
+        .where(OutboxDelivery.status == "failed")
+        .order_by(OutboxDelivery.id.desc()).limit(limit)).all()
+    waiting = session.scalars(
+        select(OutboxDelivery).options(selectinload(OutboxDelivery.event))
+        .where(OutboxDelivery.status == "pending", OutboxDelivery.last_error.is_not(None))
+        .order_by(OutboxDelivery.id.desc()).limit(max(0, limit - len(failed)))).all()
+    return [*failed, *waiting]
+
+
+def requeue(session: Session, delivery_id: int, actor: User | None,
+            now: dt.datetime | None = None, remote_addr: str | None = None) -> OutboxDelivery:
+    """Put a failed (or waiting) delivery back in the queue, due now, attempts reset; audited."""
+    delivery = session.get(OutboxDelivery, delivery_id)
+    if delivery is None:
+        raise OutboxError("not_found", f"there is no delivery {delivery_id}")
+    if delivery.status == "delivered":
+        raise OutboxError("delivered", f"delivery {delivery_id} was delivered already")
+    before = {"status": delivery.status, "attempts": delivery.attempts,
+              "last_error": delivery.last_error}
+    delivery.status = "pending"
+    delivery.attempts = 0
+    delivery.next_attempt_at = now or utcnow()
+    delivery.locked_until = None
+    delivery.claimed_by = None
+    session.flush()
+    audit.record(session, actor, "outbox_requeue", "outbox_delivery", str(delivery.id),
+                 before=before, after={"status": "pending", "channel": delivery.channel},
+                 remote_addr=remote_addr)
+    return delivery
+
+
+# --- inbox ----------------------------------------------------------------------------
+
+
+def unread_count(session: Session, user_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(InboxMessage).where(
+        InboxMessage.user_id == user_id, InboxMessage.read_at.is_(None))) or 0
+
+
+def inbox(session: Session, user_id: int, limit: int = 200) -> list[InboxMessage]:
+    """A person's messages, newest first."""
+    return list(session.scalars(
+        select(InboxMessage).where(InboxMessage.user_id == user_id)
+        .order_by(InboxMessage.created_at.desc(), InboxMessage.id.desc()).limit(limit)))
+
+
+def message_for(session: Session, user_id: int, message_id: int) -> InboxMessage | None:
+    """One of the user's own messages (None for anyone else's)."""
+    return session.scalar(select(InboxMessage).where(InboxMessage.id == message_id,
+                                                     InboxMessage.user_id == user_id))
+
+
+def mark_read(session: Session, user: User, message_id: int | None = None,
+              now: dt.datetime | None = None, remote_addr: str | None = None) -> int:
+    """Mark one of the user's messages (or, without ``message_id``, all) read; audited.
+
+    Returns how many changed (messages read already are left as they were)."""
+    query = select(InboxMessage).where(InboxMessage.user_id == user.id,
+                                       InboxMessage.read_at.is_(None))
+    if message_id is not None:
+        query = query.where(InboxMessage.id == message_id)
+    messages = session.scalars(query).all()
+    for message in messages:
+        message.read_at = now or utcnow()
+    session.flush()
+    if messages:
+        audit.record(session, user, "inbox_mark_read", "inbox_message",
+                     str(message_id) if message_id is not None else "all",
+                     after={"count": len(messages)}, remote_addr=remote_addr)
+    return len(messages)

@@ -1,0 +1,105 @@
+"""The in-app inbox (everyone's own messages, a bell with the unread count) and the
+HRBP's Outbox page (deliveries per channel and status, dead ones with a Retry button)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from quotaflow.services import outbox
+from quotaflow.store import db
+from quotaflow.web.guard import requires
+
+blueprint = Blueprint("inbox", __name__)
+
+STATUS_LABELS = {"pending": _l("Waiting to be sent"), "delivered": _l("Delivered"), "failed": _l("Failed")}
+CHANNEL_LABELS = {"inbox": _l("In-app inbox"), "email": _l("E-mail"), "wecom": _l("WeCom"),
+                  "dingtalk": _l("DingTalk"), "hr_webhook": _l("HR system (webhook)"),
+                  "export": _l("Export file")}
+
+
+def channel_label(name: str) -> str:
+    return str(CHANNEL_LABELS.get(name, name))
+
+
+def _htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _badge() -> str:
+    return render_template("inbox/_badge.html",
+                           unread=outbox.unread_count(db.session, current_user.id))
+
+
+@blueprint.route("/inbox")
+@requires("unit.read")
+def inbox_page() -> Any:
+    messages = outbox.inbox(db.session, current_user.id)
+    unread = sum(1 for m in messages if m.read_at is None)
+    return render_template("inbox/inbox.html", messages=messages, unread=unread)
+
+
+@blueprint.route("/inbox/badge")
+@requires("unit.read")
+def badge() -> Any:
+    """The bell in the page header, loaded with hx-get so pages stay fast."""
+    return _badge()
+
+
+@blueprint.route("/inbox/<int:message_id>/read", methods=["POST"])
+@requires("unit.read")
+def mark_read(message_id: int) -> Any:
+    if outbox.message_for(db.session, current_user.id, message_id) is None:
+        abort(404)  # someone else's message looks the same as an absent one
+    with db.transaction() as session:
+        outbox.mark_read(session, current_user, message_id, remote_addr=request.remote_addr)
+    if _htmx():
+        message = outbox.message_for(db.session, current_user.id, message_id)
+        response = render_template("inbox/_message.html", m=message)
+        # The bell updates itself out of band.
+        return response + render_template("inbox/_badge.html", oob=True,
+                                          unread=outbox.unread_count(db.session, current_user.id))
+    return redirect(url_for("inbox.inbox_page"))
+
+
+@blueprint.route("/inbox/read-all", methods=["POST"])
+@requires("unit.read")
+def mark_all_read() -> Any:
+    with db.transaction() as session:
+        count = outbox.mark_read(session, current_user, remote_addr=request.remote_addr)
+    if _htmx():
+        messages = outbox.inbox(db.session, current_user.id)
+        return render_template("inbox/_list.html", messages=messages, unread=0) + \
+            render_template("inbox/_badge.html", oob=True, unread=0)
+    flash(gettext("%(count)s messages marked as read.", count=count), "success")
+    return redirect(url_for("inbox.inbox_page"))
+
+
+@blueprint.route("/outbox")
+@requires("outbox.read")
+def outbox_status() -> Any:
+    return render_template("inbox/outbox.html", counts=outbox.counts(db.session),
+                           problems=outbox.problem_deliveries(db.session),
+                           channel_label=channel_label, status_labels=STATUS_LABELS)
+
+
+@blueprint.route("/outbox/deliveries/<int:delivery_id>/retry", methods=["POST"])
+@requires("outbox.read")
+def retry(delivery_id: int) -> Any:
+    try:
+        with db.transaction() as session:
+            delivery = outbox.requeue(session, delivery_id, current_user,
+                                      remote_addr=request.remote_addr)
+            channel = delivery.channel
+    except outbox.OutboxError as exc:
+        if exc.code == "not_found":
+            abort(404)
+        flash(gettext("Delivery #%(id)s was delivered already.", id=delivery_id), "error")
+        return redirect(url_for("inbox.outbox_status"))
+    flash(gettext("Delivery #%(id)s (%(channel)s) is queued again.", id=delivery_id,
+                  channel=channel_label(channel)), "success")
+    return redirect(url_for("inbox.outbox_status"))
