@@ -1,0 +1,260 @@
+"""The HR export: every person's final target in a period's latest published plan, as a
+CSV (UTF-8 with a BOM, for Excel) or an .xlsx file for the HR system.
+
+One row per person unit of the plan (the deepest org level) inside the asked scope:
+person code and name, then each org level between the company and the person (nearest
+first: team, then region in the demo, each as code and name, headed with the level's
+configured name), the target in whole yuan, the period, the plan number and, from the
+commitment letters, where the person's current letter of that period stands.
+
+Words come in an :class:`HrExportTexts` (English defaults here; the web page and the CLI
+fill it in the requested language), so this module stays free of Flask.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from quotaflow.services.spreadsheets import csv_bytes
+from quotaflow.store.letter_models import CommitmentLetter
+from quotaflow.store.models import OrgLevel, OrgUnit, Period, Plan, PlanUnit
+from quotaflow.store.queries import in_paths, period_by_code
+
+FORMATS = ("csv", "xlsx")
+MIMETYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+LETTER_STATES = ("none", "issued", "signed", "countersigned", "outdated")
+YUAN_FORMAT = "#,##0"
+#: Text cells starting with these would be formulas in Excel: they are written as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class HrExportError(Exception):
+    """The export cannot be made; ``code`` says why (``params`` fill the message)."""
+
+    def __init__(self, code: str, **params: Any) -> None:
+        super().__init__(f"{code}: {params}")
+        self.code = code
+        self.params = params
+
+
+@dataclass(frozen=True)
+class HrExportTexts:
+    """The words of the file, in the requested language."""
+
+    sheet: str = "Targets"
+    code: str = "Person code"
+    name: str = "Full name"
+    level_code: str = "%(level)s code"  # %(level)s: the level's configured name
+    target: str = "Target (yuan)"
+    period: str = "Period"
+    plan: str = "Plan"
+    letter: str = "Commitment letter"
+    letter_states: Mapping[str, str] = field(default_factory=lambda: {
+        "none": "Not issued", "issued": "Awaiting signature",
+        "signed": "Signed, awaiting countersignature", "countersigned": "Countersigned",
+        "outdated": "Outdated: the target changed"})
+
+
+@dataclass(frozen=True)
+class HrExport:
+    """The export's content: a header and one row per person."""
+
+    period: Period
+    plan: Plan
+    header: list[str]
+    rows: list[list[Any]]
+    target_column: int  # index of the target in each row
+    target_total: int
+    sheet: str = "Targets"
+
+    def filename(self, fmt: str) -> str:
+        return f"hr-targets-{self.period.code}-plan{self.plan.number}.{fmt}"
+
+
+def latest_published_plan(session: Session, period: Period) -> Plan | None:
+    """The period's published plan with the highest number (None if none is published)."""
+    return session.scalar(select(Plan).where(Plan.period_id == period.id,
+                                             Plan.status == "published")
+                          .order_by(Plan.number.desc()).limit(1))
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    plan: Plan
+    people: int
+    target_total: int
+
+
+def summary(session: Session, plan: Plan, paths: Sequence[str] | None = None) -> ExportSummary:
+    """How many people the export of ``plan`` holds inside ``paths`` and their total target."""
+    person_depth = session.scalar(select(func.max(OrgLevel.depth)))
+    stmt = (select(func.count(), func.coalesce(func.sum(PlanUnit.target), 0))
+            .select_from(PlanUnit).join(OrgUnit, OrgUnit.id == PlanUnit.unit_id)
+            .where(PlanUnit.plan_id == plan.id, OrgUnit.depth == person_depth))
+    if paths is not None:
+        stmt = stmt.where(in_paths(paths))
+    people, total = session.execute(stmt).one()
+    return ExportSummary(plan=plan, people=int(people), target_total=int(total))
+
+
+def _middle_levels(session: Session) -> tuple[int | None, list[OrgLevel]]:
+    """The person depth and the levels between the company and the person, nearest first."""
+    levels = list(session.scalars(select(OrgLevel).order_by(OrgLevel.depth)))
+    if not levels:
+        return None, []
+    person_depth = levels[-1].depth
+    return person_depth, [lv for lv in levels if 0 < lv.depth < person_depth][::-1]
+
+
+def _header(middle: Sequence[OrgLevel], zh: bool, texts: HrExportTexts) -> list[str]:
+    header = [texts.code, texts.name]
+    for lv in middle:
+        level_name = lv.name_zh if zh else lv.name_en
+        header += [texts.level_code % {"level": level_name}, level_name]
+    return [*header, texts.target, texts.period, texts.plan, texts.letter]
+
+
+def export_header(session: Session, *, lang: str, texts: HrExportTexts | None = None
+                  ) -> list[str]:
+    """The export's column headings in ``lang``."""
+    return _header(_middle_levels(session)[1], lang.startswith("zh"), texts or HrExportTexts())
+
+
+def _letter_states(session: Session, period: Period, targets: Mapping[int, int]
+                   ) -> dict[int, str]:
+    """unit id -> state of the person's current letter in ``period``."""
+    rows = session.execute(
+        select(CommitmentLetter.unit_id, CommitmentLetter.status, CommitmentLetter.content)
+        .join(Plan, Plan.id == CommitmentLetter.plan_id)
+        .where(Plan.period_id == period.id, CommitmentLetter.superseded_by_id.is_(None),
+               CommitmentLetter.status != "superseded"))
+    states: dict[int, str] = {}
+    for unit_id, status, content in rows:
+        if unit_id not in targets:
+            continue
+        letter_target = (content or {}).get("target")
+        states[unit_id] = (status if letter_target is not None
+                           and int(letter_target) == targets[unit_id] else "outdated")
+    return states
+
+
+def build_export(session: Session, period_code: str, *, lang: str,
+                 texts: HrExportTexts | None = None,
+                 paths: Sequence[str] | None = None) -> HrExport:
+    """The rows of the export for ``period_code`` in ``lang`` ("zh" or "en"), narrowed to
+    the subtrees ``paths`` (None: the whole company)."""
+    texts = texts or HrExportTexts()
+    zh = lang.startswith("zh")
+    period = period_by_code(session, period_code)
+    if period is None:
+        raise HrExportError("unknown_period", period=period_code)
+    plan = latest_published_plan(session, period)
+    if plan is None:
+        raise HrExportError("no_published_plan", period=period.code)
+    person_depth, middle = _middle_levels(session)
+    if person_depth is None:
+        raise HrExportError("no_levels")
+
+    stmt = (select(OrgUnit.id, OrgUnit.code, OrgUnit.name_en, OrgUnit.name_zh, OrgUnit.path,
+                   PlanUnit.target)
+            .join(PlanUnit, PlanUnit.unit_id == OrgUnit.id)
+            .where(PlanUnit.plan_id == plan.id, OrgUnit.depth == person_depth))
+    if paths is not None:
+        stmt = stmt.where(in_paths(paths))
+    people = session.execute(stmt).all()
+
+    def ancestor_ids(path: str) -> list[int]:
+        return [int(part) for part in path.strip("/").split("/") if part]
+
+    wanted = {ids[lv.depth] for p in people for ids in [ancestor_ids(p.path)]
+              for lv in middle if lv.depth < len(ids)}
+    ancestors = {u.id: u for u in session.scalars(select(OrgUnit).where(OrgUnit.id.in_(wanted)))
+                 } if wanted else {}
+    targets = {p.id: int(p.target) for p in people}
+    states = _letter_states(session, period, targets)
+
+    header = _header(middle, zh, texts)
+
+    rows: list[tuple[list[str], list[Any]]] = []
+    for p in people:
+        ids = ancestor_ids(p.path)
+        row: list[Any] = [p.code, (p.name_zh or p.name_en) if zh else (p.name_en or p.name_zh)]
+        sort_key: list[str] = []
+        for lv in middle:
+            unit = ancestors.get(ids[lv.depth]) if lv.depth < len(ids) else None
+            row += [unit.code if unit else "", (unit.name(lang) if unit else "")]
+            sort_key.insert(0, unit.code if unit else "")
+        row += [int(p.target), period.code, plan.number,
+                texts.letter_states[states.get(p.id, "none")]]
+        rows.append(([*sort_key, p.code], row))
+    rows.sort(key=lambda item: item[0])
+    return HrExport(period=period, plan=plan, header=header, rows=[r for _, r in rows],
+                    target_column=2 + 2 * len(middle), target_total=sum(targets.values()),
+                    sheet=texts.sheet)
+
+
+def _safe_text(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def to_csv(export: HrExport) -> bytes:
+    """CSV in UTF-8 with a BOM (Excel opens Chinese text correctly), CRLF line ends."""
+    return csv_bytes([[_safe_text(v) for v in export.header],
+                      *([_safe_text(v) for v in row] for row in export.rows)])
+
+
+def to_xlsx(export: HrExport) -> bytes:
+    """One sheet: a bold header row (frozen, filterable), then one row per person."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(export.sheet[:31])
+    levels = (export.target_column - 2) // 2
+    widths = [14, 18, *[14, 20] * levels, 16, 10, 8, 22]
+    for k, width in enumerate(widths):
+        sheet.column_dimensions[get_column_letter(k + 1)].width = width
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = (f"A1:{get_column_letter(len(export.header))}"
+                             f"{len(export.rows) + 1}")
+    bold = Font(bold=True)
+
+    def text_cell(value: Any) -> WriteOnlyCell:
+        cell = WriteOnlyCell(sheet, value=value)
+        if isinstance(value, str):
+            cell.data_type = "s"  # never a formula, whatever the text starts with
+        return cell
+
+    header = []
+    for value in export.header:
+        cell = text_cell(value)
+        cell.font = bold
+        header.append(cell)
+    sheet.append(header)
+    for row in export.rows:
+        cells = [text_cell(v) for v in row]
+        cells[export.target_column].number_format = YUAN_FORMAT
+        sheet.append(cells)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def render(export: HrExport, fmt: str) -> bytes:
+    if fmt == "csv":
+        return to_csv(export)
+    if fmt == "xlsx":
+        return to_xlsx(export)
+    raise HrExportError("bad_format", format=fmt, known=", ".join(FORMATS))

@@ -1,0 +1,82 @@
+"""The HR export page: the final targets per person of a period's latest published plan,
+downloaded as .xlsx or CSV in the user's language (rows limited to the user's scope)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from flask import Blueprint, abort, render_template, request, send_file
+from flask_babel import get_locale, gettext
+from flask_babel import lazy_gettext as _l
+
+from quotaflow.services import hr_export
+from quotaflow.store import db
+from quotaflow.web.guard import current_principal, requires
+from quotaflow.web.periods import chosen_period
+
+blueprint = Blueprint("hr", __name__, url_prefix="/hr")
+
+ERRORS = {
+    "unknown_period": _l("There is no period “%(period)s”."),
+    "no_published_plan": _l("No plan of %(period)s is published yet, so there is nothing to "
+                            "export."),
+    "no_levels": _l("The organisation has no levels."),
+    "bad_format": _l("Unknown format “%(format)s” (choose %(known)s)."),
+}
+
+
+def export_texts() -> hr_export.HrExportTexts:
+    """The export's words in the current language (the page's, or the CLI's forced one)."""
+    return hr_export.HrExportTexts(
+        sheet=gettext("Targets"), code=gettext("Person code"), name=gettext("Full name"),
+        level_code=gettext("%(level)s code"), target=gettext("Target (yuan)"),
+        period=gettext("Period"), plan=gettext("Plan"), letter=gettext("Commitment letter"),
+        letter_states={
+            "none": gettext("Not issued"), "issued": gettext("Awaiting signature"),
+            "signed": gettext("Signed, awaiting countersignature"),
+            "countersigned": gettext("Countersigned"),
+            "outdated": gettext("Outdated: the target changed")})
+
+
+def error_message(error: hr_export.HrExportError) -> str:
+    return str(ERRORS[error.code]) % error.params
+
+
+def _lang() -> str:
+    return "zh" if str(get_locale() or "zh").startswith("zh") else "en"
+
+
+def _paths() -> tuple[str, ...]:
+    principal = current_principal()
+    return principal.scope_paths("unit.read") if principal else ()
+
+
+@blueprint.route("/")
+@requires("hr.export")
+def index() -> Any:
+    period, periods = chosen_period(request.args.get("period"))
+    plan = hr_export.latest_published_plan(db.session, period)
+    summary = None if plan is None else hr_export.summary(db.session, plan, _paths())
+    return render_template("hr/index.html", period=period, periods=periods, summary=summary,
+                           columns=hr_export.export_header(db.session, lang=_lang(),
+                                                           texts=export_texts()))
+
+
+@blueprint.route("/export")
+@requires("hr.export")
+def download() -> Any:
+    fmt = request.args.get("format", "xlsx")
+    if fmt not in hr_export.FORMATS:
+        abort(400, description=error_message(hr_export.HrExportError(
+            "bad_format", format=fmt, known=", ".join(hr_export.FORMATS))))
+    period, _periods = chosen_period(request.args.get("period"))
+    try:
+        export = hr_export.build_export(db.session, period.code, lang=_lang(),
+                                        texts=export_texts(), paths=_paths())
+    except hr_export.HrExportError as exc:
+        return render_template("error.html", status=404, title=gettext("Nothing to export"),
+                               message=error_message(exc)), 404
+    data = hr_export.render(export, fmt)
+    return send_file(io.BytesIO(data), as_attachment=True, download_name=export.filename(fmt),
+                     mimetype=hr_export.MIMETYPES[fmt], max_age=0)
