@@ -1,0 +1,550 @@
+"""Approval flows on the database: start an instance, act on it, let time pass.
+
+The pure interpreter (:mod:`quotaflow.flows`) decides; this module stores its state in
+:class:`~quotaflow.store.flow_models.FlowInstance` (pinned to the flow spec version it
+started under), keeps ``flow_tasks`` in step with it, delivers the interpreter's events
+(outbox messages, registered action handlers, ``on_end`` handlers) and audits every
+action, all in the caller's transaction: nothing here commits.
+
+Concurrency: a step is written with a compare-and-swap on ``revision`` (``UPDATE ...
+WHERE id = ? AND revision = ?``), which works the same on SQLite and PostgreSQL. The
+loser of a race re-reads the instance and tries again; when its decision no longer
+applies (someone else decided first) it is refused with ``already_decided``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session, joinedload
+
+from quotaflow.flows import (
+    DEFAULT_ACTIONS,
+    SYSTEM,
+    Action,
+    Directory,
+    Event,
+    FlowError,
+    FlowSpec,
+    FlowSpecError,
+    FlowState,
+    load_flow,
+    new_instance,
+    resolve,
+    step,
+)
+from quotaflow.services import audit
+from quotaflow.services.access import Principal
+from quotaflow.store.flow_models import FlowInstance, FlowTask
+from quotaflow.store.models import OrgUnit, RoleGrant, SpecVersion, User, utcnow
+
+log = logging.getLogger(__name__)
+
+FLOW_KIND = "flow"
+#: Action names features register handlers for (flow specs may name them even in a
+#: process where the registering module is not imported yet); running one without a
+#: handler is refused.
+EXPECTED_ACTIONS: frozenset[str] = DEFAULT_ACTIONS | {"publish_recompute"}
+#: Roles whose holder is the head of the unit the role is granted on.
+HEAD_ROLES = ("region_head", "team_lead", "sales")
+#: Actions that decide (or pass on) the actor's own task.
+DECISIONS = frozenset({"approve", "reject", "return", "transfer", "add_approver", "edit"})
+#: Refusals that mean "the task is no longer yours to decide" after a concurrent change.
+_TOO_LATE = frozenset({"already_decided", "not_assignee", "not_running", "ended",
+                       "not_your_turn"})
+MAX_ATTEMPTS = 5
+TOPIC_NOTIFIED = "flow.notified"
+
+ActionHandler = Callable[[Session, FlowInstance], None]
+EndHandler = Callable[[Session, FlowInstance], None]
+
+_ACTIONS: dict[str, ActionHandler] = {}
+_ON_END: dict[str, list[EndHandler]] = {}
+_SPECS: dict[tuple[str, frozenset[str]], FlowSpec] = {}
+
+
+class FlowRefused(Exception):
+    """A flow action that was not done; ``code`` is stable (the interpreter's codes, plus
+    "not_found", "no_flow", "invalid_spec", "unknown_action", "already_decided", "busy")."""
+
+    def __init__(self, code: str, message: str = "", **params: Any) -> None:
+        super().__init__(message or code)
+        self.code = code
+        self.message = message or code
+        self.params = params
+
+
+# --- registries ----------------------------------------------------------------------
+
+
+def register_action(name: str, handler: ActionHandler) -> None:
+    """Run ``handler(session, instance)`` when an instance passes an action node ``name``
+    (in the step's transaction; raising refuses the step: the caller rolls back)."""
+    _ACTIONS[name] = handler
+
+
+def on_end(subject_type: str, handler: EndHandler) -> None:
+    """Call ``handler(session, instance)`` when an instance about ``subject_type`` ends
+    (approved, rejected or withdrawn: ``instance.status`` says which)."""
+    handlers = _ON_END.setdefault(subject_type, [])
+    if handler not in handlers:
+        handlers.append(handler)
+
+
+def action_names() -> frozenset[str]:
+    """The action names a flow spec may use: registered ones and the expected ones."""
+    return EXPECTED_ACTIONS | frozenset(_ACTIONS)
+
+
+def validate_spec(doc: Any) -> FlowSpec:
+    """Parse a flow spec against the known action names (raises FlowSpecError)."""
+    return load_flow(doc, actions=action_names())
+
+
+def spec_of(instance: FlowInstance) -> FlowSpec:
+    """The flow spec version the instance is pinned to (cached by content hash)."""
+    version = instance.flow_version
+    return _spec(version)
+
+
+def _spec(version: SpecVersion) -> FlowSpec:
+    names = action_names()
+    cache_key = (version.content_hash, names)
+    found = _SPECS.get(cache_key)
+    if found is None:
+        try:
+            found = load_flow(version.content, actions=names)
+        except FlowSpecError as exc:
+            raise FlowRefused("invalid_spec", f"flow {version.key} v{version.version} is not "
+                              f"valid: {exc}", key=version.key, version=version.version) from None
+        _SPECS[cache_key] = found
+    return found
+
+
+# --- the directory -------------------------------------------------------------------
+
+
+def build_directory(session: Session, unit: OrgUnit | None = None) -> Directory:
+    """Who is who, from the users, their grants and the org tree.
+
+    Heads: the user holding a region_head, team_lead or sales grant exactly on a unit.
+    Managers: the head of the parent of a user's unit (their person unit, else the unit
+    of their head grant). Units: ``unit``, its ancestors and every unit with a head.
+    """
+    users = {u.id: u for u in session.scalars(select(User).where(User.active))}
+    grant_rows = session.execute(
+        select(RoleGrant.user_id, RoleGrant.role, OrgUnit.id, OrgUnit.code, OrgUnit.path,
+               OrgUnit.parent_id)
+        .join(OrgUnit, OrgUnit.id == RoleGrant.unit_id)
+        .order_by(RoleGrant.user_id, RoleGrant.role, OrgUnit.path)
+    ).all()
+    grants = tuple((users[r[0]].username, r[1], r[4]) for r in grant_rows if r[0] in users)
+    heads: dict[str, str] = {}
+    head_unit_of: dict[int, int] = {}  # user id -> unit id of their (deepest) head grant
+    units: dict[str, str] = {}
+    unit_info: dict[int, tuple[str, int | None]] = {}  # unit id -> (code, parent id)
+    for user_id, role, unit_id, code, path, parent_id in sorted(
+            grant_rows, key=lambda r: (r[4], users[r[0]].username if r[0] in users else "")):
+        if user_id not in users or role not in HEAD_ROLES:
+            continue
+        heads.setdefault(code, users[user_id].username)
+        units[code] = path
+        unit_info[unit_id] = (code, parent_id)
+        head_unit_of[user_id] = unit_id  # paths ascend, so the deepest grant wins
+    person_ids = {u.person_unit_id for u in users.values() if u.person_unit_id is not None}
+    wanted = (person_ids | set(head_unit_of.values())) - set(unit_info)
+    for unit_id, code, parent_id in session.execute(
+            select(OrgUnit.id, OrgUnit.code, OrgUnit.parent_id).where(OrgUnit.id.in_(wanted))):
+        unit_info[unit_id] = (code, parent_id)
+    parents = {info[1] for info in unit_info.values() if info[1] is not None}
+    parent_codes = dict(session.execute(
+        select(OrgUnit.id, OrgUnit.code).where(OrgUnit.id.in_(parents))).all())
+    managers: dict[str, str] = {}
+    for user in users.values():
+        base = user.person_unit_id or head_unit_of.get(user.id)
+        if base is None or base not in unit_info:
+            continue
+        parent_id = unit_info[base][1]
+        manager = heads.get(parent_codes.get(parent_id, "")) if parent_id else None
+        if manager and manager != user.username:
+            managers[user.username] = manager
+    if unit is not None:
+        ids = [int(p) for p in unit.path.strip("/").split("/") if p]
+        for code, path in session.execute(
+                select(OrgUnit.code, OrgUnit.path).where(OrgUnit.id.in_(ids))):
+            units[code] = path
+    return Directory(frozenset(u.username for u in users.values()), grants, units, heads,
+                     managers)
+
+
+# --- starting and acting -------------------------------------------------------------
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    return now if now is not None else utcnow()
+
+
+def active_flow(session: Session, flow_key: str) -> SpecVersion | None:
+    return session.scalar(select(SpecVersion).where(
+        SpecVersion.kind == FLOW_KIND, SpecVersion.key == flow_key,
+        SpecVersion.status == "active"))
+
+
+def start(session: Session, flow_key: str, *, unit: OrgUnit, initiator: User,
+          data: dict[str, Any], subject_type: str, subject_id: int,
+          now: dt.datetime | None = None) -> FlowInstance:
+    """Create an instance of the active version of ``flow_key`` and submit it."""
+    now = _now(now)
+    version = active_flow(session, flow_key)
+    if version is None:
+        raise FlowRefused("no_flow", f"no active flow spec {flow_key!r}", flow=flow_key)
+    spec = _spec(version)
+    directory = build_directory(session, unit)
+    try:
+        draft = new_instance(spec, initiator.username, unit.code, data, directory, now)
+        state, events = step(spec, draft, Action("submit"), initiator.username, now)
+    except FlowError as exc:
+        raise FlowRefused(exc.code, str(exc), **exc.params) from None
+    _check_handlers(events)
+    instance = FlowInstance(
+        flow_version_id=version.id, flow_key=flow_key, subject_type=subject_type,
+        subject_id=subject_id, unit_id=unit.id, initiator_id=initiator.id,
+        status=state.status, state=state.as_dict(), revision=1, created_at=now,
+        updated_at=now, ended_at=now if state.status in _ENDED else None)
+    session.add(instance)
+    session.flush()
+    audit.record(session, initiator, "flow_start", "flow_instance", str(instance.id),
+                 after={"flow": flow_key, "version": version.version,
+                        "subject": f"{subject_type}:{subject_id}", "unit": unit.code,
+                        "status": state.status, "current": list(state.current)})
+    _deliver(session, instance, spec, state, events)
+    return instance
+
+
+_ENDED = frozenset({"approved", "rejected", "withdrawn"})
+
+
+def act(session: Session, instance_id: int, actor: User, action: Action, *,
+        revision: int | None = None, now: dt.datetime | None = None,
+        remote_addr: str | None = None) -> FlowInstance:
+    """Apply ``action`` by ``actor``; ``revision`` is the one the actor saw (if known).
+
+    The action is applied to the instance as it is now; a stale ``revision`` (or losing a
+    race) only matters when the action no longer applies: then the refusal is
+    "already_decided". Raises :class:`FlowRefused`; a registered action handler that
+    raises leaves the step half-written in the session: the caller rolls back.
+    """
+    if action.kind == "tick":
+        raise FlowRefused("not_system", "only the scheduler makes time pass")
+    return _apply(session, instance_id, actor, actor.username, action, revision=revision,
+                  now=_now(now), remote_addr=remote_addr)
+
+
+def _apply(session: Session, instance_id: int, actor: User | None, name: str, action: Action,
+           *, revision: int | None, now: dt.datetime,
+           remote_addr: str | None = None) -> FlowInstance:
+    conflict = False
+    for _attempt in range(MAX_ATTEMPTS):
+        instance = session.get(FlowInstance, instance_id, populate_existing=True)
+        if instance is None:
+            raise FlowRefused("not_found", f"no flow instance {instance_id}", id=instance_id)
+        seen = instance.revision
+        stale = conflict or (revision is not None and revision != seen)
+        spec = spec_of(instance)
+        state = FlowState.from_dict(instance.state)
+        try:
+            new_state, events = step(spec, state, action, name, now)
+        except FlowError as exc:
+            raise _refusal(exc, state, name, action, stale) from None
+        _check_handlers(events)
+        doc = new_state.as_dict()
+        if doc == instance.state:
+            return instance  # nothing happened (e.g. a tick with nothing due)
+        done = session.execute(
+            update(FlowInstance)
+            .where(FlowInstance.id == instance_id, FlowInstance.revision == seen)
+            .values(state=doc, status=new_state.status, revision=seen + 1, updated_at=now,
+                    ended_at=now if new_state.status in _ENDED else None)
+            .execution_options(synchronize_session=False))
+        if done.rowcount == 1:
+            break
+        conflict = True  # someone else stepped first: read again and retry
+    else:
+        raise FlowRefused("busy", "the instance is changing too often; try again")
+    session.expire(instance)
+    session.refresh(instance)
+    detail: dict[str, Any] = {"action": action.kind}
+    if action.target:
+        detail["target"] = action.target
+    if action.kind == "add_approver":
+        detail["position"] = action.position
+    if action.comment:
+        detail["comment"] = action.comment
+    if action.changes:
+        detail["changes"] = dict(action.changes)
+    audit.record(session, actor, f"flow_{action.kind}", "flow_instance", str(instance_id),
+                 before={"status": state.status, "revision": seen,
+                         "current": list(state.current)},
+                 after={**detail, "status": new_state.status, "revision": seen + 1,
+                        "current": list(new_state.current)},
+                 remote_addr=remote_addr)
+    _deliver(session, instance, spec, new_state, events)
+    return instance
+
+
+def _refusal(exc: FlowError, state: FlowState, actor: str, action: Action,
+             stale: bool) -> FlowRefused:
+    """The interpreter's refusal, or "already_decided" when another decision got there first."""
+    mine = [t for t in state.tasks if t.assignee == actor]
+    if (action.kind in DECISIONS and exc.code in _TOO_LATE and state.status != "withdrawn"
+            and mine):
+        latest = max(mine, key=lambda t: t.id)
+        if latest.status in ("cancelled", "escalated"):
+            return FlowRefused("already_decided", "already decided by someone else",
+                               refused=exc.code, by="others")
+        if latest.status in _OWN_DECISIONS:
+            return FlowRefused("already_decided", "you have already decided this task",
+                               refused=exc.code, by="you")
+        if stale:
+            return FlowRefused("already_decided", "already decided by someone else",
+                               refused=exc.code, by="others")
+    return FlowRefused(exc.code, str(exc), **exc.params)
+
+
+_OWN_DECISIONS = frozenset({"approved", "rejected", "returned", "transferred"})
+
+
+def _check_handlers(events: Iterable[Event]) -> None:
+    for event in events:
+        if event.kind == "action" and event.detail.get("name") not in _ACTIONS:
+            name = event.detail.get("name")
+            raise FlowRefused("unknown_action", f"no handler is registered for action "
+                              f"{name!r} (node {event.node!r}); nothing was changed",
+                              action=name, node=event.node)
+
+
+# --- delivering events ---------------------------------------------------------------
+
+
+def _user_ids(session: Session, usernames: Iterable[str]) -> dict[str, int]:
+    names = sorted(set(usernames))
+    if not names:
+        return {}
+    return {name: user_id for name, user_id in session.execute(
+        select(User.username, User.id).where(User.username.in_(names)))}
+
+
+def _rewrite_tasks(session: Session, instance: FlowInstance, state: FlowState,
+                   ids: Mapping[str, int]) -> None:
+    session.execute(delete(FlowTask).where(FlowTask.instance_id == instance.id))
+    live = {t.id for t in state.pending()}
+    rows = []
+    for task in state.tasks:
+        if task.assignee not in ids:
+            continue
+        status = task.status
+        if status == "pending" and task.id not in live:
+            status = "inactive"
+        rows.append({"instance_id": instance.id, "task_id": task.id,
+                     "user_id": ids[task.assignee], "node": task.node, "status": status,
+                     "due_at": dt.datetime.fromisoformat(task.due_at) if task.due_at and
+                     status == "pending" else None})
+    if rows:
+        session.execute(insert(FlowTask), rows)
+
+
+def _names(spec: FlowSpec, node_id: str | None) -> tuple[str, str]:
+    if node_id is None or node_id not in spec.nodes:
+        return "", ""
+    node = spec.node(node_id)
+    return node.name_en or node.id, node.name_zh or node.name_en or node.id
+
+
+def _payload(instance: FlowInstance, spec: FlowSpec, event: Event, title_en: str,
+             title_zh: str) -> dict[str, Any]:
+    flow_en = spec.name_en or spec.id
+    flow_zh = spec.name_zh or flow_en
+    node_en, node_zh = _names(spec, event.node)
+    unit = instance.unit.code
+    return {
+        "title_en": f"{title_en}: {flow_en}", "title_zh": f"{title_zh}：{flow_zh}",
+        "body_en": f"{flow_en} #{instance.id} for {unit}" + (f", step “{node_en}”"
+                                                             if node_en else ""),
+        "body_zh": f"{flow_zh} #{instance.id}（{unit}）" + (f"，环节“{node_zh}”"
+                                                          if node_zh else ""),
+        "url": f"/tasks/{instance.id}",
+        "instance_id": instance.id, "flow": instance.flow_key, "node": event.node,
+        "task": event.task, "subject_type": instance.subject_type,
+        "subject_id": instance.subject_id, "status": instance.status,
+        "detail": dict(event.detail),
+    }
+
+
+def _emit(session: Session, topic: str, payload: Mapping[str, Any], to_users: list[int],
+          unit_id: int, key: str) -> None:
+    from quotaflow.services import outbox  # imported late: a feature of its own
+
+    if topic not in outbox.TOPICS:
+        outbox.register_topic(topic)
+    outbox.emit(session, topic, payload, to_users=to_users, unit_id=unit_id, key=key)
+
+
+_TITLES = {
+    "task_created": ("flow.task_created", "Approval needed", "待审批"),
+    "reminded": ("flow.reminded", "Reminder", "催办提醒"),
+    "notified": (TOPIC_NOTIFIED, "For your information", "知会"),
+    "ended": ("flow.ended", "Finished", "流程结束"),
+}
+_OUTCOMES = {"approved": ("approved", "已通过"), "rejected": ("rejected", "已驳回"),
+             "withdrawn": ("withdrawn", "已撤回")}
+
+
+def _deliver(session: Session, instance: FlowInstance, spec: FlowSpec, state: FlowState,
+             events: list[Event]) -> None:
+    users = [e.user for e in events if e.user] + [
+        u for e in events if e.kind == "notified" for u in e.detail.get("users", ())]
+    ids = _user_ids(session, [*users, *(t.assignee for t in state.tasks)])
+    _rewrite_tasks(session, instance, state, ids)
+    ended = False
+    for index, event in enumerate(events):
+        key = f"flow:{instance.id}:{instance.revision}:{index}"
+        if event.kind in ("task_created", "reminded") and event.user in ids:
+            topic, en, zh = _TITLES[event.kind]
+            _emit(session, topic, _payload(instance, spec, event, en, zh), [ids[event.user]],
+                  instance.unit_id, key)
+        elif event.kind == "notified":
+            topic, en, zh = _TITLES["notified"]
+            to = [ids[u] for u in event.detail.get("users", ()) if u in ids]
+            if to:
+                _emit(session, topic, _payload(instance, spec, event, en, zh), to,
+                      instance.unit_id, key)
+        elif event.kind == "action":
+            _ACTIONS[str(event.detail["name"])](session, instance)
+        elif event.kind == "ended":
+            ended = True
+            outcome = str(event.detail.get("outcome", instance.status))
+            en, zh = _OUTCOMES.get(outcome, (outcome, outcome))
+            topic = "flow.ended"
+            _emit(session, topic, _payload(instance, spec, event, f"Finished, {en}",
+                                           f"流程{zh}"),
+                  [instance.initiator_id], instance.unit_id, key)
+    if ended:
+        for handler in list(_ON_END.get(instance.subject_type, ())):
+            handler(session, instance)
+
+
+# --- time ------------------------------------------------------------------------------
+
+
+@dataclass
+class TickResult:
+    ticked: list[int] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)
+
+
+def tick(session: Session, now: dt.datetime | None = None, *,
+         only: Iterable[int] | None = None) -> TickResult:
+    """Let time pass for running instances with due tasks (remind, escalate or
+    auto-approve, as their nodes say), acting as the system; ``only``: these instances."""
+    now = _now(now)
+    query = (
+        select(FlowTask.instance_id).join(FlowInstance, FlowInstance.id == FlowTask.instance_id)
+        .where(FlowTask.status == "pending", FlowTask.due_at.is_not(None),
+               FlowTask.due_at <= now, FlowInstance.status == "running"))
+    if only is not None:
+        query = query.where(FlowTask.instance_id.in_(list(only)))
+    due = session.scalars(query.distinct().order_by(FlowTask.instance_id)).all()
+    result = TickResult()
+    for instance_id in due:
+        try:
+            _apply(session, instance_id, None, SYSTEM, Action("tick"), revision=None, now=now)
+        except FlowRefused as exc:
+            log.warning("flow instance %s: tick refused: %s", instance_id, exc.message)
+            result.refused[instance_id] = exc.message
+            continue
+        result.ticked.append(instance_id)
+    return result
+
+
+# --- queries -------------------------------------------------------------------------
+
+
+def pending_tasks(session: Session, user: User) -> list[FlowTask]:
+    """The user's tasks waiting for their decision, oldest due first."""
+    return list(session.scalars(
+        select(FlowTask).join(FlowInstance, FlowInstance.id == FlowTask.instance_id)
+        .options(joinedload(FlowTask.instance))
+        .where(FlowTask.user_id == user.id, FlowTask.status == "pending",
+               FlowInstance.status == "running")
+        .order_by(FlowTask.due_at.is_(None), FlowTask.due_at, FlowTask.instance_id,
+                  FlowTask.task_id)))
+
+
+def pending_count(session: Session, user_id: int) -> int:
+    return session.scalar(
+        select(func.count()).select_from(FlowTask)
+        .join(FlowInstance, FlowInstance.id == FlowTask.instance_id)
+        .where(FlowTask.user_id == user_id, FlowTask.status == "pending",
+               FlowInstance.status == "running")) or 0
+
+
+def started_by(session: Session, user: User, limit: int = 100) -> list[FlowInstance]:
+    """Instances the user started, newest first."""
+    return list(session.scalars(
+        select(FlowInstance).where(FlowInstance.initiator_id == user.id)
+        .order_by(FlowInstance.id.desc()).limit(limit)))
+
+
+def open_instances(session: Session, scope_paths: Iterable[str],
+                   limit: int = 100) -> list[FlowInstance]:
+    """Running or returned instances about units under ``scope_paths``, newest first."""
+    paths = list(scope_paths)
+    if not paths:
+        return []
+    from sqlalchemy import or_
+
+    return list(session.scalars(
+        select(FlowInstance).join(OrgUnit, OrgUnit.id == FlowInstance.unit_id)
+        .where(FlowInstance.status.in_(("running", "draft")),
+               or_(*(OrgUnit.path.startswith(p) for p in paths)))
+        .order_by(FlowInstance.id.desc()).limit(limit)))
+
+
+def observers(instance: FlowInstance) -> set[str]:
+    """Usernames the flow's notify nodes name (they are told about it, so may look)."""
+    state = instance.state or {}
+    directory = Directory.from_dict(state.get("directory", {}))
+    spec = spec_of(instance)
+    found: set[str] = set()
+    for node in spec.nodes.values():
+        if node.kind == "notify":
+            found.update(resolve(node.to, directory, initiator=state.get("initiator", ""),
+                                 unit=state.get("unit", ""), data=state.get("data", {})))
+    return found
+
+
+def visible_to(instance: FlowInstance, principal: Principal, username: str) -> bool:
+    """Whether a user may see an instance: its initiator, anyone who held one of its
+    tasks, those its notify nodes name, and overseers (flow.oversee) of its unit."""
+    if username in participants(instance) or username in observers(instance):
+        return True
+    return principal.has("flow.oversee") and principal.can("unit.read", instance.unit.path)
+
+
+def participants(instance: FlowInstance) -> set[str]:
+    """Usernames of the initiator and everyone who ever held a task of the instance."""
+    state = instance.state or {}
+    return {state.get("initiator", "")} | {t["assignee"] for t in state.get("tasks", ())}
+
+
+def for_subject(session: Session, subject_type: str, subject_id: int) -> list[FlowInstance]:
+    """Every instance about one subject, newest first."""
+    return list(session.scalars(
+        select(FlowInstance).where(FlowInstance.subject_type == subject_type,
+                                   FlowInstance.subject_id == subject_id)
+        .order_by(FlowInstance.id.desc())))
