@@ -63,9 +63,13 @@ __all__ = [
     "create_plan",
     "impact_preview",
     "parse_total",
+    "plan_diff",
+    "plan_diff_counts",
     "plan_explanation",
     "plan_root",
     "plan_table",
+    "reallocate",
+    "recompute",
     "save_scenario",
     "scope_rows",
     "simulate",
@@ -290,12 +294,35 @@ def save_scenario(session: Session, actor: User | None, sim: Simulation, scenari
     gets its row (target, bounds, factor amounts, adjustments, risks) in one bulk insert.
     """
     text = _clean_note(note)
+    attempt = 0
+    while True:
+        try:
+            row = _insert_plan(session, actor, sim, scenario, text, status="draft",
+                               remote_addr=remote_addr)
+            session.commit()
+            return row
+        except IntegrityError:
+            session.rollback()
+            attempt += 1
+            if attempt == SAVE_ATTEMPTS:
+                raise
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def _insert_plan(session: Session, actor: User | None, sim: Simulation, scenario: str,
+                 text: str | None, *, status: str, based_on: Plan | None = None,
+                 extra_summary: Mapping[str, Any] | None = None,
+                 remote_addr: str | None = None) -> Plan:
+    """Write one simulated scenario as the period's next plan (no commit)."""
     if scenario not in sim.results:
         raise PlanError("unknown_scenario", "/scenario", scenario=scenario,
                         known=", ".join(sim.results))
     result = sim.results[scenario]
     plan, tree = result.plan, sim.data.tree
     summary = sim.summary(scenario)
+    summary.update(extra_summary or {})
     risks: dict[int, list[dict[str, Any]]] = {}
     if result.risks is not None:
         flagged = set()
@@ -309,38 +336,136 @@ def save_scenario(session: Session, actor: User | None, sim: Simulation, scenari
     }
     chosen = sim.specs
     period_id, period_code = sim.period.id, sim.period.code
-    attempt = 0
-    while True:
-        try:
-            row = Plan(
-                period_id=period_id, number=pq.next_plan_number(session, period_id),
-                scenario=scenario, company_total=sim.total, planned_total=plan.planned_total,
-                model_version_id=chosen.model_version.id,
-                presets_version_id=chosen.presets_version.id if chosen.presets_version else None,
-                risks_version_id=chosen.risks_version.id if chosen.risks_version else None,
-                status="draft", summary=summary, note=text,
-                created_by_id=actor.id if actor else None)
-            session.add(row)
-            session.flush()
-            pq.insert_plan_units(session, row.id, **columns)
-            audit.record(session, actor, "create_plan", "plan", f"{period_code}#{row.number}",
-                         after={"id": row.id, "scenario": scenario,
-                                "company_total": sim.total,
-                                "planned_total": plan.planned_total, "units": tree.size,
-                                "model_version_id": row.model_version_id,
-                                "presets_version_id": row.presets_version_id,
-                                "risks_version_id": row.risks_version_id},
-                         remote_addr=remote_addr)
-            session.commit()
-            return row
-        except IntegrityError:
-            session.rollback()
-            attempt += 1
-            if attempt == SAVE_ATTEMPTS:
-                raise
-        except BaseException:
-            session.rollback()
-            raise
+    row = Plan(
+        period_id=period_id, number=pq.next_plan_number(session, period_id),
+        scenario=scenario, company_total=sim.total, planned_total=plan.planned_total,
+        model_version_id=chosen.model_version.id,
+        presets_version_id=chosen.presets_version.id if chosen.presets_version else None,
+        risks_version_id=chosen.risks_version.id if chosen.risks_version else None,
+        based_on_id=based_on.id if based_on is not None else None,
+        status=status, summary=summary, note=text,
+        created_by_id=actor.id if actor else None)
+    session.add(row)
+    session.flush()
+    pq.insert_plan_units(session, row.id, **columns)
+    audit.record(session, actor, "create_plan", "plan", f"{period_code}#{row.number}",
+                 after={"id": row.id, "scenario": scenario, "status": status,
+                        "based_on_id": row.based_on_id,
+                        "company_total": sim.total,
+                        "planned_total": plan.planned_total, "units": tree.size,
+                        "model_version_id": row.model_version_id,
+                        "presets_version_id": row.presets_version_id,
+                        "risks_version_id": row.risks_version_id},
+                 remote_addr=remote_addr)
+    return row
+
+
+# -- new versions of a published plan ---------------------------------------------------
+
+def pinned_specs(session: Session, plan: Plan) -> Specs:
+    """The spec versions a plan ran under, compiled (never the active ones)."""
+    model = compile_model(plan.model_version.content)
+    presets_version = pq.spec_version(session, plan.presets_version_id)
+    risks_version = pq.spec_version(session, plan.risks_version_id)
+    return Specs(
+        model_version=plan.model_version, presets_version=presets_version,
+        risks_version=risks_version, model=model,
+        presets=compile_presets(presets_version.content if presets_version else None, model),
+        rules=compile_risks(risks_version.content if risks_version else None, model))
+
+
+def recompute(session: Session, plan: Plan, locks: Mapping[int, int], *,
+              total: Any = None) -> tuple[Simulation, int]:
+    """``plan`` re-run under its pinned spec versions on the period's current data, with
+    ``locks`` (unit id -> yuan) kept exactly, for the plan's company total or ``total``
+    (a new one). Returns the simulation (only the plan's scenario) and how many locks
+    applied (units no longer in the data are skipped). Writes nothing."""
+    chosen = pinned_specs(session, plan)
+    if plan.scenario not in chosen.presets.keys:
+        raise PlanError("unknown_scenario", "/scenario", scenario=plan.scenario,
+                        known=", ".join(chosen.presets.keys))
+    amount = int(plan.company_total) if total is None else parse_total(total)
+    data = load_period_data(session, plan.period, chosen.model)
+    index = data.tree.index
+    units = pq.units_by_ids(session, list(locks))
+    by_code = {units[uid].code: int(value) for uid, value in locks.items()
+               if uid in units and units[uid].code in index}
+    try:
+        results = run_scenarios(chosen.model, data.tree, amount, chosen.presets,
+                                risks=chosen.rules, locks=by_code, only=[plan.scenario])
+    except AllocationError as exc:
+        raise PlanError("allocation", detail=str(exc)) from None
+    sim = Simulation(period=plan.period, total=amount, specs=chosen, data=data,
+                     results=results)
+    return sim, len(by_code)
+
+
+def reallocate(session: Session, plan: Plan, locks: Mapping[int, int], actor: User | None,
+               note: str | None, *, remote_addr: str | None = None, total: Any = None,
+               simulation: Simulation | None = None,
+               extra_summary: Mapping[str, Any] | None = None) -> Plan:
+    """The next version of a published ``plan``: the same period, scenario, company total
+    (or ``total``, a new one) and pinned spec versions, re-run with ``locks`` (unit id ->
+    yuan) so those units keep exactly that target and the model re-spreads the rest over
+    the unlocked units (see :func:`recompute`; ``simulation``: its result, already run).
+
+    The new plan is "published" and based on ``plan``, which becomes "superseded".
+    Every sum stays exact (the cascade splits each parent's target exactly); a lock set
+    that leaves a group nothing to absorb with is reported in the summary's
+    infeasibilities, as for any plan. Nothing is committed: the caller's unit of work
+    decides.
+    """
+    text = _clean_note(note)
+    if simulation is None:
+        sim, locked = recompute(session, plan, locks, total=total)
+    else:
+        sim, locked = simulation, len(locks)
+    plan.status = "superseded"
+    session.flush()
+    return _insert_plan(session, actor, sim, plan.scenario, text, status="published",
+                        based_on=plan, extra_summary={"based_on_number": plan.number,
+                                                      "locked_units": locked,
+                                                      **(extra_summary or {})},
+                        remote_addr=remote_addr)
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    """One unit's target in two plan versions."""
+
+    unit: OrgUnit
+    old: int | None  # None: not in the old version
+    new: int | None
+
+    @property
+    def change(self) -> int:
+        return (self.new or 0) - (self.old or 0)
+
+    @property
+    def change_pct(self) -> float | None:
+        return self.change / self.old if self.old else None
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+
+def plan_diff(session: Session, old: Plan, new: Plan, paths: Sequence[str], *,
+              limit: int | None = None) -> list[DiffRow]:
+    """The units in ``paths`` with their target in ``old`` and ``new``: changed units first
+    (largest change first), then the unchanged ones in tree order; at most ``limit``."""
+    from quotaflow.store import confirmation_queries as cq
+
+    return [DiffRow(unit, o, n)
+            for unit, o, n in cq.diff_rows(session, old.id, new.id, paths, limit=limit)]
+
+
+def plan_diff_counts(session: Session, old: Plan, new: Plan, paths: Sequence[str]
+                     ) -> tuple[int, int]:
+    """(units, changed units) of two plan versions inside ``paths``."""
+    from quotaflow.store import confirmation_queries as cq
+
+    return cq.diff_counts(session, old.id, new.id, paths)
 
 
 # -- reading -------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from openpyxl.utils import get_column_letter
 
 from quotaflow.services import plans as plan_service
 from quotaflow.services.plan_data import PlanError
+from quotaflow.store import confirmation_queries as cq
 from quotaflow.store import db
 from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
@@ -249,7 +250,13 @@ def plan_detail(plan_id: int) -> Any:
         "plans/detail.html", plan=plan, summary=plan_service.summary_for_scope(db.session, plan, paths),
         sees_company=sees_company, root=root, metrics=metrics, rows=rows,
         factors=_factor_labels(plan),
-        can_preview=current_principal().has("spec.read"))
+        can_preview=current_principal().has("spec.read"),
+        can_publish=current_principal().has("plan.publish") and plan.status == "draft",
+        publish_form=CsrfOnlyForm(),
+        # A superseded version points at the period's current one (links to old ids live on
+        # in notifications and bookmarks).
+        current=cq.published_plan(db.session, plan.period_id)
+        if plan.status == "superseded" else None)
 
 
 @blueprint.route("/plans/<int:plan_id>/units/<code>")

@@ -1,0 +1,359 @@
+"""Two-way confirmation pages: my confirmations (accept / appeal), the appeal form, an
+appeal, the alignment dashboard of a period, publishing a plan and comparing versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale, gettext
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from quotaflow.forms import build_form, coerce_and_validate
+from quotaflow.services import confirmation as conf
+from quotaflow.services import flows
+from quotaflow.services import plans as plan_service
+from quotaflow.services import uploads as upload_service
+from quotaflow.store import confirmation_queries as cq
+from quotaflow.store import db
+from quotaflow.store import plan_queries as pq
+from quotaflow.store.flow_models import FlowInstance
+from quotaflow.store.models import Plan
+from quotaflow.web.collect import translate_errors
+from quotaflow.web.filters import number
+from quotaflow.web.forms import CsrfOnlyForm
+from quotaflow.web.guard import current_principal, requires
+from quotaflow.web.periods import chosen_period
+from quotaflow.web.uploads import save_file, upload_error_message, visible
+
+blueprint = Blueprint("confirm", __name__)
+DIFF_ROWS = 500  # rows a diff page shows (changed units come first)
+
+ERRORS = {
+    "no_policy": _l("No confirmation policy is active. Activate one before publishing."),
+    "not_draft": _l("Plan %(number)s of %(period)s is already %(status)s; only a draft plan "
+                    "can be published."),
+    "not_published": _l("This period has no published plan."),
+    "not_found": _l("This confirmation does not exist."),
+    "not_yours": _l("Only the head of %(unit)s may answer for its target."),
+    "not_pending": _l("The target of %(unit)s is not waiting for an answer any more."),
+    "stale": _l("The target changed meanwhile. Reload the page and answer again."),
+    "no_level_policy": _l("The confirmation policy has no rule for the level “%(level)s”."),
+    "required": _l("This field is required."),
+    "not_number": _l("Enter a whole number of yuan."),
+    "out_of_range": _l("Requested target: enter between %(minimum)s and %(maximum)s yuan "
+                       "(the allocated %(allocated)s ± %(range)s%%)."),
+    "not_multiple": _l("Requested target: enter a multiple of %(unit)s yuan."),
+    "no_change": _l("That is the allocated target: accept it instead of appealing."),
+    "reason_short": _l("Reason: enter at least %(limit)s characters."),
+    "reason_long": _l("Reason: enter at most %(limit)s characters."),
+    "evidence_missing": _l("Evidence: attach at least %(minimum)s file(s) (%(count)s attached)."),
+    "evidence_foreign": _l("Evidence: file %(upload)s does not belong to %(unit)s."),
+    "flow_refused": _l("The approval flow “%(flow)s” could not start: %(detail)s"),
+    "adjustment_failed": _l("The approved target of %(unit)s could not be applied: %(detail)s"),
+}
+ITEM_STATUS = {"pending": _l("Waiting for your answer"), "accepted": _l("Accepted"),
+               "appealed": _l("Appeal under review")}
+APPEAL_STATUS = {"open": _l("Under review"), "approved": _l("Approved"),
+                 "rejected": _l("Rejected"), "withdrawn": _l("Withdrawn")}
+GROUP_STATUS = {"open": _l("Being confirmed"), "settled": _l("Settled")}
+
+
+def error_message(error: conf.ConfirmationError) -> str:
+    params = {k: (number(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)
+              for k, v in error.params.items()}
+    try:
+        return str(ERRORS[error.code]) % params
+    except (KeyError, TypeError, ValueError):
+        return error.message
+
+
+def _locale() -> str:
+    return str(get_locale() or "zh")
+
+
+def _me() -> Any:
+    return current_user._get_current_object()
+
+
+def _htmx() -> bool:
+    return bool(request.headers.get("HX-Request")) and not request.headers.get(
+        "HX-History-Restore-Request")
+
+
+@blueprint.app_context_processor
+def _labels() -> dict[str, Any]:
+    return {"item_status_labels": ITEM_STATUS, "appeal_status_labels": APPEAL_STATUS,
+            "group_status_labels": GROUP_STATUS}
+
+
+def _my_item(item_id: int) -> Any:
+    """The item, if the signed-in user answers for it; 404 otherwise (no probing)."""
+    item = cq.item(db.session, item_id)
+    if item is None or not conf.can_act(db.session, item, _me()):
+        abort(404)
+    return item
+
+
+# -- my confirmations ---------------------------------------------------------------------
+
+@blueprint.route("/confirm")
+@requires("unit.confirm")
+def my_confirmations() -> Any:
+    rows = conf.my_items(db.session, _me())
+    periods = sorted({r.period_code for r in rows}, reverse=True)
+    # The notifications link here with ?period=: show that period's targets only.
+    period = request.args.get("period") or None
+    if period is not None:
+        rows = [r for r in rows if r.period_code == period]
+    return render_template("confirm/mine.html", rows=rows, form=CsrfOnlyForm(),
+                           periods=periods, period=period)
+
+
+@blueprint.route("/confirm/items/<int:item_id>/accept", methods=["POST"])
+@requires("unit.confirm")
+def accept(item_id: int) -> Any:
+    form = CsrfOnlyForm()
+    if not form.validate_on_submit():
+        abort(400, gettext("The form expired. Reload the page and try again."))
+    item = _my_item(item_id)
+    error = None
+    try:
+        conf.accept(db.session, item.id, _me(), version=request.form.get("version", type=int),
+                    remote_addr=request.remote_addr)
+    except conf.ConfirmationError as exc:
+        error = error_message(exc)
+    item = cq.item(db.session, item_id)
+    if _htmx():
+        return render_template("confirm/_item.html", row=conf.MyItem(
+            item, item.group.period.code, None), form=form, error=error)
+    if error:
+        flash(error, "error")
+    else:
+        flash(gettext("You accepted the target of %(unit)s.", unit=item.unit.name(_locale())),
+              "success")
+    return redirect(url_for("confirm.my_confirmations", period=item.group.period.code))
+
+
+@blueprint.route("/confirm/accept-all", methods=["POST"])
+@requires("unit.confirm")
+def accept_all() -> Any:
+    """Accept every target the page listed as waiting (ids with the versions shown), once
+    the head ticked that they reviewed them; all or nothing."""
+    form = CsrfOnlyForm()
+    if not form.validate_on_submit():
+        abort(400, gettext("The form expired. Reload the page and try again."))
+    back = redirect(url_for("confirm.my_confirmations", period=request.args.get("period")))
+    answers: list[tuple[int, int | None]] = []
+    for raw in request.form.getlist("item"):
+        item_id, _, version = raw.partition(":")
+        if item_id.isdigit():
+            answers.append((int(item_id), int(version) if version.isdigit() else None))
+    if not answers:
+        flash(gettext("Nothing was selected to accept."), "error")
+        return back
+    if request.form.get("reviewed") != "yes":
+        flash(gettext("Tick the box to confirm that you reviewed the %(count)s targets.",
+                      count=len(answers)), "error")
+        return back
+    for item_id, _version in answers:
+        _my_item(item_id)  # someone else's item looks absent
+    try:
+        accepted = conf.accept_many(db.session, answers, _me(), remote_addr=request.remote_addr)
+    except conf.ConfirmationError as exc:
+        flash(error_message(exc) + " " + gettext("Nothing was accepted."), "error")
+    else:
+        flash(gettext("You accepted %(count)s targets.", count=len(accepted)), "success")
+    return back
+
+
+# -- the appeal form ----------------------------------------------------------------------
+
+def _evidence_ids(unit: Any) -> tuple[list[int], list[str]]:
+    """Upload ids already attached (hidden fields) and newly posted files, stored now."""
+    ids: list[int] = []
+    errors: list[str] = []
+    for raw in request.form.getlist("evidence_id"):
+        if raw.isdigit():
+            upload = upload_service.get_upload(db.session, int(raw))
+            if visible(upload) and upload.unit_id == unit.id:
+                ids.append(upload.id)
+    for storage in request.files.getlist("evidence"):
+        if storage is None or not storage.filename:
+            continue
+        try:
+            ids.append(save_file(unit, storage).id)
+        except upload_service.UploadError as exc:
+            errors.append(upload_error_message(exc))
+    return ids, errors
+
+
+def _preattached(unit: Any, raw_ids: list[str]) -> list[int]:
+    """Upload ids from ``?evidence=`` that the user may see and that belong to ``unit``
+    (anything else is ignored, as a hidden ``evidence_id`` would be on post)."""
+    ids: list[int] = []
+    for raw in raw_ids:
+        if not raw.isdigit() or int(raw) in ids:
+            continue
+        upload = upload_service.get_upload(db.session, int(raw))
+        if visible(upload) and upload.unit_id == unit.id:
+            ids.append(upload.id)
+    return ids
+
+
+@blueprint.route("/confirm/items/<int:item_id>/appeal", methods=["GET", "POST"])
+@requires("unit.confirm")
+def appeal(item_id: int) -> Any:
+    item = _my_item(item_id)
+    csrf = CsrfOnlyForm()
+    try:
+        bounds = conf.appeal_bounds(db.session, item)
+    except conf.ConfirmationError as exc:
+        flash(error_message(exc), "error")
+        return redirect(url_for("confirm.my_confirmations", period=item.group.period.code))
+    spec = conf.appeal_form_spec(bounds)
+    data: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    evidence: list[int] = []
+    status = 200
+    if request.method == "GET":
+        # Pre-attached evidence (e.g. a what-if snapshot): a visible upload of this unit.
+        evidence = _preattached(item.unit, request.args.getlist("evidence"))
+    if request.method == "POST":
+        if not csrf.validate_on_submit():
+            abort(400, gettext("The form expired. Reload the page and try again."))
+        evidence, file_errors = _evidence_ids(item.unit)
+        data, field_errors = coerce_and_validate(spec, request.form.to_dict(), roles=set())
+        errors = translate_errors(field_errors)
+        requested_error = field_errors.get("/requested")
+        if requested_error is not None and requested_error.code in ("minimum", "maximum"):
+            # Name both ends of the range, as the server's own check does.
+            errors["/requested"] = error_message(conf.ConfirmationError(
+                "out_of_range", "/requested", field="requested", minimum=bounds.minimum,
+                maximum=bounds.maximum, allocated=bounds.allocated,
+                range=f"{bounds.range_percent:g}"))
+        if file_errors:
+            errors["/evidence"] = " ".join(file_errors)
+        if not errors:
+            try:
+                conf.submit_appeal(db.session, item.id, _me(), requested=data.get("requested"),
+                                   reason=data.get("reason"), evidence=evidence,
+                                   version=request.form.get("version", type=int),
+                                   remote_addr=request.remote_addr)
+            except conf.ConfirmationError as exc:
+                errors[exc.pointer or ""] = error_message(exc)
+            else:
+                flash(gettext("Your appeal for %(unit)s was sent for approval.",
+                              unit=item.unit.name(_locale())), "success")
+                # Back to the period the appeal belongs to, not every period's list.
+                return redirect(url_for("confirm.my_confirmations",
+                                        period=item.group.period.code))
+        status = 422
+    evidence_error = errors.pop("/evidence", None)
+    general = errors.pop("", None)
+    view = build_form(spec, data, errors, roles=set(), locale=_locale())
+    files = [upload_service.get_upload(db.session, i) for i in evidence]
+    return render_template(
+        "confirm/appeal.html", item=item, bounds=bounds, form=view, csrf=csrf,
+        evidence_error=evidence_error, general_error=general, files=files,
+        accept=upload_service.ACCEPT), status
+
+
+@blueprint.route("/confirm/items/<int:item_id>/appeal/check")
+@requires("unit.confirm")
+def appeal_check(item_id: int) -> Any:
+    """The live line under the requested target: the change and whether it is allowed."""
+    item = _my_item(item_id)
+    bounds = conf.appeal_bounds(db.session, item)
+    raw = request.args.get("requested", "")
+    error = change = None
+    try:
+        amount = conf.check_amount(bounds, raw)
+    except conf.ConfirmationError as exc:
+        error = error_message(exc)
+    else:
+        if amount is not None:
+            change = amount - bounds.allocated
+    return render_template("confirm/_check.html", bounds=bounds, change=change, error=error)
+
+
+@blueprint.route("/confirm/appeals/<int:appeal_id>")
+@requires("unit.read")
+def appeal_detail(appeal_id: int) -> Any:
+    found = cq.appeal(db.session, appeal_id)
+    principal = current_principal()
+    if found is None or not principal.can("unit.read", found.unit.path):
+        abort(404)
+    files = [upload_service.get_upload(db.session, i) for i in (found.evidence or [])]
+    flow = (db.session.get(FlowInstance, found.flow_instance_id)
+            if found.flow_instance_id else None)
+    # The link to the approval only for those who may open it (else it would be a 404).
+    flow_visible = flow is not None and flows.visible_to(flow, principal, _me().username)
+    return render_template("confirm/appeal_detail.html", appeal=found,
+                           files=[f for f in files if visible(f)], flow_visible=flow_visible)
+
+
+# -- alignment ----------------------------------------------------------------------------
+
+@blueprint.route("/confirm/alignment")
+@requires("alignment.read")
+def alignment() -> Any:
+    period, periods = chosen_period(request.args.get("period"))
+    stats = conf.alignment(db.session, period)
+    plan = cq.published_plan(db.session, period.id)
+    return render_template("confirm/alignment.html", period=period, periods=periods,
+                           stats=stats, plan=plan,
+                           appeals=cq.period_appeals(db.session, period.id))
+
+
+# -- publishing and comparing plan versions -----------------------------------------------
+
+def _plan(plan_id: int) -> Plan:
+    plan = pq.plan_by_id(db.session, plan_id)
+    if plan is None:
+        abort(404)
+    return plan
+
+
+@blueprint.route("/plans/<int:plan_id>/publish", methods=["POST"])
+@requires("plan.publish")
+def publish(plan_id: int) -> Any:
+    form = CsrfOnlyForm()
+    if not form.validate_on_submit():
+        abort(400, gettext("The form expired. Reload the page and try again."))
+    plan = _plan(plan_id)
+    try:
+        conf.publish(db.session, plan, _me(), remote_addr=request.remote_addr)
+    except conf.ConfirmationError as exc:
+        flash(error_message(exc), "error")
+    else:
+        flash(gettext("Plan %(number)s is published; the regions are asked to confirm their "
+                      "targets.", number=plan.number), "success")
+    return redirect(url_for("plans.plan_detail", plan_id=plan.id))
+
+
+@blueprint.route("/plans/<int:plan_id>/diff")
+@requires("unit.read")
+def plan_diff(plan_id: int) -> Any:
+    new = _plan(plan_id)
+    against = request.args.get("against", type=int) or new.based_on_id
+    if against is None:
+        abort(404)
+    old = _plan(against)
+    if old.period_id != new.period_id:
+        abort(404)
+    paths = current_principal().scope_paths("unit.read")
+    rows = plan_service.plan_diff(db.session, old, new, paths, limit=DIFF_ROWS)
+    total, changed = plan_service.plan_diff_counts(db.session, old, new, paths)
+    versions = [p for p in pq.plans(db.session, new.period_id) if p.id != new.id]
+    return render_template("confirm/diff.html", old=old, new=new, rows=rows, total=total,
+                           changed=changed, versions=versions)
