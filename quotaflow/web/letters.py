@@ -1,0 +1,209 @@
+"""Commitment letter pages: "My commitment" (the current card, "I commit", the history),
+the team's cards for a team lead (countersign with htmx), one printable card and its PDF.
+
+A card is visible to whoever may read its unit (out of scope looks absent: 404); only
+the person signs it and only the team lead over the person's team countersigns it
+(anyone else: 403). The service decides; these views only map its answers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_datetime, get_locale, gettext
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from quotaflow.services import letters as letter_service
+from quotaflow.services.letter_pdf import FontMissingError, SignatureLine, render_letter_pdf
+from quotaflow.store import db
+from quotaflow.store.letter_models import CommitmentLetter
+from quotaflow.web.guard import current_principal, requires
+
+blueprint = Blueprint("letters", __name__)
+
+STATUS_LABELS = {
+    "issued": _l("Awaiting signature"),
+    "signed": _l("Signed, awaiting countersignature"),
+    "countersigned": _l("Countersigned"),
+    "superseded": _l("Superseded"),
+}
+ROLE_LABELS = {"person": _l("I commit"), "manager": _l("Manager's countersignature")}
+LETTER_ERRORS = {
+    "not_yours": _l("Only the person this card is for can sign it."),
+    "not_manager": _l("Only the team lead over this person's team can countersign."),
+    "not_current": _l("A newer version of this card replaces it; sign the current one."),
+    "already_signed": _l("This card is already signed."),
+    "person_not_signed": _l("The person has not signed this card yet."),
+    "tampered": _l("The stored card no longer matches its fingerprint, so it cannot be "
+                   "signed. Ask HR to issue it again."),
+}
+FORBIDDEN = {"not_yours", "not_manager"}
+TEAM_LIMIT = 500
+
+
+def _zh() -> bool:
+    return str(get_locale() or "zh").startswith("zh")
+
+
+@blueprint.app_template_filter("letter_month")
+def letter_month(value: str) -> str:
+    """"2026-10" as 2026年10月 or Oct 2026."""
+    year, month = (int(x) for x in value.split("-"))
+    return f"{year}年{month}月" if _zh() else dt.date(year, month, 1).strftime("%b %Y")
+
+
+@blueprint.app_template_filter("letter_time")
+def letter_time(value: dt.datetime | str | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.removesuffix("Z"))
+    return format_datetime(value.replace(tzinfo=dt.UTC), "yyyy-MM-dd HH:mm")
+
+
+@blueprint.app_context_processor
+def _labels() -> dict[str, Any]:
+    return {"letter_status_labels": STATUS_LABELS, "letter_role_labels": ROLE_LABELS}
+
+
+def _lead_paths() -> list[str]:
+    principal = current_principal()
+    return [g.unit_path for g in principal.grants if g.role == letter_service.MANAGER_ROLE]
+
+
+def _is_manager(letter: CommitmentLetter, lead_paths: list[str]) -> bool:
+    path = letter.unit.path
+    return (current_user.person_unit_id != letter.unit_id
+            and any(path.startswith(p) and path != p for p in lead_paths))
+
+
+def _actions(letter: CommitmentLetter, lead_paths: list[str]) -> dict[str, bool]:
+    current = letter.superseded_by_id is None and letter.status != "superseded"
+    return {
+        "can_sign": current and letter.status == "issued"
+        and current_user.person_unit_id == letter.unit_id,
+        "can_countersign": current and letter.status == "signed"
+        and _is_manager(letter, lead_paths),
+    }
+
+
+def _letter(letter_id: int) -> CommitmentLetter:
+    letter = db.session.get(CommitmentLetter, letter_id)
+    # Out of read scope looks the same as absent, so ids cannot be probed.
+    if letter is None or not current_principal().can("unit.read", letter.unit.path):
+        abort(404)
+    return letter
+
+
+# -- pages -----------------------------------------------------------------------------
+
+@blueprint.route("/letters")
+@requires("unit.read")
+def index() -> Any:
+    """My commitment (a sales person's current card and history) and the cards of the
+    teams the user leads or can read, with countersign buttons where they may."""
+    lead_paths = _lead_paths()
+    mine = history = None
+    if current_user.person_unit_id is not None:
+        history = letter_service.letter_history(db.session, current_user.person_unit_id)
+        mine = history[0] if history else None
+    if lead_paths:
+        paths: tuple[str, ...] = tuple(lead_paths)
+    elif current_user.person_unit_id is None:  # region heads, HR, executives: their scope
+        paths = current_principal().scope_paths("unit.read")
+    else:
+        paths = ()  # a sales person sees their own cards only
+    team = [(x, _actions(x, lead_paths)) for x in letter_service.letters_in_scope(
+        db.session, paths, limit=TEAM_LIMIT) if x.unit_id != current_user.person_unit_id]
+    return render_template(
+        "letters/index.html", mine=mine, history=history or [],
+        mine_actions=_actions(mine, lead_paths) if mine else {}, team=team,
+        is_lead=bool(lead_paths), is_person=current_user.person_unit_id is not None)
+
+
+@blueprint.route("/letters/<int:letter_id>")
+@requires("unit.read")
+def letter_page(letter_id: int) -> Any:
+    letter = _letter(letter_id)
+    history = letter_service.letter_history(db.session, letter.unit_id)
+    return render_template("letters/letter.html", letter=letter, c=letter.content,
+                           actions=_actions(letter, _lead_paths()), history=history,
+                           intact=letter_service.verify(letter))
+
+
+def _respond(letter: CommitmentLetter, error: str | None = None) -> Any:
+    """htmx: the swapped part (a team row or the card's signatures); else a redirect."""
+    if request.headers.get("HX-Request"):
+        template = ("letters/_team_row.html" if request.form.get("view") == "row"
+                    else "letters/_signatures.html")
+        return render_template(template, letter=letter, c=letter.content,
+                               actions=_actions(letter, _lead_paths()), error=error)
+    if error:
+        flash(error, "error")
+    return redirect(url_for("letters.letter_page", letter_id=letter.id))
+
+
+def _act(letter_id: int, role: str) -> Any:
+    letter = _letter(letter_id)
+    user = current_user._get_current_object()
+    action = letter_service.sign if role == "person" else letter_service.countersign
+    try:
+        action(db.session, letter, user, request.remote_addr)
+    except letter_service.LetterError as exc:
+        db.session.rollback()
+        if exc.code in FORBIDDEN:
+            abort(403)
+        letter = _letter(letter_id)
+        return _respond(letter, str(LETTER_ERRORS[exc.code]))
+    if not request.headers.get("HX-Request"):
+        flash(gettext("Signed.") if role == "person" else gettext("Countersigned."), "success")
+    return _respond(letter)
+
+
+@blueprint.route("/letters/<int:letter_id>/sign", methods=["POST"])
+@requires("unit.read", "unit.read")  # signing one's own card: the service checks whose
+def sign_letter(letter_id: int) -> Any:
+    return _act(letter_id, "person")
+
+
+@blueprint.route("/letters/<int:letter_id>/countersign", methods=["POST"])
+@requires("unit.read", "unit.write")
+def countersign_letter(letter_id: int) -> Any:
+    return _act(letter_id, "manager")
+
+
+@blueprint.route("/letters/<int:letter_id>.pdf")
+@requires("unit.read")
+def letter_pdf(letter_id: int) -> Any:
+    letter = _letter(letter_id)
+    signatures = [SignatureLine(role=s.role, name=s.user.display_name, username=s.user.username,
+                                signed_at=s.signed_at.replace(microsecond=0).isoformat(sep=" "),
+                                content_sha256=s.content_sha256) for s in letter.signatures]
+    try:
+        data = render_letter_pdf(letter.content, letter_id=letter.id,
+                                 content_sha256=letter.content_sha256, status=letter.status,
+                                 signatures=signatures,
+                                 font=current_app.config.get("PDF_FONT"))
+    except FontMissingError as exc:
+        current_app.logger.error("letter PDF: %s", exc)
+        return render_template("error.html", status=503,
+                               title=gettext("PDF not available"), message=str(exc)), 503
+    c = letter.content
+    name = f"letter-{c['unit']['code']}-{c['plan']['period']}-v{letter.version}.pdf"
+    return Response(data, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "private, no-store"})
+
