@@ -39,4 +39,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_web(app)
     app.register_blueprint(api_blueprint)
     csrf.exempt(api_blueprint)  # the API checks CSRF itself for cookie sessions
+    if app.config.get("ALERT_SCHEDULE"):
+        from quotaflow.services.jobs import start_scheduler
+
+        start_scheduler(app)  # one thread per process; a job lease picks who scans
     return app

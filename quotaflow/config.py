@@ -53,4 +53,6 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "LOGIN_MAX_FAILURES": int(os.environ.get(f"{ENV_PREFIX}LOGIN_MAX_FAILURES", "5")),
         "LOGIN_WINDOW_SECONDS": int(os.environ.get(f"{ENV_PREFIX}LOGIN_WINDOW_SECONDS", "900")),
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        # Weekly alert scan inside the server, e.g. "MON 07:00" (empty: off).
+        "ALERT_SCHEDULE": os.environ.get(f"{ENV_PREFIX}ALERT_SCHEDULE", ""),
     }

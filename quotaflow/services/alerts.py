@@ -1,0 +1,96 @@
+"""Stored alerts: list them within a scope, acknowledge one, render them as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, joinedload
+
+from quotaflow.services import audit
+from quotaflow.store.models import OrgUnit, Period, User, utcnow
+from quotaflow.store.queries import in_paths
+from quotaflow.store.tracking_models import ALERT_STATUSES, Alert, ScanRun
+
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+class AlertError(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def alerts_in_scope(session: Session, paths: Sequence[str], *, period_id: int | None = None,
+                    status: str | None = None, week: int | None = None,
+                    limit: int = 500, offset: int = 0) -> list[Alert]:
+    """Alerts of units inside ``paths``: newest week first, then by severity and unit."""
+    if status is not None and status not in ALERT_STATUSES:
+        raise AlertError("bad_status", f"status is one of {', '.join(ALERT_STATUSES)}")
+    stmt = (select(Alert).join(OrgUnit, OrgUnit.id == Alert.unit_id)
+            .options(joinedload(Alert.unit), joinedload(Alert.period),
+                     joinedload(Alert.acknowledged_by))
+            .where(in_paths(paths)))
+    if period_id is not None:
+        stmt = stmt.where(Alert.period_id == period_id)
+    if status is not None:
+        stmt = stmt.where(Alert.status == status)
+    if week is not None:
+        stmt = stmt.where(Alert.week == week)
+    stmt = stmt.order_by(Alert.week.desc(), OrgUnit.depth, OrgUnit.code, Alert.rule, Alert.id)
+    rows = list(session.scalars(stmt.offset(offset).limit(limit)).unique())
+    return sorted(rows, key=lambda a: (-a.week, SEVERITY_ORDER.get(a.severity, 9),
+                                       a.unit.depth, a.unit.code, a.rule))
+
+
+def last_run(session: Session, period_id: int) -> ScanRun | None:
+    return session.scalar(select(ScanRun).where(ScanRun.period_id == period_id)
+                          .order_by(ScanRun.id.desc()).limit(1))
+
+
+def acknowledge(session: Session, alert: Alert, actor: User, *,
+                remote_addr: str | None = None) -> Alert:
+    """Mark an open alert acknowledged (audited, committed). Acknowledging again is a
+    no-op, so two people clicking at once both see it acknowledged."""
+    try:
+        now = utcnow()
+        # Guarded by the row's status, so of two people acknowledging at once only one
+        # changes it (and is audited); the other sees it acknowledged.
+        changed = session.execute(
+            update(Alert).where(Alert.id == alert.id, Alert.status == "open")
+            .values(status="acknowledged", acknowledged_by_id=actor.id, acknowledged_at=now)
+            .execution_options(synchronize_session=False)).rowcount
+        if changed == 1:
+            audit.record(session, actor, "acknowledge_alert", "alert", str(alert.id),
+                         before={"status": "open"},
+                         after={"status": "acknowledged", "unit": alert.unit.code,
+                                "rule": alert.rule, "week": alert.week},
+                         remote_addr=remote_addr)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    session.refresh(alert)
+    return alert
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    period: Period = alert.period
+    return {
+        "id": alert.id, "rule": alert.rule, "unit": alert.unit.code, "level": alert.level,
+        "unit_name_en": alert.unit.name_en, "unit_name_zh": alert.unit.name_zh,
+        "period": period.code, "week": alert.week, "severity": alert.severity,
+        "run": alert.run, "status": alert.status, "label_en": alert.label_en,
+        "label_zh": alert.label_zh, "message_en": alert.message_en,
+        "message_zh": alert.message_zh, "metrics": alert.metrics, "remedies": alert.remedies,
+        "spec_versions": {"alert_rules": alert.rules_version_id,
+                          "remedies": alert.remedies_version_id,
+                          "pacing_curve": alert.pacing_version_id},
+        "plan_id": alert.plan_id,
+        "created_at": alert.created_at.isoformat() + "Z",
+        "acknowledged_by": alert.acknowledged_by.username if alert.acknowledged_by else None,
+        "acknowledged_at": alert.acknowledged_at.isoformat() + "Z"
+        if alert.acknowledged_at else None,
+    }
