@@ -1,0 +1,170 @@
+"""Emergency recompute pages: choose cities and/or units to freeze, an optional new
+company total and a reason; preview the recompute (htmx) before submitting it to the
+fast-track approval; follow a request to its new plan version and its diff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale, gettext
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from quotaflow.services import emergency as service
+from quotaflow.store import confirmation_queries as cq
+from quotaflow.store import db
+from quotaflow.store.emergency_models import EmergencyRecompute
+from quotaflow.store.flow_models import FlowInstance
+from quotaflow.store.tracking_models import Alert
+from quotaflow.web.filters import number
+from quotaflow.web.forms import CsrfOnlyForm
+from quotaflow.web.guard import current_principal, requires
+from quotaflow.web.periods import chosen_period
+
+blueprint = Blueprint("emergency", __name__)
+
+ERRORS = {
+    "not_allowed": _l("Your role may not request an emergency recompute."),
+    "no_published": _l("%(period)s has no published plan to recompute."),
+    "unknown_city": _l("No active unit is in the city “%(city)s”."),
+    "unknown_unit": _l("No active unit has the code “%(code)s”."),
+    "root_frozen": _l("%(code)s is the company: its target is the total and cannot be frozen."),
+    "nothing_frozen": _l("Choose at least one city or unit to freeze."),
+    "too_many": _l("Choose at most %(limit)s cities or units."),
+    "reason_short": _l("Reason: enter at least %(limit)s characters."),
+    "reason_long": _l("Reason: enter at most %(limit)s characters."),
+    "bad_total": _l("New company total: enter a positive number of yuan."),
+    "not_exact": _l("The recompute would not be exact: %(detail)s"),
+    "pending": _l("Request #%(id)s for %(period)s is still waiting for approval."),
+    "allocation": _l("The model could not be re-run: %(detail)s"),
+    "flow_refused": _l("The approval flow could not start: %(detail)s"),
+    "not_found": _l("This request does not exist."),
+}
+STATUS = {"pending": _l("Waiting for approval"), "published": _l("Approved and published"),
+          "rejected": _l("Rejected"), "withdrawn": _l("Withdrawn")}
+FLOW_STATUS = {"draft": _l("Draft"), "running": _l("Under review"), "approved": _l("Approved"),
+               "rejected": _l("Rejected"), "withdrawn": _l("Withdrawn")}
+
+
+def error_message(error: service.EmergencyError) -> str:
+    params = {k: (number(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)
+              for k, v in error.params.items()}
+    try:
+        return str(ERRORS[error.code]) % params
+    except (KeyError, TypeError, ValueError):
+        return error.message
+
+
+def _locale() -> str:
+    return str(get_locale() or "zh")
+
+
+def _htmx() -> bool:
+    return bool(request.headers.get("HX-Request")) and not request.headers.get(
+        "HX-History-Restore-Request")
+
+
+def _choices() -> dict[str, Any]:
+    """What the form posted (or the page was opened with)."""
+    source = request.form if request.method == "POST" else request.args
+    return {"cities": [c for c in source.getlist("city") if c.strip()],
+            "units": source.get("units", "").strip(),
+            "total": source.get("total", "").strip(),
+            "reason": source.get("reason", "").strip()}
+
+
+def _unit_codes(text: str) -> list[str]:
+    return [c for c in text.replace("，", ",").replace(";", ",").replace("\n", ",")
+            .replace(" ", ",").split(",") if c.strip()]
+
+
+def _page(period: Any, periods: list[Any], chosen: dict[str, Any], *,
+          preview: Any = None, error: str | None = None, status: int = 200) -> Any:
+    plan = cq.published_plan(db.session, period.id)
+    return render_template(
+        "emergency/index.html", period=period, periods=periods, plan=plan,
+        cities=service.cities(db.session), chosen=chosen, preview=preview, error=error,
+        requests=service.requests(db.session, period.id), status_labels=STATUS,
+        form=CsrfOnlyForm()), status
+
+
+def _check_form() -> None:
+    if not CsrfOnlyForm().validate_on_submit():
+        abort(400, gettext("The form expired. Reload the page and try again."))
+
+
+@blueprint.route("/emergency")
+@requires("plan.emergency")
+def index() -> Any:
+    period, periods = chosen_period(request.args.get("period"))
+    chosen = _choices()
+    alert_id = request.args.get("alert", type=int)
+    if alert_id is not None and not chosen["reason"]:
+        alert = db.session.get(Alert, alert_id)
+        if alert is not None and current_principal().can("unit.read", alert.unit.path):
+            chosen["reason"] = (alert.message_zh if _locale().startswith("zh")
+                                else alert.message_en)
+    return _page(period, periods, chosen)
+
+
+@blueprint.route("/emergency/preview", methods=["POST"])
+@requires("plan.emergency")
+def preview() -> Any:
+    _check_form()
+    period, periods = chosen_period(request.form.get("period"))
+    chosen = _choices()
+    found, error = None, None
+    try:
+        found = service.preview(db.session, period, cities=chosen["cities"],
+                                unit_codes=_unit_codes(chosen["units"]),
+                                total=chosen["total"] or None)
+    except service.EmergencyError as exc:
+        error = error_message(exc)
+    finally:
+        db.session.rollback()  # a preview never writes
+    summary = found.as_summary() if found is not None else None
+    if _htmx():
+        return render_template("emergency/_preview.html", s=summary, error=error)
+    return _page(period, periods, chosen, preview=summary, error=error)
+
+
+@blueprint.route("/emergency", methods=["POST"])
+@requires("plan.emergency")
+def submit() -> Any:
+    _check_form()
+    period, periods = chosen_period(request.form.get("period"))
+    chosen = _choices()
+    try:
+        made = service.submit(db.session, period, current_user._get_current_object(),
+                              reason=chosen["reason"], cities=chosen["cities"],
+                              unit_codes=_unit_codes(chosen["units"]),
+                              total=chosen["total"] or None, remote_addr=request.remote_addr)
+    except service.EmergencyError as exc:
+        return _page(period, periods, chosen, error=error_message(exc), status=422)
+    flash(gettext("Emergency recompute #%(id)s is waiting for an executive's approval.",
+                  id=made.id), "success")
+    return redirect(url_for("emergency.detail", request_id=made.id))
+
+
+@blueprint.route("/emergency/<int:request_id>")
+@requires("plan.emergency")
+def detail(request_id: int) -> Any:
+    found = db.session.get(EmergencyRecompute, request_id)
+    if found is None:
+        abort(404)
+    instance = (db.session.get(FlowInstance, found.flow_instance_id)
+                if found.flow_instance_id else None)
+    summary = dict(found.summary or {})
+    return render_template("emergency/detail.html", req=found, instance=instance,
+                           preview=summary.get("preview") or {},
+                           result=summary.get("result"), status_labels=STATUS,
+                           flow_status_labels=FLOW_STATUS)
