@@ -263,6 +263,229 @@ def config_import(file: str, username: str | None) -> None:
         click.echo(f"{item.kind}/{item.key}: v{item.version} {item.action}")
 
 
+# -- outbox (notifications, HR sync) ------------------------------------------------------------
+
+@main.group("outbox")
+def outbox_group() -> None:
+    """Deliver outbox events to their channels; inspect and re-queue deliveries."""
+
+
+@outbox_group.command("run")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit (for cron).")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
+@click.option("--batch", default=50, show_default=True, help="Deliveries claimed per poll.")
+@with_appcontext
+def outbox_run(once: bool, interval: float, batch: int) -> None:
+    """Deliver due events with retries; several workers may run at once."""
+    from quotaflow.services.outbox_worker import ChannelConfigError, run_forever
+
+    try:
+        run_forever(current_app.config, once=once, interval=interval, batch=batch, echo=click.echo)
+    except ChannelConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@outbox_group.command("status")
+@with_appcontext
+def outbox_status() -> None:
+    """Deliveries per channel and status, and the dead ones with their last error."""
+    from quotaflow.services import outbox
+    from quotaflow.store import db
+
+    rows = outbox.counts(db.session)
+    click.echo(f"{'channel':<16}{'pending':>9}{'delivered':>11}{'failed':>8}")
+    for row in rows:
+        click.echo(f"{row.channel:<16}{row.pending:>9}{row.delivered:>11}{row.failed:>8}")
+    for delivery in outbox.problem_deliveries(db.session, limit=50):
+        click.echo(f"#{delivery.id} {delivery.status} {delivery.channel} "
+                   f"{delivery.event.topic} attempts={delivery.attempts}: {delivery.last_error}")
+
+
+@outbox_group.command("retry")
+@click.argument("delivery_id", type=int)
+@click.option("--as", "username", help="Record the change in the audit log as this user.")
+@with_appcontext
+def outbox_retry(delivery_id: int, username: str | None) -> None:
+    """Re-queue a dead (failed) or waiting delivery: due now, attempts reset."""
+    from quotaflow.services import outbox
+    from quotaflow.store import db
+
+    actor = _actor(username)
+    try:
+        with db.transaction() as session:
+            delivery = outbox.requeue(session, delivery_id, actor)
+    except outbox.OutboxError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"delivery #{delivery.id} ({delivery.channel}) is queued again")
+
+
+# -- alerts and actuals (during the quarter) ----------------------------------------------------
+
+@main.group("alerts")
+def alerts_group() -> None:
+    """Scan a week for alerts (red line, streaks) with their remedies."""
+
+
+@alerts_group.command("scan")
+@click.option("--period", "period_code", help="Period code such as 2026Q4 (default: the "
+              "period holding today, else the latest).")
+@click.option("--week", type=int, help="Week of the period, 1.. (default: the current week).")
+@click.option("--as", "username", help="Record the scan in the audit log as this user.")
+@with_appcontext
+def alerts_scan(period_code: str | None, week: int | None, username: str | None) -> None:
+    """Evaluate the active alert rules on every unit; store and send the new alerts.
+
+    Running it again for the same week adds nothing.
+    """
+    import datetime as dt
+
+    from quotaflow.services import alert_scan
+    from quotaflow.services.tracking import TrackingError
+    from quotaflow.store import db
+    from quotaflow.store import queries as q
+
+    actor = _actor(username)
+    periods = q.periods(db.session)
+    if period_code:
+        period = q.period_by_code(db.session, period_code)
+        if period is None:
+            raise click.ClickException(f"unknown period {period_code!r}")
+    else:
+        today = dt.date.today()
+        period = next((p for p in periods if p.start_date <= today <= p.end_date),
+                      periods[-1] if periods else None)
+        if period is None:
+            raise click.ClickException("there are no periods")
+    try:
+        result = alert_scan.scan(db.session, period, week, trigger="cli", actor=actor)
+    except (TrackingError, alert_scan.ScanError) as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{result.period} week {result.week}: {result.units} units, {result.hits} hit(s), "
+               f"{len(result.raised)} new alert(s), {result.existing} already raised, "
+               f"{result.suppressed} in cooldown (targets: plan #{result.plan_number}, "
+               f"{result.targets_source})")
+    from quotaflow.store.tracking_models import Alert
+
+    for alert_id in result.raised:
+        alert = db.session.get(Alert, alert_id)
+        click.echo(f"  [{alert.severity}] {alert.unit.code} {alert.rule}: {alert.message_en}")
+        for remedy in alert.remedies:
+            click.echo(f"      - {remedy['message_en']}")
+
+
+@main.group("actuals")
+def actuals_group() -> None:
+    """Results during the quarter (per person and date)."""
+
+
+@actuals_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--as", "username", help="Record the import in the audit log as this user.")
+@with_appcontext
+def actuals_import(file: str, username: str | None) -> None:
+    """Import actuals from a .csv or .xlsx (unit_code, date, value[, source, source_id])."""
+    from quotaflow.services import actuals
+    from quotaflow.services.spreadsheets import SheetImportError
+    from quotaflow.store import db
+
+    path = Path(file)
+    try:
+        result = actuals.import_file(db.session, _actor(username), None, path.read_bytes(),
+                                     path.name)
+    except SheetImportError as exc:
+        for issue in exc.issues[:50]:
+            where = f"{issue.column or ''}{issue.row or ''}" or "file"
+            click.echo(f"{where}: {issue.code} {dict(issue.params)}", err=True)
+        raise click.ClickException(f"{exc.total} problem(s); nothing was imported") from None
+    click.echo(f"{result.records} record(s): {result.inserted} added, {result.updated} changed, "
+               f"{result.unchanged} unchanged")
+
+
+# -- plans --------------------------------------------------------------------------------------
+
+@main.group("plans")
+def plans_group() -> None:
+    """Plan versions of a period."""
+
+
+@plans_group.command("emergency")
+@click.option("--period", "period_code", required=True, help="Period code such as 2026Q4.")
+@click.option("--freeze-city", "cities", multiple=True, help="A city to freeze (all its "
+              "teams and people); repeat for more.")
+@click.option("--freeze-unit", "units", multiple=True, help="A unit code to freeze "
+              "(everything below it too); repeat for more.")
+@click.option("--total", help="A new company total in yuan (default: unchanged).")
+@click.option("--reason", required=True, help="Why (shown to the approvers).")
+@click.option("--as", "username", required=True, help="The requesting user (needs the "
+              "plan.emergency permission: admin, hrbp or executive).")
+@click.option("--preview", "only_preview", is_flag=True, help="Show the recompute; submit "
+              "nothing.")
+@with_appcontext
+def plans_emergency(period_code: str, cities: tuple[str, ...], units: tuple[str, ...],
+                    total: str | None, reason: str, username: str, only_preview: bool) -> None:
+    """Request an emergency recompute: frozen units keep their targets, the rest is re-run,
+    the fast-track flow approves, then a new plan version is published."""
+    from quotaflow.services import emergency
+    from quotaflow.store import db
+    from quotaflow.store import queries as q
+
+    actor = _actor(username)
+    period = q.period_by_code(db.session, period_code)
+    if period is None:
+        raise click.ClickException(f"unknown period {period_code!r}")
+    try:
+        found = emergency.preview(db.session, period, cities=cities, unit_codes=units,
+                                  total=total)
+        click.echo(f"{period.code} plan #{found.plan.number}: total {found.company_total:,}, "
+                   f"planned {found.old_planned:,} -> {found.planned_total:,}; "
+                   f"{found.changed} unit(s) change ({found.changed_people} people), "
+                   f"{found.frozen_count} frozen; sums exact: {found.ok}")
+        for r in found.regions:
+            click.echo(f"  {r.code}: {r.old:,} -> {r.new:,} ({r.delta:+,})")
+        db.session.rollback()
+        if only_preview:
+            return
+        made = emergency.submit(db.session, period, actor, reason=reason, cities=cities,
+                                unit_codes=units, total=total)
+    except emergency.EmergencyError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"emergency recompute #{made.id} submitted; approval flow instance "
+               f"#{made.flow_instance_id}")
+
+
+# -- approval flows -----------------------------------------------------------------------------
+
+@main.group("flows")
+def flows_group() -> None:
+    """Approval flows."""
+
+
+@flows_group.command("tick")
+@click.option("--now", "now_text", metavar="ISO-TIME",
+              help="Act as if it were this UTC time (default: now).")
+@with_appcontext
+def flows_tick(now_text: str | None) -> None:
+    """Remind, escalate or auto-approve overdue tasks (run it from a scheduler)."""
+    import datetime as dt
+
+    from quotaflow.services import flows
+    from quotaflow.store import db
+
+    now = None
+    if now_text:
+        try:
+            now = dt.datetime.fromisoformat(now_text)
+        except ValueError:
+            raise click.ClickException(f"--now: not an ISO time: {now_text!r}") from None
+        if now.tzinfo is not None:
+            now = now.astimezone(dt.UTC).replace(tzinfo=None)
+    with db.transaction() as session:
+        result = flows.tick(session, now)
+    click.echo(f"ticked {len(result.ticked)} flow instance(s)")
+    for instance_id, message in sorted(result.refused.items()):
+        click.echo(f"  instance {instance_id}: refused: {message}", err=True)
+
+
 # -- translations -------------------------------------------------------------------------------
 
 @main.group("i18n")
@@ -277,6 +500,49 @@ def i18n_compile() -> None:
 
     for path in compile_catalogs():
         click.echo(f"compiled {path}")
+
+
+# -- HR export ----------------------------------------------------------------------------------
+
+@main.group("hr")
+def hr_group() -> None:
+    """Exports for the HR system."""
+
+
+@hr_group.command("export")
+@click.option("--period", "period_code", required=True, help="Period code, e.g. 2026Q4.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]),
+              help="File format (default: from the output file's extension, else xlsx).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help='Output file ("-": standard output).')
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of the headings and statuses.")
+@with_appcontext
+def hr_export_command(period_code: str, fmt: str | None, output: str, lang: str) -> None:
+    """Final targets per person of the period's latest published plan (whole company)."""
+    from flask_babel import force_locale
+
+    from quotaflow.services import hr_export
+    from quotaflow.store import db
+    from quotaflow.web.hr import error_message, export_texts
+
+    if fmt is None:
+        suffix = Path(output).suffix.lower().lstrip(".")
+        fmt = suffix if suffix in hr_export.FORMATS else "xlsx"
+    with force_locale(lang):
+        try:
+            export = hr_export.build_export(db.session, period_code, lang=lang,
+                                            texts=export_texts())
+        except hr_export.HrExportError as exc:
+            raise click.ClickException(error_message(exc)) from None
+    data = hr_export.render(export, fmt)
+    if output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        Path(output).write_bytes(data)
+    click.echo(f"{len(export.rows)} people, total {export.target_total:,} yuan, from plan "
+               f"{export.plan.number} of {export.period.code} -> {output}", err=True)
 
 
 # Needs no database: a plain click command, run without an app context.

@@ -39,4 +39,10 @@ def _csrf_error(exc: CSRFError) -> Any:
     return api_error(400, "csrf", exc.description)
 
 
-from quotaflow.api import plan_views, spec_views, views  # noqa: E402,F401  (registers the routes)
+from quotaflow.api import (  # noqa: E402,F401  (registers the routes)
+    flow_views,
+    plan_views,
+    spec_views,
+    tracking_views,
+    views,
+)

@@ -156,6 +156,135 @@ def _plan_paths() -> dict[str, Any]:
     }
 
 
+INSTANCE_ID = {"name": "instance_id", "in": "path", "required": True,
+               "schema": {"type": "integer"}, "description": "Flow instance id"}
+
+
+def _flow_paths() -> dict[str, Any]:
+    """Approval flows: my tasks, one instance, acting on it."""
+    summary = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "flow": {"type": "string"},
+        "flow_version": {"type": "integer"}, "flow_version_id": {"type": "integer"},
+        "subject_type": {"type": "string"}, "subject_id": {"type": "integer"},
+        "unit": {"type": "string"}, "initiator": {"type": "string"},
+        "status": {"enum": ["draft", "running", "approved", "rejected", "withdrawn"]},
+        "revision": {"type": "integer", "description": "Steps applied; send it back with an "
+                     "action to be told when someone else acted first"},
+        "current": {"type": "array", "items": {"type": "string"}},
+        "data": {"type": "object"}, "created_at": {"type": "string"},
+        "updated_at": {"type": "string"}, "ended_at": {"type": ["string", "null"]}}}
+    instance = {"allOf": [summary, {"type": "object", "properties": {
+        "tasks": {"type": "array", "items": {"type": "object"}},
+        "history": {"type": "array", "items": {"type": "object"},
+                    "description": "Every action: who, when, what, at which node, comment"},
+        "path": {"type": "array", "items": {"type": "string"}}}}]}
+    task = {"type": "object", "properties": {
+        "instance_id": {"type": "integer"}, "task_id": {"type": "integer"},
+        "node": {"type": "string"}, "status": {"type": "string"},
+        "due_at": {"type": ["string", "null"]}, "instance": summary}}
+    refused = {"description": "Refused: error.code is the flow's reason, e.g. "
+               "\"already_decided\" (409: someone else decided first), \"not_assignee\" "
+               "(403), \"not_your_turn\", \"too_late_to_withdraw\", \"unknown_action\" (422)",
+               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "/tasks": {"get": _get("My pending approval tasks and the instances I started",
+                               {"type": "object", "properties": {
+                                   "tasks": {"type": "array", "items": task},
+                                   "started": {"type": "array", "items": summary}}})},
+        "/flows/{instance_id}": {"get": _get(
+            "One flow instance: form data, tasks, history (initiator, approvers, overseers)",
+            instance, params=[INSTANCE_ID])},
+        "/flows/{instance_id}/actions": {"post": {
+            "summary": "Act on a flow instance as the caller (initiator or approver)",
+            "parameters": [INSTANCE_ID],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["action"], "properties": {
+                    "action": {"enum": ["approve", "reject", "return", "transfer",
+                                        "add_approver", "comment", "urge", "withdraw", "edit",
+                                        "submit"]},
+                    "comment": {"type": "string", "maxLength": 2000},
+                    "target": {"type": "string", "description": "transfer/add_approver: a "
+                               "user name; return: \"initiator\" or an earlier node id"},
+                    "position": {"enum": ["before", "after"]},
+                    "changes": {"type": "object", "description": "edit/submit: field values"},
+                    "revision": {"type": "integer"}}}}}},
+            "responses": {
+                "200": {"description": "The instance after the action",
+                        "content": {"application/json": {"schema": instance}}},
+                "400": ERROR, "401": ERROR, "403": refused, "404": ERROR, "409": refused,
+                "422": refused},
+        }},
+    }
+
+
+def _tracking_paths() -> dict[str, Any]:
+    """During the quarter: actuals in (idempotent), alerts out, a unit's progress."""
+    error_422 = {"description": 'Refused as a whole, nothing stored: error.code '
+                 '"invalid_actuals", details.issues lists each problem with its JSON pointer '
+                 '(e.g. /3/date), code and message',
+                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    record = {"type": "object", "required": ["unit", "date", "value"],
+              "additionalProperties": False, "properties": {
+                  "unit": {"type": "string", "description": "Person unit code, e.g. P0001"},
+                  "date": {"type": "string", "format": "date"},
+                  "value": {"type": "number", "description": "Sales in yuan on that date"},
+                  "source": {"type": "string", "maxLength": 64, "default": "api",
+                             "description": "The sending system, e.g. crm"},
+                  "source_id": {"type": "string", "maxLength": 128, "default": "",
+                                "description": "The record's id in the source"}}}
+    counts = {"type": "object", "properties": {
+        "records": {"type": "integer"}, "inserted": {"type": "integer"},
+        "updated": {"type": "integer", "description": "Same key, new value (audited)"},
+        "unchanged": {"type": "integer", "description": "Replays of stored records"}}}
+    alert = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "rule": {"type": "string"}, "unit": {"type": "string"},
+        "level": {"type": "string"}, "period": {"type": "string"}, "week": {"type": "integer"},
+        "severity": {"type": "string"}, "run": {"type": "integer"},
+        "status": {"enum": ["open", "acknowledged", "resolved"]},
+        "message_en": {"type": "string"}, "message_zh": {"type": "string"},
+        "metrics": {"type": "object"},
+        "remedies": {"type": "array", "items": {"type": "object", "properties": {
+            "key": {"type": "string"}, "priority": {"type": "number"},
+            "message_en": {"type": "string"}, "message_zh": {"type": "string"}}}},
+        "spec_versions": {"type": "object"}, "plan_id": {"type": ["integer", "null"]}}}
+    week = {"name": "week", "in": "query", "required": False, "schema": {"type": "integer"},
+            "description": "Week of the period (1..); default: the current week"}
+    alert_id = {"name": "alert_id", "in": "path", "required": True,
+                "schema": {"type": "integer"}}
+    status = {"name": "status", "in": "query", "required": False,
+              "schema": {"enum": ["open", "acknowledged", "resolved", "all"]}}
+    return {
+        "/actuals": {"post": {
+            "summary": "Record results of persons by date (unit.write over them). Idempotent: "
+                       "(unit, date, source, source_id) identifies a record; sending it again "
+                       "answers 200 and counts it unchanged",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "oneOf": [{"type": "array", "items": record, "maxItems": 50000},
+                          {"type": "object", "required": ["actuals"], "properties": {
+                              "actuals": {"type": "array", "items": record}}}]}}}},
+            "responses": {"200": {"description": "Stored (all of them)", "content": {
+                "application/json": {"schema": counts}}},
+                "400": ERROR, "401": ERROR, "403": ERROR, "422": error_422},
+        }},
+        "/alerts": {"get": _get("Alerts of units in the caller's scope, newest week first",
+                                {"type": "object", "properties": {
+                                    "period": {"type": "string"},
+                                    "alerts": {"type": "array", "items": alert}}},
+                                params=[PERIOD, week, status])},
+        "/alerts/{alert_id}/acknowledge": {"post": {
+            "summary": "Acknowledge an open alert (unit.write over its unit)",
+            "parameters": [alert_id],
+            "responses": {"200": {"description": "The alert", "content": {
+                "application/json": {"schema": alert}}},
+                "401": ERROR, "403": ERROR, "404": ERROR}}},
+        "/units/{code}/progress": {"get": _get(
+            "A unit's progress at a week: target, actual, red line, gap, pace, streak, "
+            "forecast with band; its weekly series and its children; where the targets "
+            "(plan) and the curve come from", {"type": "object"},
+            params=[CODE, PERIOD, week])},
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     unit_ref = {"$ref": "#/components/schemas/Unit"}
     units = {"type": "object", "properties": {"units": {"type": "array", "items": unit_ref}}}
@@ -193,6 +322,8 @@ def openapi_document() -> dict[str, Any]:
             "/audit": {"get": _get("The audit log, newest first (admin, HRBP)", {"type": "object"})},
             **_spec_paths(),
             **_plan_paths(),
+            **_flow_paths(),
+            **_tracking_paths(),
         },
         "components": {
             "securitySchemes": {

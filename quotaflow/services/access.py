@@ -16,6 +16,10 @@ ROLES: tuple[str, ...] = ("admin", "hrbp", "executive", "region_head", "team_lea
 UNIT_PERMISSIONS: dict[str, frozenset[str]] = {
     "unit.read": frozenset(ROLES),
     "unit.write": frozenset({"admin", "hrbp", "region_head", "team_lead"}),
+    # Trying other inputs and weights for a unit's teams and people (nothing is saved).
+    "plan.whatif": frozenset({"admin", "hrbp", "executive", "region_head"}),
+    # Accepting or appealing a target: only the unit's own head acts on its item.
+    "unit.confirm": frozenset({"region_head", "team_lead", "sales"}),
 }
 # Permissions that do not concern one unit: held through any grant of the role.
 GLOBAL_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -27,6 +31,20 @@ GLOBAL_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin.access": frozenset({"admin", "hrbp"}),
     # Computing a plan from a company total (the target admin's job).
     "plan.create": frozenset({"admin", "hrbp", "executive"}),
+    # Publishing a plan opens the two-way confirmation.
+    "plan.publish": frozenset({"admin", "hrbp"}),
+    # Requesting an emergency recompute (units frozen, the rest re-run, fast-track flow).
+    "plan.emergency": frozenset({"admin", "hrbp", "executive"}),
+    # The alignment dashboard (confirmation progress, disputes) of a period.
+    "alignment.read": frozenset({"admin", "hrbp", "executive"}),
+    # The outbox (notifications, HR sync): delivery status and re-queueing dead deliveries.
+    "outbox.read": frozenset({"admin", "hrbp"}),
+    # Downloading the HR export (final targets per person; rows narrowed to the scope).
+    "hr.export": frozenset({"admin", "hrbp"}),
+    # Approval flows: everyone signed in sees and acts on their own tasks and instances
+    # (the flow decides who may act); overseers also see every instance in their scope.
+    "flow.participate": frozenset(ROLES),
+    "flow.oversee": frozenset({"admin", "hrbp"}),
 }
 PERMISSIONS: frozenset[str] = frozenset(UNIT_PERMISSIONS) | frozenset(GLOBAL_PERMISSIONS)
 

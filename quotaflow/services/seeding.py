@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from quotaflow.services import audit, specs
+from quotaflow.services import audit, specs, tracking
 from quotaflow.services.auth import hash_password
 from quotaflow.store.models import (
     AttributeValue,
@@ -32,6 +32,12 @@ SEED_SPECS = {
     "factor_model.json": ("factor_model", "default"),
     "scenario_presets.json": ("scenario_presets", "default"),
     "risk_rules.json": ("risk_rules", "default"),
+    "notification_routes.json": ("notification_routes", "default"),
+    "confirmation_policy.json": ("confirmation_policy", "default"),
+    "pacing_curve.json": ("pacing_curve", "default"),
+    "alert_rules.json": ("alert_rules", "default"),
+    "remedies.json": ("remedies", "default"),
+    "whatif_policy.json": ("whatif_policy", "default"),
 }
 
 
@@ -106,9 +112,16 @@ def load_demo(session: Session, seed_dir: Path = SEED_DIR, password: str | None 
     for filename, (kind, key) in SEED_SPECS.items():
         content = json.loads((seed_dir / "specs" / filename).read_text(encoding="utf-8"))
         specs.activate(session, specs.create_version(session, kind, key, content, None, "demo seed"), None)
+    # Approval flows: every seed/specs/flows/<key>.json, active under its file name.
+    for path in sorted((seed_dir / "specs" / "flows").glob("*.json")):
+        content = json.loads(path.read_text(encoding="utf-8"))
+        specs.activate(session, specs.create_version(session, "flow", path.stem, content, None,
+                                                     "demo seed"), None)
+    tracking.seed_demo(session, seed_dir, {c: u.id for c, u in units.items()}, periods)
     audit.record(session, None, "seed_demo", "database", None,
                  after={"units": len(units), "users": len(logins)})
     session.commit()
+    tracking.seed_demo_plan(session, seed_dir)
     return password, logins
 
 

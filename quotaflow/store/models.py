@@ -374,3 +374,15 @@ class FormSubmission(Base):
     submitted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     form_version: Mapped[SpecVersion] = relationship()
+
+
+# Feature tables live in modules of their own; importing them here puts every table
+# on ``Base.metadata`` whichever module is imported first.
+from quotaflow.store import (  # noqa: E402, F401, I001
+    outbox_models,
+    flow_models,
+    confirmation_models,
+    letter_models,
+    tracking_models,
+    emergency_models,
+)

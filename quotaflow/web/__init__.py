@@ -27,16 +27,39 @@ def init_web(app: Flask) -> None:
         builder,
         collect,
         config_pages,
+        confirm,
         filters,
+        inbox,
+        letters,
         pages,
         plans,
         spreadsheets,
         uploads,
+        whatif,
     )
 
     filters.register(app)
     for module in (auth, pages, config_pages, builder, collect, uploads, plans, spreadsheets):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(inbox.blueprint)
+    app.register_blueprint(letters.blueprint)
+    app.register_blueprint(confirm.blueprint)
+    app.register_blueprint(whatif.blueprint)
+    from quotaflow.web import tasks
+
+    app.register_blueprint(tasks.blueprint)
+    from quotaflow.web import hr
+
+    app.register_blueprint(hr.blueprint)
+    from quotaflow.web import alerts
+
+    app.register_blueprint(alerts.blueprint)
+    from quotaflow.web import dashboards
+
+    app.register_blueprint(dashboards.blueprint)
+    from quotaflow.web import emergency  # also registers the "publish_recompute" flow action
+
+    app.register_blueprint(emergency.blueprint)
     app.before_request(enforce)
 
     login_manager.login_view = "auth.login"

@@ -35,6 +35,13 @@ KIND_LABELS = {
     spec_kinds.SCENARIO_PRESETS: _l("Scenario presets"),
     spec_kinds.RISK_RULES: _l("Risk rules"),
     spec_kinds.FORM: _l("Form"),
+    "flow": _l("Approval flow"),
+    "notification_routes": _l("Notification routes"),
+    "confirmation_policy": _l("Confirmation policy"),
+    "pacing_curve": _l("Pacing curve"),
+    "alert_rules": _l("Alert rules"),
+    "remedies": _l("Remedy catalogue"),
+    "whatif_policy": _l("What-if policy"),
 }
 STATUS_LABELS = {"draft": _l("Draft"), "active": _l("Active"), "retired": _l("Retired")}
 CHANGE_LABELS = {"added": _l("added"), "removed": _l("removed"), "changed": _l("changed")}
@@ -96,6 +103,16 @@ ISSUE_SUMMARIES = {
     "hash_mismatch": _l("The content does not match its hash."),
     "unknown_kind": _l("Unknown spec kind."),
     "bad_key": _l("Keys are lower-case letters, digits, “_”, “-” and “.”."),
+    # Approval flows (quotaflow.flows.spec)
+    "duplicate_id": _l("This node id is already used."),
+    "start": _l("A flow needs exactly one start node."),
+    "unknown_target": _l("This edge leads to a node that does not exist."),
+    "dead_end": _l("This node leads nowhere: add “next”."),
+    "cycle": _l("This edge closes a loop; send work back with a return action instead."),
+    "unreachable": _l("This node cannot be reached from the start."),
+    "unknown_action": _l("This action is not known to QuotaFlow."),
+    "escalate_to": _l("Escalation needs “escalate_to”."),
+    "due_hours": _l("A due action needs “due_hours”."),
 }
 
 
