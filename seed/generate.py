@@ -275,10 +275,14 @@ def generate(out_dir: Path | str) -> list[Path]:
         if pace is None:
             pace = rng.uniform(0.88, 1.06) + rng.normal(0, 0.04, ACTUAL_WEEKS)
         shares = [p["ramped_productivity"] * p["output"] for p in ps]
+        start = date.fromisoformat(PERIODS[PLANNING][0])
         for week in range(1, ACTUAL_WEEKS + 1):
-            total = round(reference / WEEKS * pace[week - 1])
+            days = 7 - start.weekday() if week == 1 else 7  # the first week is clipped
+            total = round(reference / WEEKS * pace[week - 1] * days / 7)
             weights = np.array(shares) * rng.gamma(10, 0.1, len(ps))
-            day = date.fromisoformat(PERIODS[PLANNING][0]) + timedelta(days=7 * week - 1)
+            # Dated on the Sunday that ends the planning period's week ``week`` (the
+            # quarter starts on a Thursday: its first ISO week is clipped to four days).
+            day = start + timedelta(days=7 * (week - 1) + 6 - start.weekday())
             for p, value in zip(ps, split_int(total, weights), strict=True):
                 actuals.append((p["code"], week, day.isoformat(), value))
 

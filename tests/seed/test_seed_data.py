@@ -198,12 +198,14 @@ def test_weekly_history_sums_to_quarter_sales(org):
 
 
 def _team_pace(org, reference):
-    """Cumulative actual / linear pace of a reference target, per team, weeks 1..6."""
+    """Cumulative actual / pace of a reference target linear in days, per team, weeks 1..6
+    (week 1, Thursday 1 October to Sunday, has four days; a 13-week quarter is 91 days)."""
     team_of = {u["code"]: u["parent_code"] for u in org["units"] if u["level"] == "person"}
     weekly = defaultdict(lambda: [0] * 6)
     for r in read("actuals.csv"):
         weekly[team_of[r["unit_code"]]][int(r["week"]) - 1] += int(r["sales"])
-    return {team: [sum(values[:n]) / (reference[team] * n / 13) for n in range(1, 7)]
+    return {team: [sum(values[:n]) / (reference[team] * (4 + 7 * (n - 1)) / 91)
+                   for n in range(1, 7)]
             for team, values in weekly.items() if reference[team]}
 
 
@@ -226,7 +228,8 @@ def test_actuals_cover_six_weeks_of_every_person(org):
     assert sorted((r["unit_code"], int(r["week"])) for r in rows) == sorted(
         (p, w) for p in persons for w in range(1, 7))
     for r in rows:
-        end = date(2026, 10, 1) + timedelta(days=7 * int(r["week"]) - 1)
+        # The Sunday that ends the period's ISO week (the quarter starts on a Thursday).
+        end = date(2026, 10, 4) + timedelta(days=7 * (int(r["week"]) - 1))
         assert r["date"] == end.isoformat() and int(r["sales"]) >= 0
 
 
