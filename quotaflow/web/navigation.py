@@ -17,27 +17,62 @@ class NavItem:
     permission: str
 
 
-NAV_ITEMS = (
+@dataclass(frozen=True)
+class NavGroup:
+    """A menu heading opening a short list; a group with one visible item is shown as
+    that item, so people with few pages get plain links."""
+
+    key: str
+    label: object
+    items: tuple[NavItem, ...]
+
+
+NavEntry = NavItem | NavGroup
+
+NAV: tuple[NavEntry, ...] = (
     NavItem("pages.home", _l("Overview"), "unit.read"),
     NavItem("pages.org_tree", _l("Organisation"), "unit.read"),
     NavItem("dashboards.index", _l("Dashboard"), "unit.read"),
-    NavItem("plans.plan_list", _l("Plans"), "unit.read"),
-    NavItem("whatif.index", _l("What-if"), "plan.whatif"),
-    NavItem("confirm.my_confirmations", _l("My confirmations"), "unit.confirm"),
-    NavItem("confirm.alignment", _l("Alignment"), "alignment.read"),
-    NavItem("letters.index", _l("Commitment letters"), "unit.read"),
     NavItem("tasks.index", PendingTasksLabel(), "flow.participate"),
-    NavItem("alerts.alerts_page", _l("Alerts"), "unit.read"),
-    NavItem("collect.index", _l("Data collection"), "unit.write"),
-    NavItem("alerts.actuals_page", _l("Actuals"), "unit.write"),
-    NavItem("sheets.index", _l("Spreadsheets"), "unit.write"),
-    NavItem("builder.overview", _l("Factor builder"), "spec.write"),
-    NavItem("config.index", _l("Configuration"), "spec.read"),
-    NavItem("pages.audit_log", _l("Audit log"), "audit.read"),
-    NavItem("inbox.outbox_status", _l("Outbox"), "outbox.read"),
-    NavItem("hr.index", _l("HR export"), "hr.export"),
+    NavGroup("targets", _l("Targets"), (
+        NavItem("plans.plan_list", _l("Plans"), "unit.read"),
+        NavItem("whatif.index", _l("What-if"), "plan.whatif"),
+        NavItem("confirm.my_confirmations", _l("My confirmations"), "unit.confirm"),
+        NavItem("confirm.alignment", _l("Alignment"), "alignment.read"),
+        NavItem("letters.index", _l("Commitment letters"), "unit.read"),
+    )),
+    NavGroup("progress", _l("Progress"), (
+        NavItem("alerts.alerts_page", _l("Alerts"), "unit.read"),
+        NavItem("alerts.actuals_page", _l("Actuals"), "unit.write"),
+    )),
+    NavGroup("data", _l("Data"), (
+        NavItem("collect.index", _l("Data collection"), "unit.write"),
+        NavItem("sheets.index", _l("Spreadsheets"), "unit.write"),
+        NavItem("hr.index", _l("HR export"), "hr.export"),
+    )),
+    NavGroup("settings", _l("Settings"), (
+        NavItem("builder.overview", _l("Factor builder"), "spec.write"),
+        NavItem("config.index", _l("Configuration"), "spec.read"),
+        NavItem("inbox.outbox_status", _l("Outbox"), "outbox.read"),
+        NavItem("pages.audit_log", _l("Audit log"), "audit.read"),
+    )),
 )
+#: Every menu item, flat (for tests and for finding an endpoint's group).
+NAV_ITEMS: tuple[NavItem, ...] = tuple(
+    item for entry in NAV for item in (entry.items if isinstance(entry, NavGroup) else (entry,)))
 
 
-def navigation_for(principal: Principal) -> list[NavItem]:
-    return [item for item in NAV_ITEMS if principal.has(item.permission)]
+def navigation_for(principal: Principal) -> list[NavEntry]:
+    """The menu this principal sees: items they may open, groups of two or more kept."""
+    entries: list[NavEntry] = []
+    for entry in NAV:
+        if isinstance(entry, NavItem):
+            if principal.has(entry.permission):
+                entries.append(entry)
+            continue
+        visible = tuple(i for i in entry.items if principal.has(i.permission))
+        if len(visible) == 1:
+            entries.append(visible[0])
+        elif visible:
+            entries.append(NavGroup(entry.key, entry.label, visible))
+    return entries

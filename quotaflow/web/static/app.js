@@ -25,3 +25,17 @@ document.addEventListener("input", (event) => {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-weights]").forEach(updateWeightTotal);
 });
+
+// One menu group open at a time; a click elsewhere or Escape closes it.
+function closeMenus(except) {
+  document.querySelectorAll("details[data-menu][open]").forEach((menu) => {
+    if (menu !== except) menu.removeAttribute("open");
+  });
+}
+document.addEventListener("click", (event) => {
+  const menu = event.target.closest && event.target.closest("details[data-menu]");
+  closeMenus(menu);
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") closeMenus(null);
+});
