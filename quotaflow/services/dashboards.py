@@ -35,6 +35,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
+from quotaflow.rules import SpecIssue
 from quotaflow.services import alerts as alert_service
 from quotaflow.services import specs, tracking
 from quotaflow.store.models import OrgLevel, OrgUnit, Period, Plan, SpecVersion, User, utcnow
@@ -401,10 +402,12 @@ def config_health(session: Session) -> dict[str, Any]:
         kinds[kind]["keys"] = len(found)
     problems: list[dict[str, Any]] = []
     for spec in specs.active_versions(session):
-        try:
+        if spec_kinds.get(spec.kind) is None:
+            # Active but nothing can check it (e.g. the plugin that defined it is gone).
+            issues = [SpecIssue("", f"no spec kind {spec.kind!r} is registered to check "
+                                    "this version", "unknown_kind")]
+        else:
             issues = specs.validate_content(session, spec.kind, spec.key, spec.content)
-        except KeyError:  # a kind no longer registered
-            issues = []
         for issue in issues:
             kinds[spec.kind]["problems"] += 1
             problems.append({"kind": spec.kind, "key": spec.key, "version": spec.version,

@@ -71,7 +71,8 @@ def letter_time(value: dt.datetime | str | None) -> str:
         return ""
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value.removesuffix("Z"))
-    return format_datetime(value.replace(tzinfo=dt.UTC), "yyyy-MM-dd HH:mm")
+    # In the app's time zone, with its offset: the PDF states the same moment in UTC.
+    return format_datetime(value.replace(tzinfo=dt.UTC), "yyyy-MM-dd HH:mm 'UTC'xxx")
 
 
 @blueprint.app_context_processor

@@ -205,6 +205,9 @@ def test_operations_counts_drafts_problems_flows_and_outbox(ctx) -> None:
                         None, "dashboard test")
     ctx.add(SpecVersion(kind="form", key="dashtest", version=1, content={"nonsense": True},
                         content_hash="x" * 64, status="active"))
+    # An active version of a kind nothing registers (a plugin removed): a problem, no crash.
+    ctx.add(SpecVersion(kind="dashtest_gone", key="k", version=1, content={},
+                        content_hash="y" * 64, status="active"))
     # A flow task three hours old with a one-hour deadline: overdue.
     flow = {"id": "dashtest-flow", "version": 1, "fields": {"amount": "number"},
             "nodes": [{"id": "start", "kind": "start", "next": "ok"},
@@ -236,6 +239,8 @@ def test_operations_counts_drafts_problems_flows_and_outbox(ctx) -> None:
     assert any(d["kind"] == "factor_model" for d in after["config"]["drafts"])
     assert kinds["form"]["problems"] >= 1
     assert any(p["kind"] == "form" and p["key"] == "dashtest" for p in after["config"]["problems"])
+    assert {"kind": "dashtest_gone", "key": "k", "code": "unknown_kind"} in [
+        {k: p[k] for k in ("kind", "key", "code")} for p in after["config"]["problems"]]
     fl = after["flows"]
     assert fl["open_instances"] == before["flows"]["open_instances"] + 1
     assert fl["overdue_tasks"] == before["flows"]["overdue_tasks"] + 1

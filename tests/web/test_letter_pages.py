@@ -164,3 +164,15 @@ def test_a_missing_font_is_a_clear_error(app, as_user, letter_id, tmp_path) -> N
         app.config.pop("PDF_FONT")
     assert response.status_code == 503
     assert "fonts-wqy-zenhei" in response.get_data(as_text=True)
+
+
+def test_signature_times_say_their_zone(app) -> None:
+    """Shown in the app's zone (Asia/Shanghai) with the offset, so the page and the PDF's
+    UTC time read as the same moment."""
+    import datetime as dt
+
+    from quotaflow.web.letters import letter_time
+
+    with app.test_request_context():
+        assert letter_time(dt.datetime(2026, 11, 27, 9, 27)) == "2026-11-27 17:27 UTC+08:00"
+        assert letter_time("2026-11-27T09:27:00Z") == "2026-11-27 17:27 UTC+08:00"

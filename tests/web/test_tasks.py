@@ -113,8 +113,7 @@ def test_htmx_approve_then_the_other_approver_is_told_it_is_decided(app, as_user
 def test_edit_comment_transfer_and_withdraw(app, as_user) -> None:
     instance_id = start(app, 4.0)
     hrbp = as_user("hrbp")
-    edited = post(hrbp, instance_id, HX, action="edit", **{"field:requested": "1,030",
-                                                          "field:change_pct": "3"})
+    edited = post(hrbp, instance_id, HX, action="edit", **{"field:requested": "1,030"})
     assert 'data-testid="flow-done"' in edited.get_data(as_text=True)
     assert load(app, instance_id).data["requested"] == 1030.0
     bad = post(hrbp, instance_id, HX, action="edit", **{"field:requested": "lots"})
