@@ -27,16 +27,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.client
-import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from quotaflow.channels import Delivery, PermanentError, TransientError
+from quotaflow.channels import Delivery, PermanentError, post_json, robot_error
 
 NAME = "dingtalk"
 DEFAULT_TIMEOUT = 10.0
@@ -118,42 +114,8 @@ class DingTalkChannel:
         return {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
 
     def deliver(self, delivery: Delivery) -> None:
-        body = json.dumps(self.message(delivery), ensure_ascii=False).encode("utf-8")
-        request = urllib.request.Request(
-            self.url(), data=body, method="POST",
-            headers={"Content-Type": "application/json; charset=utf-8"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                answer = response.read()
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-            exc.close()
-            if status >= 500 or status in (408, 429):
-                raise TransientError(f"{self.where} answered HTTP {status}") from None
-            raise PermanentError(f"{self.where} refused the request (HTTP {status})") from None
-        except urllib.error.URLError as exc:
-            raise TransientError(f"{self.where} unreachable: {exc.reason}") from None
-        except TimeoutError:
-            raise TransientError(f"{self.where} timed out after {self.timeout:g} s") from None
-        except (http.client.HTTPException, OSError) as exc:
-            raise TransientError(f"{self.where}: connection failed "
-                                 f"({type(exc).__name__}: {exc})") from None
-        _check_answer(self.where, answer)
-
-
-def _check_answer(where: str, answer: bytes) -> None:
-    try:
-        data = json.loads(answer)
-        errcode = int(data.get("errcode", 0))
-    except (ValueError, TypeError, AttributeError):
-        raise TransientError(f"{where} answered something that is not its JSON: "
-                             f"{answer[:200]!r}") from None
-    if errcode == 0:
-        return
-    message = f"{where} refused the message: errcode {errcode} ({data.get('errmsg', '')})"
-    if errcode in TRANSIENT_ERRCODES:
-        raise TransientError(message, retry_after=TRANSIENT_ERRCODES[errcode])
-    raise PermanentError(message)
+        answer = post_json(self.url(), self.message(delivery), self.where, self.timeout)
+        robot_error(self.where, answer, TRANSIENT_ERRCODES)
 
 
 def register(registry: Any) -> None:

@@ -56,7 +56,11 @@ worker's transaction that also records the delivery as done.
 
 from __future__ import annotations
 
+import http.client
+import json
 import random
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -208,3 +212,44 @@ class RetryPolicy:
             base_seconds=float(config.get("OUTBOX_BACKOFF_SECONDS", cls.base_seconds)),
             max_seconds=float(config.get("OUTBOX_BACKOFF_MAX_SECONDS", cls.max_seconds)),
         )
+
+
+# --- shared by the HTTP channels -------------------------------------------------------
+
+
+def robot_error(where: str, answer: bytes, transient_codes: Mapping[int, float]) -> None:
+    """Raise the right error for a robot's JSON answer unless its errcode is 0."""
+    try:
+        data = json.loads(answer)
+        errcode = int(data.get("errcode", 0))
+    except (ValueError, TypeError, AttributeError):
+        raise TransientError(f"{where} answered something that is not its JSON: "
+                             f"{answer[:200]!r}") from None
+    if errcode == 0:
+        return
+    message = f"{where} refused the message: errcode {errcode} ({data.get('errmsg', '')})"
+    if errcode in transient_codes:
+        raise TransientError(message, retry_after=transient_codes[errcode])
+    raise PermanentError(message)
+
+
+def post_json(url: str, payload: Mapping[str, Any], where: str, timeout: float) -> bytes:
+    """POST ``payload`` as JSON; the answer's body, or a classified error."""
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json; charset=utf-8"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+        exc.close()
+        if status >= 500 or status in (408, 429):
+            raise TransientError(f"{where} answered HTTP {status}") from None
+        raise PermanentError(f"{where} refused the request (HTTP {status})") from None
+    except urllib.error.URLError as exc:
+        raise TransientError(f"{where} unreachable: {exc.reason}") from None
+    except TimeoutError:
+        raise TransientError(f"{where} timed out after {timeout:g} s") from None
+    except (http.client.HTTPException, OSError) as exc:
+        raise TransientError(f"{where}: connection failed ({type(exc).__name__}: {exc})") from None

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
-from flask_babel import get_locale, gettext
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -25,6 +25,7 @@ from quotaflow.forms import (
 )
 from quotaflow.services import forms as forms_service
 from quotaflow.store import db
+from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.filters import number
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.guard import current_principal, requires
@@ -139,6 +140,3 @@ def unit_form(code: str) -> Any:
         "collect/unit.html", unit=unit, period=period, version=version, form=view, csrf=csrf,
     ), (400 if errors else 200)
 
-
-def _locale() -> str:
-    return str(get_locale() or "zh")

@@ -14,7 +14,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale, gettext
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -29,7 +29,9 @@ from quotaflow.store import plan_queries as pq
 from quotaflow.store.flow_models import FlowInstance
 from quotaflow.store.models import Plan
 from quotaflow.web.collect import translate_errors
-from quotaflow.web.filters import number
+from quotaflow.web.context import current_locale as _locale
+from quotaflow.web.context import is_htmx as _htmx
+from quotaflow.web.context import translated_error
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.guard import current_principal, requires
 from quotaflow.web.periods import chosen_period
@@ -69,25 +71,13 @@ GROUP_STATUS = {"open": _l("Being confirmed"), "settled": _l("Settled")}
 
 
 def error_message(error: conf.ConfirmationError) -> str:
-    params = {k: (number(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)
-              for k, v in error.params.items()}
-    try:
-        return str(ERRORS[error.code]) % params
-    except (KeyError, TypeError, ValueError):
-        return error.message
-
-
-def _locale() -> str:
-    return str(get_locale() or "zh")
+    return translated_error(ERRORS, error)
 
 
 def _me() -> Any:
     return current_user._get_current_object()
 
 
-def _htmx() -> bool:
-    return bool(request.headers.get("HX-Request")) and not request.headers.get(
-        "HX-History-Restore-Request")
 
 
 @blueprint.app_context_processor

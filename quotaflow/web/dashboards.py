@@ -26,6 +26,7 @@ from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.models import OrgUnit
 from quotaflow.web.config_pages import kind_label
+from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.filters import ROLE_LABELS
 from quotaflow.web.guard import current_principal, requires
 from quotaflow.web.periods import chosen_period
@@ -51,11 +52,6 @@ RISK_RULE_LABELS = {"overload": _l("Over capacity"), "near_capacity": _l("Near c
 
 # ---------------------------------------------------------------------------- formatting
 
-
-def _locale() -> str:
-    from flask_babel import get_locale
-
-    return str(get_locale() or "zh")
 
 
 def compact(value: float | None, locale: str = "en") -> str:

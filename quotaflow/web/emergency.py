@@ -15,7 +15,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale, gettext
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -25,7 +25,9 @@ from quotaflow.store import db
 from quotaflow.store.emergency_models import EmergencyRecompute
 from quotaflow.store.flow_models import FlowInstance
 from quotaflow.store.tracking_models import Alert
-from quotaflow.web.filters import number
+from quotaflow.web.context import current_locale as _locale
+from quotaflow.web.context import is_htmx as _htmx
+from quotaflow.web.context import translated_error
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.guard import current_principal, requires
 from quotaflow.web.periods import chosen_period
@@ -56,21 +58,9 @@ FLOW_STATUS = {"draft": _l("Draft"), "running": _l("Under review"), "approved": 
 
 
 def error_message(error: service.EmergencyError) -> str:
-    params = {k: (number(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)
-              for k, v in error.params.items()}
-    try:
-        return str(ERRORS[error.code]) % params
-    except (KeyError, TypeError, ValueError):
-        return error.message
+    return translated_error(ERRORS, error)
 
 
-def _locale() -> str:
-    return str(get_locale() or "zh")
-
-
-def _htmx() -> bool:
-    return bool(request.headers.get("HX-Request")) and not request.headers.get(
-        "HX-History-Restore-Request")
 
 
 def _choices() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from flask_login import current_user
 
 from quotaflow.services import outbox
 from quotaflow.store import db
+from quotaflow.web.context import is_htmx as _htmx
 from quotaflow.web.guard import requires
 
 blueprint = Blueprint("inbox", __name__)
@@ -25,9 +26,6 @@ CHANNEL_LABELS = {"inbox": _l("In-app inbox"), "email": _l("E-mail"), "wecom": _
 def channel_label(name: str) -> str:
     return str(CHANNEL_LABELS.get(name, name))
 
-
-def _htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _badge() -> str:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request, send_file
-from flask_babel import get_locale, gettext
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -17,6 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from quotaflow.services import org_import
 from quotaflow.services import spreadsheets as sheets
 from quotaflow.store import db
+from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.filters import number
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.guard import current_principal, requires
@@ -133,9 +134,6 @@ def _report(error: sheets.SheetImportError) -> dict[str, Any]:
         "hidden": error.total - len(shown),
     }
 
-
-def _locale() -> str:
-    return str(get_locale() or "zh")
 
 
 def sheet_texts() -> sheets.SheetTexts:

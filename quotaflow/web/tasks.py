@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale, gettext
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
@@ -21,6 +21,7 @@ from quotaflow.services.flows import FlowRefused
 from quotaflow.store import db
 from quotaflow.store.flow_models import FlowInstance
 from quotaflow.store.models import User
+from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.guard import current_principal, requires
 
 blueprint = Blueprint("tasks", __name__)
@@ -148,9 +149,6 @@ def count_badge(count: int, *, oob: bool = False) -> Markup:
 
 # --- helpers -------------------------------------------------------------------------
 
-
-def _locale() -> str:
-    return str(get_locale() or "zh")
 
 
 def _bilingual(en: str, zh: str) -> str:
