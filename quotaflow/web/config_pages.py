@@ -113,6 +113,17 @@ ISSUE_SUMMARIES = {
     "unknown_action": _l("This action is not known to QuotaFlow."),
     "escalate_to": _l("Escalation needs “escalate_to”."),
     "due_hours": _l("A due action needs “due_hours”."),
+    # Forms (quotaflow.forms.spec)
+    "bad_field_name": _l("Field names are lower-case letters, digits and _, starting with a letter."),
+    "widget_mismatch": _l("This widget cannot edit a field of this type."),
+    "no_enum": _l("Option labels need a field with a list of choices."),
+    "unknown_option": _l("This labels a choice the field does not have."),
+    "unknown_role": _l("This names a role QuotaFlow does not have."),
+    "unsupported_type": _l("No widget can edit this field's type; name one in ui.widgets."),
+    "not_numeric": _l("This needs a number field."),
+    # Notification routes (quotaflow.services.outbox)
+    "unknown_channel": _l("No installed plugin provides this channel."),
+    "unknown_topic": _l("This pattern matches no event topic QuotaFlow sends."),
 }
 
 

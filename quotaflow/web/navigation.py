@@ -40,6 +40,7 @@ NAV: tuple[NavEntry, ...] = (
         NavItem("confirm.my_confirmations", _l("My confirmations"), "unit.confirm"),
         NavItem("confirm.alignment", _l("Alignment"), "alignment.read"),
         NavItem("letters.index", _l("Commitment letters"), "unit.read"),
+        NavItem("emergency.index", _l("Emergency recompute"), "plan.emergency"),
     )),
     NavGroup("progress", _l("Progress"), (
         NavItem("alerts.alerts_page", _l("Alerts"), "unit.read"),

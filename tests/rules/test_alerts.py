@@ -14,14 +14,13 @@ from quotaflow.rules import (
     RemedyContext,
     RemedyError,
     evaluate_alerts,
-    linear_curve,
     load_alert_rules,
     load_remedies,
     pacing_metrics,
     rank_remedies,
     sibling_context,
 )
-from quotaflow.rules.pacing import WeeklyMetrics
+from quotaflow.rules.pacing import PacingCurve, WeeklyMetrics
 
 SEED = Path(__file__).resolve().parents[2] / "seed"
 COMPANY_TARGET = 249_500_000
@@ -51,9 +50,15 @@ def _read(name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def linear_in_days() -> PacingCurve:
+    """The seed's 13 weeks, linear in days: week 1 (Thursday 1 October to Sunday) has 4."""
+    days = np.minimum(4 + 7 * np.arange(13), 91) / 91
+    return PacingCurve("linear", np.concatenate([[0.0], days[:-1], [1.0]]))
+
+
 @pytest.fixture(scope="module")
 def demo() -> dict[str, Any]:
-    """Team and region metrics for weeks 1..6 of 2026Q4, linear curve, Q3-share targets."""
+    """Team and region metrics for weeks 1..6 of 2026Q4, linear in days, Q3-share targets."""
     units = [u for u in _read("org_units.csv") if u["level"] in ("region", "team", "person")]
     codes = [u["code"] for u in units]
     index = {c: i for i, c in enumerate(codes)}
@@ -68,7 +73,7 @@ def demo() -> dict[str, Any]:
           if r["period"] == "2026Q3"}
     share = np.array([q3.get(c, 0.0) / q3["HQ"] for c in codes])
     metrics = pacing_metrics(codes, [u["level"] for u in units], COMPANY_TARGET * share,
-                             weekly, linear_curve(13),
+                             weekly, linear_in_days(),
                              names_en=[u["name_en"] for u in units],
                              names_zh=[u["name_zh"] for u in units])
     return {"metrics": metrics, "parents": [parent[c] for c in codes], "units": units}
@@ -119,11 +124,11 @@ def test_cooldown_suppresses_a_repeat(demo: dict[str, Any]) -> None:
 
 def test_window_and_levels(demo: dict[str, Any]) -> None:
     m = demo["metrics"]
-    # NORTH-T4 is under 70% from week 3: a 5-week window is not met by week 6 ...
-    assert evaluate_alerts(load_alert_rules(rules_doc(window=5)), m, week=6) == []
+    # NORTH-T4 is under 70% from week 2: a 6-week window is not met by week 6 ...
+    assert evaluate_alerts(load_alert_rules(rules_doc(window=6)), m, week=6) == []
     # ... a 4-week one is, and the run counts every week.
     hits = evaluate_alerts(load_alert_rules(rules_doc(window=4)), m, week=6)
-    assert [(h.unit, h.run) for h in hits] == [("NORTH-T4", 4)]
+    assert [(h.unit, h.run) for h in hits] == [("NORTH-T4", 5)]
     assert evaluate_alerts(load_alert_rules(rules_doc()), m, week=6, levels={"region"}) == []
     region = load_alert_rules(rules_doc(level="region", when="pace < 2", window=1))
     assert len(evaluate_alerts(region, m, week=1)) == 6
