@@ -96,7 +96,8 @@ def unit_progress(code: str) -> Any:
     try:
         p = tracking.progress(db.session, period, week)
     except tracking.TrackingError as exc:
-        raise ApiError(404 if exc.code == "no_plan" else 400, exc.code, exc.message) from None
+        raise ApiError(404 if exc.code == "no_plan" else 400, exc.code, exc.message,
+                       {"pointer": "/week"} if exc.code == "bad_week" else None) from None
     unit = g.unit
     if unit.code not in p:
         raise ApiError(404, "not_found", f"{unit.code} is not an active unit")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from quotaflow.forms.inputs import CellError, coerce_cell
@@ -38,7 +39,6 @@ from quotaflow.services.spreadsheets import (
     MAX_ROWS,
     XLSX_MIME,
     IssueLog,
-    SheetIssue,
     cell,
     cell_text,
     csv_bytes,
@@ -144,6 +144,9 @@ MESSAGES: Mapping[str, str] = {
     "cell.not_finite": "enter a finite number",
     "cell.bad_type": "{value!r} is not a number",
     "actuals.not_object": "each record is an object with unit, date and value",
+    "actuals.concurrent": "another import stored some of these records at the same time; "
+                          "nothing was saved: send the batch again (records already stored "
+                          "count as unchanged)",
 }
 
 
@@ -352,12 +355,27 @@ def _audit(session: Session, actor: User | None, what: Mapping[str, Any],
                         "unchanged": unchanged}, remote_addr=remote_addr)
 
 
-def _commit(session: Session) -> None:
+class _Concurrent(Exception):
+    """Another import inserted one of the batch's keys between our check and write."""
+
+
+def _store(session: Session, actor: User | None, what: Mapping[str, Any],
+           keyed: Mapping[tuple[int, dt.date, str, str], float],
+           remote_addr: str | None) -> tuple[int, int, int]:
+    """Write, audit and commit the checked batch, all or nothing: (inserted, updated,
+    unchanged). Raises :class:`_Concurrent` (after rolling back) when another import
+    inserted one of its keys first (the unique key refuses the second insert)."""
     try:
+        inserts, changes, unchanged = _write(session, keyed)
+        _audit(session, actor, what, inserts, changes, unchanged, remote_addr)
         session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise _Concurrent from None
     except BaseException:
         session.rollback()
         raise
+    return len(inserts), len(changes), unchanged
 
 
 # ---------------------------------------------------------------------------- files
@@ -409,11 +427,13 @@ def import_file(session: Session, actor: User | None, principal: Principal | Non
         issues.add(code, params, row=where, col=col,
                    header=cell_text(header[col - 1]) if col and col <= len(header) else column)
     issues.raise_if_any()
-    inserts, changes, unchanged = _write(session, keyed)
-    _audit(session, actor, {"file": filename[:200], "sha256": digest, "records": len(keyed)},
-           inserts, changes, unchanged, remote_addr)
-    _commit(session)
-    return IngestResult(len(keyed), len(inserts), len(changes), unchanged, digest)
+    try:
+        inserted, updated, unchanged = _store(
+            session, actor, {"file": filename[:200], "sha256": digest, "records": len(keyed)},
+            keyed, remote_addr)
+    except _Concurrent:
+        raise refuse("actuals.concurrent") from None
+    return IngestResult(len(keyed), inserted, updated, unchanged, digest)
 
 
 # ---------------------------------------------------------------------------- API
@@ -467,11 +487,13 @@ def ingest_records(session: Session, actor: User | None, principal: Principal | 
             message(code, params) if code != "actuals.unknown_field"
             else f"unknown field {params['name']!r}", params)
             for where, column, code, params in sorted(problems, key=lambda p: p[0])])
-    inserts, changes, unchanged = _write(session, keyed)
-    _audit(session, actor, {"api": True, "records": len(keyed)}, inserts, changes, unchanged,
-           remote_addr)
-    _commit(session)
-    return IngestResult(len(keyed), len(inserts), len(changes), unchanged)
+    try:
+        inserted, updated, unchanged = _store(session, actor, {"api": True, "records": len(keyed)},
+                                              keyed, remote_addr)
+    except _Concurrent:
+        raise ActualsError([ApiIssue("", "actuals.concurrent",
+                                     MESSAGES["actuals.concurrent"])]) from None
+    return IngestResult(len(keyed), inserted, updated, unchanged)
 
 
 # ---------------------------------------------------------------------------- seed
@@ -573,8 +595,3 @@ def parent_rows(ids: np.ndarray, parent_ids: np.ndarray) -> np.ndarray:
     pos = np.minimum(pos, max(len(ids) - 1, 0))
     found = (parent_ids >= 0) & (ids[order][pos] == parent_ids)
     return np.where(found, order[pos], -1)
-
-
-def sheet_issue_location(issue: SheetIssue) -> str:
-    """"B7" or "row 7" for logs and the CLI."""
-    return f"{issue.column or ''}{issue.row}" if issue.column else f"row {issue.row}"

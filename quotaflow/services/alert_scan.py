@@ -50,6 +50,7 @@ from quotaflow.rules.remedies import (
     sibling_context,
 )
 from quotaflow.services import audit, specs, tracking
+from quotaflow.services.spreadsheets import IN_CHUNK
 from quotaflow.store.models import OrgUnit, Period, RoleGrant, User, utcnow
 from quotaflow.store.tracking_models import Alert, ScanRun
 
@@ -154,33 +155,58 @@ def _previous(session: Session, period_id: int, week: int) -> list[tuple[str, st
         .where(Alert.period_id == period_id, Alert.week <= week))]
 
 
-Grants = list[tuple[int, str, str]]  # (user id, role, subtree path)
+#: Subtree path -> (user id, role) of the grants held over that subtree.
+Grants = dict[str, list[tuple[int, str]]]
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    """What an alert needs of its unit, taken from the progress' columns (no query)."""
+
+    id: int
+    code: str
+    path: str
+    name_en: str
+    name_zh: str
 
 
 def role_grants(session: Session) -> Grants:
-    """Every active user's grants of the roles alerts go to."""
-    return [(uid, role, path) for uid, role, path in session.execute(
-        select(RoleGrant.user_id, RoleGrant.role, OrgUnit.path)
-        .join(OrgUnit, OrgUnit.id == RoleGrant.unit_id).join(User, User.id == RoleGrant.user_id)
-        .where(RoleGrant.role.in_(ROLE_RELATIONS), User.active))]
+    """Every active user's grants of the roles alerts go to, by the grant's subtree."""
+    out: Grants = {}
+    for uid, role, path in session.execute(
+            select(RoleGrant.user_id, RoleGrant.role, OrgUnit.path)
+            .join(OrgUnit, OrgUnit.id == RoleGrant.unit_id)
+            .join(User, User.id == RoleGrant.user_id)
+            .where(RoleGrant.role.in_(ROLE_RELATIONS), User.active)):
+        out.setdefault(path, []).append((uid, role))
+    return out
 
 
 def person_users(session: Session, unit_ids: Sequence[int]) -> dict[int, int]:
-    """Person unit id -> the active user who is that person."""
-    if not unit_ids:
-        return {}
-    return {unit_id: uid for uid, unit_id in session.execute(
-        select(User.id, User.person_unit_id).where(User.active,
-                                                   User.person_unit_id.in_(list(unit_ids))))}
+    """Person unit id -> the active user who is that person (queried in chunks: a scan
+    may alert on more people than a statement takes parameters)."""
+    ids = sorted(set(unit_ids))
+    out: dict[int, int] = {}
+    for start in range(0, len(ids), IN_CHUNK):
+        out.update({unit_id: uid for uid, unit_id in session.execute(
+            select(User.id, User.person_unit_id).where(
+                User.active, User.person_unit_id.in_(ids[start:start + IN_CHUNK])))})
+    return out
 
 
-def recipients(unit: OrgUnit, relations: Sequence[str], grants: Grants,
+def recipients(unit: UnitRef | OrgUnit, relations: Sequence[str], grants: Grants,
                selves: Mapping[int, int]) -> list[int]:
-    """Users by relation: holders of the relations' roles over the unit; ``self``."""
+    """Users by relation: holders of the relations' roles over the unit (grants on the
+    unit or an ancestor: looked up by each prefix of its path); ``self``."""
     wanted = set(relations)
-    ids = sorted({uid for uid, role, path in grants
-                  if role in wanted and unit.path.startswith(path)})
-    if "self" in wanted and unit.id in selves and selves[unit.id] not in ids:
+    parts = unit.path.strip("/").split("/")
+    found: set[int] = set()
+    for k in range(1, len(parts) + 1):
+        for uid, role in grants.get("/" + "/".join(parts[:k]) + "/", ()):
+            if role in wanted:
+                found.add(uid)
+    ids = sorted(found)
+    if "self" in wanted and unit.id in selves and selves[unit.id] not in found:
         ids.append(selves[unit.id])
     return ids
 
@@ -242,9 +268,13 @@ def _scan(session: Session, period: Period, week: int | None, trigger: str,
                   suppressed=suppressed, summary=p.summary())
     session.add(run)
     session.flush()
-    units = {u.code: u for u in session.scalars(
-        select(OrgUnit).where(OrgUnit.code.in_(sorted({h.unit for h in hits}) or [""])))}
-    grants = role_grants(session) if hits else []
+    tree = p.tree
+    units: dict[str, UnitRef] = {}
+    for code in {h.unit for h in hits}:
+        i = p.row(code)
+        units[code] = UnitRef(int(tree.ids[i]), code, str(tree.paths[i]),
+                              str(tree.names_en[i]), str(tree.names_zh[i]))
+    grants = role_grants(session) if hits else {}
     selves = person_users(session, [u.id for u in units.values()]) if hits else {}
     labels = {r.key: (r.label_en, r.label_zh) for r in rules.rules}
     created: list[Alert] = []
@@ -283,7 +313,7 @@ def _evaluate(rules: AlertRules, m: WeeklyMetrics, week: int,
     return evaluate_alerts(rules, m, week=week, previous_alerts=previous)
 
 
-def _payload(alert: Alert, unit: OrgUnit, period: Period, channels: Sequence[str]
+def _payload(alert: Alert, unit: UnitRef, period: Period, channels: Sequence[str]
              ) -> dict[str, Any]:
     remedies_en = "; ".join(r["message_en"] for r in alert.remedies)
     remedies_zh = "；".join(r["message_zh"] for r in alert.remedies)

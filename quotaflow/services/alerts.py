@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from quotaflow.services import audit
@@ -39,10 +39,12 @@ def alerts_in_scope(session: Session, paths: Sequence[str], *, period_id: int | 
         stmt = stmt.where(Alert.status == status)
     if week is not None:
         stmt = stmt.where(Alert.week == week)
-    stmt = stmt.order_by(Alert.week.desc(), OrgUnit.depth, OrgUnit.code, Alert.rule, Alert.id)
-    rows = list(session.scalars(stmt.offset(offset).limit(limit)).unique())
-    return sorted(rows, key=lambda a: (-a.week, SEVERITY_ORDER.get(a.severity, 9),
-                                       a.unit.depth, a.unit.code, a.rule))
+    # The whole order in SQL, so that a page (limit/offset) is a slice of it: sorting a
+    # page afterwards would let a low alert of page 1 hide a high one on page 2.
+    severity = case(SEVERITY_ORDER, value=Alert.severity, else_=len(SEVERITY_ORDER))
+    stmt = stmt.order_by(Alert.week.desc(), severity, OrgUnit.depth, OrgUnit.code, Alert.rule,
+                         Alert.id)
+    return list(session.scalars(stmt.offset(offset).limit(limit)).unique())
 
 
 def last_run(session: Session, period_id: int) -> ScanRun | None:

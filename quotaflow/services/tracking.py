@@ -251,12 +251,27 @@ def target_plan(session: Session, period: Period) -> tuple[Plan, str]:
     return latest, "latest"
 
 
+def _place(ids: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``keys`` among ``ids`` (vectorised): (rows of the known keys, known mask)."""
+    if not len(ids) or not len(keys):
+        return np.zeros(0, dtype=np.int64), np.zeros(len(keys), dtype=bool)
+    order = np.argsort(ids, kind="stable")
+    pos = np.minimum(np.searchsorted(ids[order], keys), len(ids) - 1)
+    known = ids[order][pos] == keys
+    return order[pos[known]], known
+
+
 def _targets(session: Session, plan: Plan, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit's target in ``plan`` (0 where it has none) and whether it has one."""
     rows = session.execute(select(PlanUnit.unit_id, PlanUnit.target)
                            .where(PlanUnit.plan_id == plan.id)).all()
-    got = dict(rows)
-    targets = np.array([float(got.get(int(u), 0.0)) for u in ids.tolist()])
-    has = np.array([int(u) in got for u in ids.tolist()], dtype=bool)
+    units = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    values = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
+    targets = np.zeros(len(ids))
+    has = np.zeros(len(ids), dtype=bool)
+    at, known = _place(ids, units)
+    targets[at] = values[known]
+    has[at] = True
     return targets, has
 
 
@@ -357,16 +372,17 @@ def attribute_columns(session: Session, period: Period, ids: np.ndarray,
         AttributeValue.period_id == period.id, AttributeValue.name.in_(list(names)))).all()
     if not rows:
         return out
-    order = np.argsort(ids, kind="stable")
+    n = len(rows)
+    row_names = np.array([r[0] for r in rows], dtype=object)
+    units = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
+    values = np.fromiter((r[2] for r in rows), dtype=np.float64, count=n)
     for name in names:
-        pairs = [(u, v) for n, u, v in rows if n == name]
-        if not pairs:
+        mine = row_names == name
+        if not mine.any():
             continue
         col = np.zeros(len(ids))
-        units = np.array([p[0] for p in pairs], dtype=np.int64)
-        pos = np.minimum(np.searchsorted(ids[order], units), len(ids) - 1)
-        known = ids[order][pos] == units
-        col[order[pos[known]]] = np.array([p[1] for p in pairs])[known]
+        at, known = _place(ids, units[mine])
+        col[at] = values[mine][known]
         out[name] = col
     return out
 

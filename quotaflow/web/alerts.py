@@ -44,6 +44,7 @@ ACTUALS_MESSAGES: Mapping[str, Any] = {
     "actuals.duplicate": _l("%(code)s on %(date)s appears twice (first in row %(first)s)."),
     "actuals.too_long": _l("Enter at most %(max)s characters."),
     "unit.read_only": _l("You may not record results of %(code)s."),
+    "actuals.concurrent": _l("Another upload stored some of these rows at the same moment, so nothing was saved. Upload the file again: rows already stored count as unchanged."),
 }
 PAGE_LIMIT = 500
 

@@ -48,6 +48,12 @@ CHANNEL_STATUS = {"pending": _l("Waiting to be sent"), "delivered": _l("Delivere
                   "failed": _l("Dead")}
 RISK_RULE_LABELS = {"overload": _l("Over capacity"), "near_capacity": _l("Near capacity"),
                     "steep_growth": _l("Steep growth"), "no_history": _l("No history")}
+#: Why a dashboard has no figures (the service's ``status``), in the viewer's language.
+EMPTY_MESSAGES = {
+    "no_plan": _l("This period has no plan yet, so there is no target to track. Create one under Plans."),
+    "no_weeks": _l("Period %(period)s has no weeks, so there is nothing to track."),
+    "inactive": _l("%(unit)s is no longer an active unit, so it has no figures."),
+}
 
 
 # ---------------------------------------------------------------------------- formatting
@@ -239,6 +245,11 @@ def unit(code: str) -> Any:
     ancestors = [a for a in q.ancestors(db.session, unit)
                  if any(a.path.startswith(p) for p in readable)]
     charts: dict[str, Any] = {}
+    empty = None
+    if view["status"] in EMPTY_MESSAGES:
+        empty = str(EMPTY_MESSAGES[view["status"]]) % {"period": period.code, "unit": unit.code}
+    elif view["status"] != "ok":
+        empty = gettext("No figures for this period: %(reason)s", reason=view["message"])
     if view["status"] == "ok":
         charts["curve"] = curve_chart(view)
         if view["children"]:
@@ -252,7 +263,7 @@ def unit(code: str) -> Any:
     own_person = current_user.person_unit_id == unit.id
     return render_template(
         "dashboards/unit.html", view=view, unit=unit, period=period, periods=periods,
-        charts=charts, ancestors=ancestors, whatif=whatif, own_person=own_person,
+        charts=charts, ancestors=ancestors, whatif=whatif, own_person=own_person, empty=empty,
         title=gettext("My dashboard") if own_person else str(KIND_TITLES[view["kind"]]),
         switcher=_switcher(unit.code), severity_labels=SEVERITY_LABELS,
         source_labels=SOURCE_LABELS, letter_status=LETTER_STATUS,

@@ -221,3 +221,35 @@ def test_demo_actuals_are_bucketed_by_date_and_rolled_up(ctx) -> None:
     assert np.allclose(total[team], own[members].sum(axis=0))
     region = int(tree.parent_row[team])
     assert np.allclose(total[region], total[tree.parent_row == region].sum(axis=0))
+
+
+def test_an_import_racing_another_is_refused_whole_with_a_clear_reason(ctx, monkeypatch) -> None:
+    """Another import stores a key between this batch's check and its insert: the unique
+    key refuses the insert; nothing of the batch is kept and the error says why (it used
+    to escape as a bare IntegrityError, a 500 on the page and the API)."""
+    from sqlalchemy import insert
+
+    user, principal = _user(ctx, "hrbp")
+    p5 = q.unit_by_code(ctx, "P0005").id
+    original = actuals._write
+
+    def racing_write(session, keyed):
+        out = original(session, keyed)  # our rows, as if the table had not held the key
+        # The same key, as the other import stored it: the database refuses the pair.
+        session.execute(insert(Actual), [{"unit_id": p5, "date": dt.date(1999, 12, 3),
+                                          "metric": "sales", "value": 1.0, "source": "upload",
+                                          "source_id": ""}])
+        return out
+
+    monkeypatch.setattr(actuals, "_write", racing_write)
+    data = _csv([["unit_code", "date", "value"], ["P0005", "1999-12-03", 7],
+                 ["P0006", "1999-12-03", 8]])
+    with pytest.raises(SheetImportError) as refused:
+        actuals.import_file(ctx, user, principal, data, "race.csv")
+    assert [i.code for i in refused.value.issues] == ["actuals.concurrent"]
+    with pytest.raises(actuals.ActualsError) as api:
+        actuals.ingest_records(ctx, user, principal, [
+            {"unit": "P0005", "date": "1999-12-03", "value": 7, "source": "upload"}])
+    assert api.value.issues[0].code == "actuals.concurrent"
+    assert "send the batch again" in api.value.issues[0].message
+    assert _stored(ctx) == {}  # all or nothing: not even P0006's row

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -239,3 +240,80 @@ def test_tracking_spec_kinds_are_seeded_active_and_checked_with_pointers(ctx) ->
     curve = {"kind": "seasonal", "weeks": 13}
     assert [i.pointer for i in specs.validate_content(ctx, "pacing_curve", "default", curve)]
     assert specs.validate_content(ctx, "pacing_curve", "default", {"kind": "linear"}) == []
+
+
+def test_alert_pages_are_slices_of_one_order_newest_week_then_severity(ctx) -> None:
+    """A page (limit/offset) is cut after sorting by severity: a high alert of a team
+    comes before a low one of its region on the first page, not on a later one."""
+    from quotaflow.services import alerts as alert_service
+    from quotaflow.services import specs
+    from tests.plan_support import own_period
+
+    period = own_period(ctx)
+    rules_vid = specs.active_version(ctx, "alert_rules", "default").id
+    made = []
+    for code, severity in (("NORTH", "low"), ("NORTH-T4", "high"), ("NORTH-T1", "medium")):
+        alert = Alert(rule="pagetest", unit_id=q.unit_by_code(ctx, code).id,
+                      period_id=period.id, week=1, level="x", severity=severity, run=1,
+                      metrics={}, label_en="t", label_zh="t", message_en="t", message_zh="t",
+                      remedies=[], rules_version_id=rules_vid)
+        ctx.add(alert)
+        made.append(alert)
+    ctx.commit()
+    try:
+        paths = [q.unit_by_code(ctx, "NORTH").path]
+        pages = [alert_service.alerts_in_scope(ctx, paths, period_id=period.id, limit=1,
+                                               offset=k) for k in range(3)]
+        assert [page[0].severity for page in pages] == ["high", "medium", "low"]
+        whole = alert_service.alerts_in_scope(ctx, paths, period_id=period.id)
+        assert [a.unit.code for a in whole] == ["NORTH-T4", "NORTH-T1", "NORTH"]
+    finally:
+        for alert in made:
+            ctx.delete(alert)
+        ctx.commit()
+
+
+def test_targets_and_attribute_columns_follow_the_ids_given(ctx, demo) -> None:
+    """Vectorised look-ups: any order of ids, ids without a value (0 / left out) and
+    values of units not asked for (ignored) give the same as a dict look-up."""
+    from quotaflow.store.models import AttributeValue, Plan, PlanUnit
+
+    p = tracking.progress(ctx, demo, 6)
+    plan = ctx.get(Plan, p.plan_id)
+    ids = np.r_[p.unit_ids[::-1], 10**9]  # reversed, plus an id that is nobody's
+    targets, has = tracking._targets(ctx, plan, ids)
+    got = dict(ctx.execute(select(PlanUnit.unit_id, PlanUnit.target)
+                           .where(PlanUnit.plan_id == plan.id)).all())
+    assert targets.tolist() == [float(got.get(int(u), 0)) for u in ids]
+    assert has.tolist() == [int(u) in got for u in ids]
+    name = ctx.scalar(select(AttributeValue.name).where(AttributeValue.period_id == demo.id)
+                      .limit(1))
+    cols = tracking.attribute_columns(ctx, demo, ids[::7], [name, "no-such-attribute"])
+    assert set(cols) == {name}
+    values = dict(ctx.execute(select(AttributeValue.unit_id, AttributeValue.value).where(
+        AttributeValue.period_id == demo.id, AttributeValue.name == name)).all())
+    assert cols[name].tolist() == [float(values.get(int(u), 0.0)) for u in ids[::7]]
+    # No ids at all (the old look-up indexed an empty array here and raised IndexError).
+    empty = tracking.attribute_columns(ctx, demo, np.zeros(0, dtype=np.int64), [name])
+    assert [len(c) for c in empty.values()] == [0]
+
+
+def test_recipients_by_the_grants_over_the_unit_and_people_in_chunks(ctx, monkeypatch) -> None:
+    """Recipients are looked up by the prefixes of the unit's path (no loop over every
+    grant per alert), and the people's own accounts in chunks of parameters."""
+    unit = q.unit_by_code(ctx, "NORTH-T4")
+    grants = alert_scan.role_grants(ctx)
+    names = {ctx.get(User, uid).username
+             for uid in alert_scan.recipients(unit, ["team_lead", "region_head"], grants, {})}
+    assert {"lead.north.t4", "head.north"} <= names
+    assert not names & {"lead.east.t1", "head.east", "lead.north.t1"}
+    # A grant over a unit whose path merely starts like this one's is no ancestor.
+    fake = alert_scan.UnitRef(unit.id, unit.code, unit.path, "", "")
+    tricky = {unit.path[:-1] + "9/": [(999_999, "team_lead")]}
+    assert alert_scan.recipients(fake, ["team_lead"], tricky, {}) == []
+    assert alert_scan.recipients(fake, ["team_lead", "self"], tricky, {unit.id: 7}) == [7]
+    people = [q.unit_by_code(ctx, c).id for c in ("P0001", "P0002", "P0003")]
+    whole = alert_scan.person_users(ctx, people)
+    monkeypatch.setattr(alert_scan, "IN_CHUNK", 1)
+    assert alert_scan.person_users(ctx, people) == whole
+    assert ctx.get(User, whole[people[0]]).username == "sales.p0001"

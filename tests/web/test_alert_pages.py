@@ -103,6 +103,12 @@ def test_progress_api_for_a_unit_in_scope(as_user) -> None:
     assert {c["code"] for c in data["children"]} >= {"NORTH-T1", "NORTH-T4"}
     assert data["curve"]["kind"] == "seasonal"
     assert as_user("head.north").get("/api/v1/units/EAST/progress").status_code == 404
+    # A week the period does not have (the route accepts 1..60) says where: /week.
+    bad = as_user("head.north").get("/api/v1/units/NORTH/progress?period=2026Q4&week=40")
+    assert bad.status_code == 400
+    error = bad.get_json()["error"]
+    assert error["code"] == "bad_week" and error["details"] == {"pointer": "/week"}
+    assert "weeks 1..14" in error["message"]
 
 
 def test_actuals_page_for_writers_only(as_user) -> None:

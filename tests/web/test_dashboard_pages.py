@@ -4,6 +4,7 @@ written with 万/亿."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 
@@ -259,3 +260,25 @@ def test_operations_lists_drafts_problems_overdue_and_dead(as_user, monkeypatch)
     chart = island(html, "outbox")
     assert chart["labels"] == ["email"] and dataset(chart, "failed") == [1]
     assert 'data-channel="email"' in html
+
+
+def test_a_period_without_weeks_says_why_in_the_viewers_language(app, as_user) -> None:
+    """The service's reason is English text; the page shows its own translated message
+    (it used to print "No figures for this period: period 1990Q1 has no weeks")."""
+    from quotaflow.store.models import Period
+
+    with app.app_context():
+        period = Period(code="1990Q1", start_date=dt.date(1990, 1, 1),
+                        end_date=dt.date(1990, 3, 31))
+        db.session.add(period)
+        db.session.commit()
+        period_id = period.id
+    try:
+        html = as_user("cfo").get("/dashboard/unit/HQ?period=1990Q1").get_data(as_text=True)
+        assert 'data-testid="dashboard-empty"' in html
+        assert "Period 1990Q1 has no weeks, so there is nothing to track." in html
+        assert "period 1990Q1 has no weeks" not in html  # the service's untranslated text
+    finally:
+        with app.app_context():
+            db.session.delete(db.session.get(Period, period_id))
+            db.session.commit()
