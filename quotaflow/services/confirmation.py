@@ -194,6 +194,15 @@ def acting_heads(session: Session, unit: OrgUnit) -> list[int]:
     return []
 
 
+def acting_heads_map(session: Session, units: Iterable[OrgUnit]) -> dict[int, list[int]]:
+    """:func:`acting_heads` of many units with one query: unit id -> user ids."""
+    paths = {u.id: _path_ids(u) for u in units}
+    heads = cq.unit_heads(session, sorted({i for ids in paths.values() for i in ids}),
+                          CONFIRM_ROLES)
+    return {unit_id: next((heads[i] for i in reversed(ids) if heads.get(i)), [])
+            for unit_id, ids in paths.items()}
+
+
 def can_act(session: Session, item: ConfirmationItem, user: User) -> bool:
     return user.id in acting_heads(session, item.unit)
 
@@ -323,7 +332,9 @@ def _settle_if_done(session: Session, group: ConfirmationGroup, actor: User | No
     if leaves:
         from quotaflow.services import letters
 
-        letters.issue_letters(session, plan, leaves, actor)
+        # A group settling again after a new version: people whose target did not move
+        # keep the card they have (and its signatures).
+        letters.issue_letters(session, plan, leaves, actor, keep_same_target=True)
     return True
 
 
@@ -558,7 +569,7 @@ def submit_appeal(session: Session, item_id: int, actor: User, *, requested: Any
 def _decider(session: Session, instance: Any) -> User | None:
     """The last user who decided in the flow (the approver), if the state records one."""
     state = instance.state or {}
-    entries = state.get("log") or state.get("entries") or state.get("history") or []
+    entries = state.get("history") or []  # FlowState.as_dict()
     for entry in reversed(entries):
         if isinstance(entry, Mapping) and entry.get("action") in ("approve", "reject", "edit"):
             name = entry.get("actor")
@@ -642,10 +653,15 @@ def _approve(session: Session, appeal: Appeal, value: int, actor: User | None) -
         raise ConfirmationError("not_published", number="?", period=str(appeal.period_id))
     rule = level_policy(session.get(SpecVersion, group.policy_version_id), group.level)
     locks = adjustment_locks(session, plan, item, value, str(rule["absorb"]))
-    note = (f"Appeal #{appeal.id} of {item.unit.code} approved: "
-            f"{_yuan(item.target)} -> {_yuan(value)}")
+    # The plan's note is free text in one language and readable by anyone who can read
+    # the plan: it names no unit. Pages say it in the reader's language, with the unit
+    # and amounts for those who may read the unit, from the structured "version_note".
+    note = f"New version after appeal #{appeal.id} was approved."
+    version_note = {"kind": "appeal", "appeal_id": appeal.id, "unit": item.unit.code,
+                    "old": int(item.target), "new": int(value)}
     try:
-        new_plan = plan_service.reallocate(session, plan, locks, actor, note)
+        new_plan = plan_service.reallocate(session, plan, locks, actor, note,
+                                           extra_summary={"version_note": version_note})
     except PlanError as exc:
         raise ConfirmationError("adjustment_failed", unit=item.unit.code,
                                 detail=exc.message) from None
@@ -654,7 +670,8 @@ def _approve(session: Session, appeal: Appeal, value: int, actor: User | None) -
     appeal.result_plan_id = new_plan.id
     appeal.status = "approved"
     appeal.decided_at = utcnow()
-    appeal.decision_note = note
+    appeal.decision_note = (f"Approved: {item.unit.code} from {_yuan(item.target)} to "
+                            f"{_yuan(value)} yuan in plan {new_plan.number}.")
     new_value = cq.plan_targets(session, new_plan.id, [item.unit_id]).get(item.unit_id, value)
     item.target = new_value
     item.plan_id = new_plan.id
@@ -707,7 +724,7 @@ def adjustment_locks(session: Session, plan: Plan, item: ConfirmationItem, value
 
 
 def _notify_change(session: Session, item: ConfirmationItem, old: int, new: int, old_plan: Plan,
-                   new_plan: Plan) -> None:
+                   new_plan: Plan, heads: Sequence[int] | None = None) -> None:
     url = f"/plans/{new_plan.id}/diff?against={old_plan.id}"
     _emit(session, "plan.version_created", {
         "title_en": f"The {new_plan.period.code} target of {item.unit.name_en} changed",
@@ -718,7 +735,8 @@ def _notify_change(session: Session, item: ConfirmationItem, old: int, new: int,
                    f"（{new - old:+,} 元）。",
         "url": url, "plan_id": new_plan.id, "based_on_id": old_plan.id,
         "unit": item.unit.code, "old_target": old, "new_target": new},
-        to_users=acting_heads(session, item.unit), unit_id=item.unit_id)
+        to_users=acting_heads(session, item.unit) if heads is None else heads,
+        unit_id=item.unit_id)
 
 
 def _sync_items(session: Session, old_plan: Plan, new_plan: Plan, actor: User | None,
@@ -730,6 +748,8 @@ def _sync_items(session: Session, old_plan: Plan, new_plan: Plan, actor: User | 
     targets = cq.plan_targets(session, new_plan.id, [i.unit_id for i in items])
     changed = []
     reopened: set[int] = set()
+    moved = [i for i in items if targets.get(i.unit_id) not in (None, i.target)]
+    heads = acting_heads_map(session, [i.unit for i in moved])  # one query for them all
     for item in items:
         new = targets.get(item.unit_id)
         item.plan_id = new_plan.id
@@ -748,7 +768,7 @@ def _sync_items(session: Session, old_plan: Plan, new_plan: Plan, actor: User | 
                 item.group.settled_at = None
                 reopened.add(item.group_id)
         changed.append(item)
-        _notify_change(session, item, old, new, old_plan, new_plan)
+        _notify_change(session, item, old, new, old_plan, new_plan, heads[item.unit_id])
     from quotaflow.services import letters
 
     # Cards already issued for a person whose target moved must be signed again.
@@ -797,7 +817,8 @@ def my_items(session: Session, user: User) -> list[MyItem]:
     units = cq.units_by_id(session, headed)
     paths = [u.path for u in units.values()]
     candidates = cq.open_items_in(session, paths, OPEN_ITEM_STATUSES)
-    mine = [i for i in candidates if user.id in acting_heads(session, i.unit)]
+    heads = acting_heads_map(session, [i.unit for i in candidates])
+    mine = [i for i in candidates if user.id in heads[i.unit_id]]
     appeals = {a.item_id: a for a in cq.open_appeals(session, [i.id for i in mine])}
     return [MyItem(i, i.group.period.code, appeals.get(i.id)) for i in mine]
 

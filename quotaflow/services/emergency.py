@@ -517,7 +517,10 @@ def publish_recompute(session: Session, instance: Any) -> None:
         session, plan, found.locks, actor, note, total=request.total,
         simulation=found.simulation,
         extra_summary={"emergency_recompute_id": request.id,
-                       "frozen_units": found.frozen_count})
+                       "frozen_units": found.frozen_count,
+                       # Pages say the note in the reader's language from this.
+                       "version_note": {"kind": "emergency", "request_id": request.id,
+                                        "reason": request.reason}})
     request.status = "published"
     request.result_plan_id = new_plan.id
     request.decided_at = utcnow()

@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from quotaflow.services import audit, specs, tracking
 from quotaflow.services.plans import plan_explanation
-from quotaflow.store import plan_queries as pq
 from quotaflow.store.guards import ImmutableRecordError
 from quotaflow.store.letter_models import CommitmentLetter, LetterSignature
 from quotaflow.store.models import (
@@ -34,6 +33,7 @@ from quotaflow.store.models import (
     OrgUnit,
     Period,
     Plan,
+    PlanUnit,
     RoleGrant,
     SpecVersion,
     User,
@@ -350,10 +350,10 @@ def _url(letter: CommitmentLetter) -> str:
     return f"/letters/{letter.id}"
 
 
-def _issue_one(session: Session, plan: Plan, unit: OrgUnit, actor: User | None
-               ) -> CommitmentLetter:
-    latest = current_letter(session, unit.id)
-    version = (latest.version + 1) if latest is not None else 1
+def _issue_one(session: Session, plan: Plan, unit: OrgUnit, actor: User | None,
+               latest: CommitmentLetter | None, version: int) -> CommitmentLetter:
+    """A new card of ``unit`` for ``plan``; ``latest`` is the unit's current card of the
+    same period (superseded by the new one), ``version`` the unit's next card version."""
     issued_at = utcnow()
     content = build_content(session, plan, unit, version, issued_at)
     letter = CommitmentLetter(plan_id=plan.id, unit_id=unit.id, version=version,
@@ -387,12 +387,42 @@ def _issue_one(session: Session, plan: Plan, unit: OrgUnit, actor: User | None
     return letter
 
 
+def _plan_targets(session: Session, plan_id: int, unit_ids: Sequence[int]) -> dict[int, int]:
+    if not unit_ids:
+        return {}
+    return {int(u): int(t) for u, t in session.execute(
+        select(PlanUnit.unit_id, PlanUnit.target).where(
+            PlanUnit.plan_id == plan_id, PlanUnit.unit_id.in_(list(unit_ids))))}
+
+
+def _current_in_period(session: Session, period_id: int, unit_ids: Sequence[int]
+                       ) -> dict[int, CommitmentLetter]:
+    """Unit id -> its current card (not replaced) for a plan of ``period_id``. Cards of
+    other periods are not this period's commitment: a new period's card never
+    replaces them."""
+    if not unit_ids:
+        return {}
+    out: dict[int, CommitmentLetter] = {}
+    for letter in session.scalars(
+            select(CommitmentLetter).join(Plan, Plan.id == CommitmentLetter.plan_id)
+            .where(Plan.period_id == period_id, CommitmentLetter.unit_id.in_(list(unit_ids)),
+                   CommitmentLetter.superseded_by_id.is_(None))
+            .order_by(CommitmentLetter.version.desc())
+            .with_for_update(of=CommitmentLetter)):  # a sign waits, then sees the successor
+        out.setdefault(letter.unit_id, letter)
+    return out
+
+
 def issue_letters(session: Session, plan: Plan, unit_ids: Sequence[int],
-                  actor: User | None) -> list[CommitmentLetter]:
+                  actor: User | None, *, keep_same_target: bool = False
+                  ) -> list[CommitmentLetter]:
     """One card per person unit of ``unit_ids`` for this plan version (others are
-    skipped). A card that already exists for the plan and unit is returned as it is;
-    the person's older unsigned card is superseded, a signed one keeps its signatures
-    and points at the new card. Adds to the caller's transaction (no commit)."""
+    skipped). A card that already exists for the plan and unit is returned as it is; with
+    ``keep_same_target`` so is the person's current card of the period when it already
+    shows the plan's target (a later plan version that left the person's target alone
+    asks for no new signature). Otherwise a new card: the person's older card of the
+    period is superseded (a signed one keeps its signatures and points at the new card);
+    cards of other periods are left alone. Adds to the caller's transaction (no commit)."""
     depth = _person_depth(session)
     wanted = sorted(set(unit_ids))
     if not wanted:
@@ -400,15 +430,29 @@ def issue_letters(session: Session, plan: Plan, unit_ids: Sequence[int],
     units = list(session.scalars(select(OrgUnit).where(OrgUnit.id.in_(wanted),
                                                        OrgUnit.depth == depth)
                                  .order_by(OrgUnit.code)))
+    ids = [u.id for u in units]
     existing = {letter.unit_id: letter for letter in session.scalars(
         select(CommitmentLetter).where(CommitmentLetter.plan_id == plan.id,
-                                       CommitmentLetter.unit_id.in_([u.id for u in units])))}
+                                       CommitmentLetter.unit_id.in_(ids)))}
+    targets = _plan_targets(session, plan.id, ids)
+    current = _current_in_period(session, plan.period_id, ids)
+    versions = dict(session.execute(
+        select(CommitmentLetter.unit_id, func.max(CommitmentLetter.version))
+        .where(CommitmentLetter.unit_id.in_(ids)).group_by(CommitmentLetter.unit_id)).all())
     out = []
     for unit in units:
         if unit.id in existing:
             out.append(existing[unit.id])
-        elif pq.plan_unit(session, plan.id, unit.id) is not None:
-            out.append(_issue_one(session, plan, unit, actor))
+            continue
+        if unit.id not in targets:
+            continue
+        latest = current.get(unit.id)
+        if (keep_same_target and latest is not None and latest.status != "superseded"
+                and int(latest.content["target"]) == targets[unit.id]):
+            out.append(latest)
+            continue
+        version = int(versions.get(unit.id) or 0) + 1
+        out.append(_issue_one(session, plan, unit, actor, latest, version))
     return out
 
 
@@ -417,19 +461,24 @@ def supersede_for_plan(session: Session, new_plan: Plan, actor: User | None
     """For every person whose current card (same period, another plan) shows a target
     other than theirs in ``new_plan``: a new card to sign again; the old one is marked
     superseded (a signed one keeps its signatures). Returns the new cards."""
-    stmt = (select(CommitmentLetter).join(Plan, Plan.id == CommitmentLetter.plan_id)
-            .where(Plan.period_id == new_plan.period_id, Plan.id != new_plan.id,
-                   CommitmentLetter.superseded_by_id.is_(None))
-            .order_by(CommitmentLetter.unit_id))
-    changed = []
-    for letter in session.scalars(stmt).all():
-        row = pq.plan_unit(session, new_plan.id, letter.unit_id)
-        if row is not None and int(row.target) != int(letter.content["target"]):
-            changed.append(letter.unit_id)
+    rows = session.execute(
+        select(CommitmentLetter.unit_id, CommitmentLetter.content)
+        .join(Plan, Plan.id == CommitmentLetter.plan_id)
+        .where(Plan.period_id == new_plan.period_id, Plan.id != new_plan.id,
+               CommitmentLetter.superseded_by_id.is_(None))).all()
+    targets = _plan_targets(session, new_plan.id, sorted({int(u) for u, _ in rows}))
+    changed = sorted({int(u) for u, content in rows
+                      if int(u) in targets and targets[int(u)] != int(content["target"])})
     return issue_letters(session, new_plan, changed, actor)
 
 
 # -- signing ---------------------------------------------------------------------------
+
+def _lock_fresh(session: Session, letter: CommitmentLetter) -> None:
+    """Re-read the card under a row lock (PostgreSQL; SQLite serialises writers), so a
+    replacement committed meanwhile by someone else is seen and cannot race the sign."""
+    session.refresh(letter, with_for_update=True)
+
 
 def _check_current(letter: CommitmentLetter) -> None:
     if letter.superseded_by_id is not None or letter.status == "superseded":
@@ -475,6 +524,7 @@ def sign(session: Session, letter: CommitmentLetter, user: User,
     """The person commits to their card ("I commit"). Commits."""
     if user.person_unit_id != letter.unit_id:
         raise LetterError("not_yours", letter=letter.id)
+    _lock_fresh(session, letter)
     _check_current(letter)
     if letter.status != "issued" or letter.signature("person") is not None:
         raise LetterError("already_signed", letter=letter.id)
@@ -515,6 +565,7 @@ def countersign(session: Session, letter: CommitmentLetter, user: User,
     """The team lead over the person's team countersigns, after the person. Commits."""
     if not can_countersign(session, letter, user):
         raise LetterError("not_manager", letter=letter.id)
+    _lock_fresh(session, letter)
     _check_current(letter)
     if letter.status == "issued":
         raise LetterError("person_not_signed", letter=letter.id)

@@ -563,6 +563,13 @@ def summary_for_scope(session: Session, plan: Plan, paths: Sequence[str]) -> dic
         return summary
     for key in ("plan_risks", "unit_risk_counts", "values"):
         summary.pop(key, None)
+    note = summary.get("version_note")
+    if isinstance(note, Mapping) and note.get("unit"):
+        found = pq.units_by_codes(session, [str(note["unit"])]).get(str(note["unit"]))
+        if found is None or not in_scope(found.path, paths):
+            # Which unit appealed, and its amounts, are for those who may read it.
+            summary["version_note"] = {k: v for k, v in note.items()
+                                       if k not in ("unit", "old", "new")}
     issues = summary.get("infeasible", [])
     units = pq.units_by_codes(session, sorted({x["unit"] for x in issues}))
     summary["infeasible"] = [x for x in issues

@@ -192,7 +192,8 @@ def open_items_in(session: Session, paths: Sequence[str], statuses: Sequence[str
         .join(OrgUnit, OrgUnit.id == ConfirmationItem.unit_id)
         .where(ConfirmationGroup.status == "open", ConfirmationItem.status.in_(list(statuses)),
                in_paths(paths))
-        .options(joinedload(ConfirmationItem.unit), joinedload(ConfirmationItem.group))
+        .options(joinedload(ConfirmationItem.unit),
+                 joinedload(ConfirmationItem.group).joinedload(ConfirmationGroup.period))
         .order_by(ConfirmationGroup.period_id.desc(), OrgUnit.path)))
 
 

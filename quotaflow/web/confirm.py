@@ -78,6 +78,30 @@ def _me() -> Any:
     return current_user._get_current_object()
 
 
+@blueprint.app_template_filter("plan_note")
+def plan_note(plan: Plan) -> str:
+    """A plan version's note in the reader's language: a version made by an approved
+    appeal or an emergency recompute is described from its structured summary (the unit
+    and amounts of an appeal only to readers of that unit); else the note as written."""
+    note = (plan.summary or {}).get("version_note")
+    if not isinstance(note, dict):
+        return plan.note or ""
+    if note.get("kind") == "emergency":
+        return gettext("Emergency recompute #%(id)s: %(reason)s", id=note.get("request_id"),
+                       reason=note.get("reason") or "")
+    if note.get("kind") == "appeal":
+        code = str(note.get("unit") or "")
+        unit = pq.units_by_codes(db.session, [code]).get(code) if code else None
+        if unit is not None and current_principal().can("unit.read", unit.path):
+            return gettext("New version after appeal #%(id)s of %(unit)s was approved: "
+                           "from %(old)s to %(new)s yuan.", id=note.get("appeal_id"),
+                           unit=unit.name(_locale()), old=f"{int(note['old']):,}",
+                           new=f"{int(note['new']):,}")
+        return gettext("New version after appeal #%(id)s was approved.",
+                       id=note.get("appeal_id"))
+    return plan.note or ""
+
+
 
 
 @blueprint.app_context_processor
@@ -302,6 +326,7 @@ def alignment() -> Any:
     plan = cq.published_plan(db.session, period.id)
     return render_template("confirm/alignment.html", period=period, periods=periods,
                            stats=stats, plan=plan,
+                           levels={lv.key: lv for lv in cq.levels(db.session)},
                            appeals=cq.period_appeals(db.session, period.id))
 
 

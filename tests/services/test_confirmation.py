@@ -384,3 +384,71 @@ def test_accept_many_is_all_or_nothing_and_settles_the_group(ctx, published) -> 
         CommitmentLetter.unit_id.in_([i.unit_id for i in people.values()]),
         CommitmentLetter.plan_id == people["P0001"].plan_id)).all()
     assert len(settled) == len(people)
+
+
+def test_my_items_and_retargeting_look_up_the_heads_in_one_query(ctx, published) -> None:
+    """Who answers is looked up for all items at once, not one query per item (a region
+    head has every person of the teams nobody leads)."""
+    from sqlalchemy import event
+
+    period, _ = published
+    root_group, _ = _items(ctx, period, "HQ")
+    _accept_all(ctx, root_group)
+    team_group, _ = _items(ctx, period, "EAST")
+    _accept_all(ctx, team_group)
+    head = user(ctx, "head.east")
+    units = [i.unit for i in cq.period_items(ctx, period.id)]
+    assert conf.acting_heads_map(ctx, units) == {u.id: conf.acting_heads(ctx, u) for u in units}
+    statements: list[str] = []
+
+    def count(*args) -> None:
+        statements.append(args[2])
+
+    engine = ctx.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        mine = conf.my_items(ctx, head)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(mine) > 20  # the people of the teams nobody leads, at least
+    assert all(head.id in conf.acting_heads(ctx, row.item.unit) for row in mine)
+    assert len(statements) <= 8, statements  # not one per item
+
+
+def test_a_group_settling_again_keeps_the_cards_of_people_whose_target_stayed(ctx, published
+                                                                              ) -> None:
+    period, plan = published
+    for parent in ("HQ", "EAST"):
+        group, _ = _items(ctx, period, parent)
+        _accept_all(ctx, group)
+    people_group, people = _items(ctx, period, "EAST-T3")
+    _accept_all(ctx, people_group)
+    first = {code: conf_letter(ctx, item.unit_id) for code, item in people.items()}
+    assert all(x is not None and x.plan_id == plan.id for x in first.values())
+    # A new version moves two people of the team (one up, one down by the same step).
+    up, down = sorted(people)[:2]
+    step = conf.appeal_bounds(ctx, people[up]).step
+    locks = {uid: target for uid, parent_id, _path, target in cq.plan_tree(ctx, plan.id)
+             if parent_id is not None and uid != people[down].unit_id}
+    locks[people[up].unit_id] += step
+    new = plans.reallocate(ctx, plan, locks, user(ctx, "hrbp"), "test")
+    changed = conf.sync_items(ctx, plan, new, user(ctx, "hrbp"))
+    ctx.commit()
+    assert {i.unit.code for i in changed} == {up, down}
+    ctx.refresh(people_group)
+    assert people_group.status == "open"
+    _accept_all(ctx, people_group)
+    ctx.refresh(people_group)
+    assert people_group.status == "settled"
+    for code, item in people.items():
+        card = conf_letter(ctx, item.unit_id)
+        if code in (up, down):
+            assert card.plan_id == new.id and card.content["target"] == item.target
+        else:  # the same target: the card already issued stays, not a new one to sign
+            assert card.id == first[code].id and card.superseded_by_id is None
+
+
+def conf_letter(session, unit_id):
+    from quotaflow.services import letters
+
+    return letters.current_letter(session, unit_id)

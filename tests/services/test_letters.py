@@ -10,6 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from confirm_support import fresh_period
 from plan_support import own_period
 from sqlalchemy import select, update
 
@@ -312,3 +313,49 @@ def test_a_missing_font_names_the_package_to_install(tmp_path, monkeypatch) -> N
         find_font(str(tmp_path / "missing.ttf"))
 
 
+
+
+def test_a_card_of_another_period_is_not_replaced_by_a_new_periods_card(ctx, period) -> None:
+    (first,) = _issue(ctx, _plan(ctx, period))
+    letters.sign(ctx, first, _user(ctx, "sales.p0001"))
+    (second,) = _issue(ctx, _plan(ctx, fresh_period(ctx)))
+    ctx.expire_all()
+    kept = ctx.get(CommitmentLetter, first.id)
+    # Last quarter's signed commitment stays that quarter's current card.
+    assert kept.superseded_by_id is None and kept.status == "signed"
+    assert second.version == kept.version + 1 and second.status == "issued"
+    assert {x.id for x in letters.letters_in_scope(ctx, [_unit(ctx, PERSON).path])} >= {
+        first.id, second.id}
+
+
+def test_a_new_plan_version_with_the_same_target_issues_no_new_card(ctx, period) -> None:
+    first = _plan(ctx, period)
+    (signed,) = _issue(ctx, first)
+    letters.sign(ctx, signed, _user(ctx, "sales.p0001"))
+    second = _plan(ctx, period)  # the same total: the same targets
+    unit = _unit(ctx, PERSON)
+    assert ctx.scalar(select(PlanUnit.target).where(
+        PlanUnit.plan_id == second.id, PlanUnit.unit_id == unit.id)) == signed.content["target"]
+    (again,) = letters.issue_letters(ctx, second, [unit.id], None, keep_same_target=True)
+    ctx.commit()
+    assert again.id == signed.id  # signed once, not asked to sign the same target again
+    ctx.expire_all()
+    assert ctx.get(CommitmentLetter, signed.id).superseded_by_id is None
+    assert letters.current_letter(ctx, unit.id).id == signed.id
+
+
+def test_a_card_replaced_by_someone_else_meanwhile_cannot_be_signed(app, ctx, period) -> None:
+    """The person's page loaded the card; a new plan version replaced it in another
+    session before "I commit" arrived: the sign reads the card afresh and refuses."""
+    from sqlalchemy.orm import Session as OrmSession
+
+    first = _plan(ctx, period)
+    (card,) = _issue(ctx, first, [PERSON])
+    second = _plan(ctx, period, total=int(TOTAL * 0.7))
+    with OrmSession(db.engine) as other:
+        letters.supersede_for_plan(other, other.get(type(second), second.id), None)
+        other.commit()
+    assert card.superseded_by_id is None  # what this session still believes
+    with pytest.raises(letters.LetterError) as exc:
+        letters.sign(ctx, card, _user(ctx, "sales.p0001"))
+    assert exc.value.code == "not_current"

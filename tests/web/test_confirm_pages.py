@@ -147,6 +147,11 @@ def test_alignment_page_for_hrbp_only(app, setup, as_user) -> None:
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert 'data-testid="level-region"' in text and 'data-testid="time-to-align"' in text
+    # The level is named in the reader's language, not by its key.
+    with app.app_context():
+        region = next(lv for lv in cq.levels(db.session) if lv.key == "region")
+        names = (region.name_zh, region.name_en)
+    assert f'<tr data-testid="level-region">\n        <td>{names[0]}</td>' in text
     assert as_user("head.east").get(f"/confirm/alignment?period={period_code}").status_code == 403
 
 
@@ -298,6 +303,26 @@ def test_appeal_and_its_approval_link_each_other(app, setup, as_user, tmp_path) 
     assert 'data-testid="superseded-by"' in old_page
     assert f'href="/plans/{new_id}"' in old_page and f"/plans/{new_id}/diff?against={plan_id}" in old_page
     assert 'data-testid="superseded-by"' not in hrbp.get(f"/plans/{new_id}").get_data(as_text=True)
+    # The new version's note is said in the reader's language (from structured data);
+    # the appealed unit and its amounts only to those who may read that unit.
+    with app.app_context():
+        east_en = q.unit_by_code(db.session, "EAST").name_en
+        allocated = f"{bounds.allocated:,}"
+    head.post("/language", data={"lang": "en", "next": "/"})
+    page = head.get(f"/plans/{new_id}/diff").get_data(as_text=True)
+    assert (f'data-testid="version-note">New version after appeal #{appeal_id} of {east_en} '
+            f"was approved: from {allocated} to {small:,} yuan.") in page
+    north = as_user("head.north")
+    north.post("/language", data={"lang": "en", "next": "/"})
+    page = north.get(f"/plans/{new_id}/diff").get_data(as_text=True)
+    assert f'data-testid="version-note">New version after appeal #{appeal_id} was approved.' in page
+    assert east_en not in page and f"{small:,}" not in page
+    with app.app_context():
+        stored = db.session.get(Plan, new_id)
+        assert "EAST" not in (stored.note or "")  # the free-text note names no unit
+        north_paths = [q.unit_by_code(db.session, "NORTH").path]
+        seen = plans.summary_for_scope(db.session, stored, north_paths)["version_note"]
+        assert seen == {"kind": "appeal", "appeal_id": appeal_id}
 
 
 def test_a_rejected_appeal_sends_the_head_back_to_that_period(app, setup, as_user,

@@ -134,3 +134,17 @@ def test_the_alert_remedy_links_to_the_request_form(app, setup, as_user) -> None
     from markupsafe import escape
 
     assert str(escape(message)) in form.get_data(as_text=True)  # the reason starts from it
+
+
+def test_the_preview_names_why_bounds_could_not_hold_in_words(app) -> None:
+    """An infeasibility is said as on the plan page, not by its code."""
+    from flask import render_template
+
+    summary = {"frozen_kept": True, "sums_exact": True, "total_placed": False,
+               "planned_total": 1, "requested_total": 2, "plan_number": 1,
+               "company_total": 2, "old_planned_total": 2, "changed": 0,
+               "changed_people": 0, "frozen_count": 0, "regions": [], "frozen": [],
+               "infeasible": [{"unit": "HQ", "kind": "total_short", "shortfall": 1}]}
+    with app.test_request_context("/emergency"):
+        html = render_template("emergency/_preview.html", s=summary, error=None)
+    assert "total_short" not in html and "HQ: " in html
