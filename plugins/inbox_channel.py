@@ -21,6 +21,16 @@ MAX_TITLE = 300
 MAX_URL = 500
 
 
+def app_path(url: str) -> str | None:
+    """``url`` if it is a path inside the app, else None: a payload cannot turn the inbox
+    into a link elsewhere. Browsers read ``\\`` as ``/``, so ``/\\evil.example`` (like
+    ``//evil.example``) is another site; control characters and white space are refused too."""
+    if (not url.startswith("/") or len(url) > MAX_URL or url[1:2] in ("/", "\\")
+            or "\\" in url or any(ord(ch) < 33 or ord(ch) == 127 for ch in url)):
+        return None
+    return url
+
+
 class InboxChannel:
     """Needs no settings: the inbox lives in the app database."""
 
@@ -35,13 +45,11 @@ class InboxChannel:
             InboxMessage.event_id == delivery.event_id))
         if exists is not None:
             return
-        url = delivery.url
         session.add(InboxMessage(
             user_id=delivery.recipient.user_id, event_id=delivery.event_id, topic=delivery.topic,
             title_en=delivery.title("en")[:MAX_TITLE], title_zh=delivery.title("zh")[:MAX_TITLE],
             body_en=delivery.body("en"), body_zh=delivery.body("zh"),
-            # Only paths inside the app: a payload cannot turn the inbox into an open redirect.
-            url=url[:MAX_URL] if url.startswith("/") and not url.startswith("//") else None,
+            url=app_path(delivery.url),
             created_at=utcnow()))
         session.flush()
 

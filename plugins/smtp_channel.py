@@ -9,10 +9,11 @@ Settings (``CHANNELS["email"]`` or ``QUOTAFLOW_CHANNELS``)::
                "addresses_file": "/etc/quotaflow/emails.csv",
                "domain": "example.com", "timeout": 10}}
 
-The address of a user is looked up in ``addresses`` (a JSON object username -> address),
-then in ``addresses_file`` (CSV with the columns ``username,email``, or a JSON object),
-then built as ``username@domain`` when ``domain`` is set; a user with none fails at once,
-naming the user and these settings. ``ssl`` is implicit TLS (port 465); otherwise
+The address of a user is the one on their account (``users.email``, set in the admin
+pages or with ``quotaflow users create --email``); for users without one it is looked up
+in ``addresses`` (a JSON object username -> address), then in ``addresses_file`` (CSV with
+the columns ``username,email``, or a JSON object), then built as ``username@domain`` when
+``domain`` is set; a user with none fails at once, naming the user and these settings. ``ssl`` is implicit TLS (port 465); otherwise
 ``starttls`` (default true) upgrades the connection before logging in; the port defaults
 to 465, 587 or 25 accordingly.
 
@@ -104,6 +105,12 @@ def _mapping(value: Any, what: str) -> dict[str, str]:
     return {str(k).strip().lower(): str(v).strip() for k, v in value.items()}
 
 
+def _one_line(text: str) -> str:
+    """A header value on one line: e-mail headers refuse line breaks (any run of white
+    space, line breaks included, becomes one space)."""
+    return " ".join(text.split())
+
+
 def message_id(key: str, domain: str) -> str:
     """A Message-ID that is a function of the idempotency key alone."""
     return f"<qf.{hashlib.sha256(key.encode('utf-8')).hexdigest()[:40]}@{domain}>"
@@ -150,13 +157,20 @@ class SmtpChannel:
                    timeout=float(settings.get("timeout") or DEFAULT_TIMEOUT))
 
     def address(self, recipient: Recipient) -> str:
+        address = (recipient.email or "").strip() or None
+        if address is not None:
+            if not _valid_address(address):
+                raise PermanentError(f"{NAME}: the account of user {recipient.username!r} has "
+                                     f"the e-mail {address!r}, which is not an address")
+            return address
         address = self.addresses.get(recipient.username.lower())
         if address is None and self.domain:
             address = f"{recipient.username}@{self.domain}"
         if not address:
             raise PermanentError(
                 f"{NAME}: no e-mail address for user {recipient.username!r} "
-                "(add it to the channel's 'addresses' or 'addresses_file', or set 'domain')")
+                "(set it on the user's account, add it to the channel's 'addresses' or "
+                "'addresses_file', or set 'domain')")
         if not _valid_address(address):
             raise PermanentError(f"{NAME}: {address!r} (user {recipient.username!r}) is not "
                                  "an e-mail address")
@@ -179,9 +193,9 @@ class SmtpChannel:
             parts.append(f"{texts['open']} {link}")
         parts.append(f"-- \n{texts['footer']}")
         msg = EmailMessage()
-        msg["Subject"] = delivery.title(locale)
+        msg["Subject"] = _one_line(delivery.title(locale))
         msg["From"] = self.sender
-        msg["To"] = formataddr((recipient.display_name, address))
+        msg["To"] = formataddr((_one_line(recipient.display_name), address))
         msg["Date"] = formatdate(usegmt=True)
         msg["Message-ID"] = message_id(delivery.key, self.envelope_from.rpartition("@")[2])
         msg["Auto-Submitted"] = "auto-generated"

@@ -96,6 +96,24 @@ class Recipient:
     username: str
     display_name: str
     locale: str  # "zh" or "en"; pick texts with Delivery.title()/body()
+    email: str | None = None  # the address on the user's account, if any
+
+
+#: The longest e-mail address SMTP carries (RFC 5321 path limit).
+MAX_EMAIL = 254
+
+
+def is_email_address(text: str) -> bool:
+    """Whether ``text`` is one plain address ``local@domain.tld`` (no display name, no
+    spaces or angle brackets, one ``@``, a dot in the domain, at most 254 characters)."""
+    if not text or len(text) > MAX_EMAIL or text != text.strip():
+        return False
+    local, at, domain = text.rpartition("@")
+    if not at or not local or "@" in local or "." not in domain.strip("."):
+        return False
+    if domain.startswith(".") or domain.endswith(".") or ".." in domain:
+        return False
+    return not any(ch.isspace() or ch in '<>(),;:"[]\\' or ord(ch) < 32 for ch in text)
 
 
 @dataclass(frozen=True)

@@ -153,17 +153,25 @@ def users_group() -> None:
               required=True)
 @click.option("--scope", "scope_code", required=True, help="Org unit code the role applies to")
 @click.option("--locale", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("--email", default=None, metavar="ADDRESS",
+              help="The user's e-mail address (used by the e-mail channel).")
 @click.password_option()
 @with_appcontext
 def users_create(username: str, display_name: str, role: str, scope_code: str, locale: str,
-                 password: str) -> None:
+                 email: str | None, password: str) -> None:
     """Create a user with one role grant."""
+    from quotaflow.channels import is_email_address
     from quotaflow.services import audit
     from quotaflow.services.auth import hash_password
     from quotaflow.store import db
     from quotaflow.store.models import RoleGrant, User
     from quotaflow.store.queries import unit_by_code, user_by_username
 
+    if email is not None:
+        email = email.strip() or None
+        if email is not None and not is_email_address(email):
+            raise click.ClickException(f"--email: {email!r} is not an e-mail address "
+                                       "(name@example.com)")
     with db.transaction() as session:
         if user_by_username(session, username.lower()):
             raise click.ClickException(f"user {username!r} exists")
@@ -171,11 +179,11 @@ def users_create(username: str, display_name: str, role: str, scope_code: str, l
         if unit is None:
             raise click.ClickException(f"unknown org unit {scope_code!r}")
         user = User(username=username.lower(), display_name=display_name,
-                    password_hash=hash_password(password), locale=locale)
+                    password_hash=hash_password(password), locale=locale, email=email)
         user.grants.append(RoleGrant(role=role, unit=unit))
         session.add(user)
         audit.record(session, None, "create_user", "user", user.username,
-                     after={"role": role, "scope": scope_code})
+                     after={"role": role, "scope": scope_code, "email": email})
     click.echo(f"created {username} ({role} over {scope_code})")
 
 
@@ -317,6 +325,24 @@ def outbox_retry(delivery_id: int, username: str | None) -> None:
     except outbox.OutboxError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"delivery #{delivery.id} ({delivery.channel}) is queued again")
+
+
+@outbox_group.command("purge")
+@click.option("--older-than", "days", type=click.IntRange(min=1), default=90, show_default=True,
+              metavar="DAYS", help="Delete deliveries delivered more than DAYS days ago.")
+@click.option("--as", "username", help="Record the purge in the audit log as this user.")
+@with_appcontext
+def outbox_purge(days: int, username: str | None) -> None:
+    """Delete old delivered deliveries and then their events (never pending or failed
+    deliveries, never inbox messages)."""
+    from quotaflow.services import outbox
+    from quotaflow.store import db
+
+    actor = _actor(username)
+    with db.transaction() as session:
+        result = outbox.purge(session, days, actor=actor)
+    click.echo(f"purged {result.deliveries} delivered deliveries and {result.events} events "
+               f"older than {days} days (before {result.cutoff:%Y-%m-%d %H:%M} UTC)")
 
 
 # -- alerts and actuals (during the quarter) ----------------------------------------------------

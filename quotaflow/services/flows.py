@@ -450,7 +450,10 @@ class TickResult:
 def tick(session: Session, now: dt.datetime | None = None, *,
          only: Iterable[int] | None = None) -> TickResult:
     """Let time pass for running instances with due tasks (remind, escalate or
-    auto-approve, as their nodes say), acting as the system; ``only``: these instances."""
+    auto-approve, as their nodes say), acting as the system; ``only``: these instances.
+
+    An instance whose step is refused is left as it was (its own savepoint) and listed in
+    ``refused``; the others' steps stay in the caller's transaction."""
     now = _now(now)
     query = (
         select(FlowTask.instance_id).join(FlowInstance, FlowInstance.id == FlowTask.instance_id)
@@ -461,12 +464,21 @@ def tick(session: Session, now: dt.datetime | None = None, *,
     due = session.scalars(query.distinct().order_by(FlowTask.instance_id)).all()
     result = TickResult()
     for instance_id in due:
+        # One savepoint per instance: a refusal raised after the step was written (an
+        # action or end handler, e.g. an auto-approval whose adjustment cannot be applied)
+        # undoes that instance's step whole, and the others still go through.
+        savepoint = session.begin_nested()
         try:
             _apply(session, instance_id, None, SYSTEM, Action("tick"), revision=None, now=now)
         except FlowRefused as exc:
+            savepoint.rollback()
             log.warning("flow instance %s: tick refused: %s", instance_id, exc.message)
             result.refused[instance_id] = exc.message
             continue
+        except BaseException:
+            savepoint.rollback()
+            raise
+        savepoint.commit()
         result.ticked.append(instance_id)
     return result
 

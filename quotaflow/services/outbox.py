@@ -10,7 +10,7 @@ never commits: if the caller's transaction rolls back, the event never existed. 
 
 The worker in :mod:`quotaflow.services.outbox_worker` hands them to the channels with
 retries; this module also holds what the CLI and the Outbox page need: counts, dead
-deliveries and re-queueing.
+deliveries, re-queueing and purging old delivered rows.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from quotaflow.channels import INBOX, ChannelInfo
@@ -248,6 +248,61 @@ def requeue(session: Session, delivery_id: int, actor: User | None,
                  before=before, after={"status": "pending", "channel": delivery.channel},
                  remote_addr=remote_addr)
     return delivery
+
+
+# --- purging ----------------------------------------------------------------------------
+
+DEFAULT_PURGE_DAYS = 90
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    cutoff: dt.datetime
+    deliveries: int
+    events: int
+
+
+def purge(session: Session, older_than_days: int = DEFAULT_PURGE_DAYS, *,
+          actor: User | None = None, now: dt.datetime | None = None,
+          remote_addr: str | None = None) -> PurgeResult:
+    """Delete delivered deliveries delivered more than ``older_than_days`` days ago, and
+    then each of their events no delivery and no inbox message refers to any more; audited.
+
+    Pending and failed deliveries are never deleted (they are still owed), nor inbox
+    messages (they are the people's own), nor the events those refer to. Never commits.
+    """
+    if isinstance(older_than_days, bool) or not isinstance(older_than_days, int) \
+            or older_than_days < 1:
+        raise OutboxError("bad_age", f"purge keeps at least one day: older_than_days must be "
+                                     f"a whole number of days >= 1, not {older_than_days!r}")
+    cutoff = (now or utcnow()) - dt.timedelta(days=older_than_days)
+    old = (OutboxDelivery.status == "delivered",
+           func.coalesce(OutboxDelivery.delivered_at, OutboxDelivery.created_at) < cutoff)
+    event_ids = set(session.scalars(select(OutboxDelivery.event_id).where(*old).distinct()))
+    deliveries = 0
+    events = 0
+    if event_ids:
+        deliveries = session.execute(
+            delete(OutboxDelivery).where(*old).execution_options(synchronize_session=False)
+        ).rowcount or 0
+        orphans = sorted(set(session.scalars(
+            select(OutboxEvent.id).where(
+                OutboxEvent.id.in_(sorted(event_ids)),
+                ~select(OutboxDelivery.id).where(
+                    OutboxDelivery.event_id == OutboxEvent.id).exists(),
+                ~select(InboxMessage.id).where(
+                    InboxMessage.event_id == OutboxEvent.id).exists()))))
+        for start in range(0, len(orphans), 500):
+            chunk = orphans[start:start + 500]
+            events += session.execute(
+                delete(OutboxEvent).where(OutboxEvent.id.in_(chunk))
+                .execution_options(synchronize_session=False)).rowcount or 0
+    session.expire_all()
+    audit.record(session, actor, "outbox_purge", "outbox", "delivered",
+                 after={"older_than_days": older_than_days, "cutoff": cutoff.isoformat(),
+                        "deliveries": deliveries, "events": events},
+                 remote_addr=remote_addr)
+    return PurgeResult(cutoff, deliveries, events)
 
 
 # --- inbox ----------------------------------------------------------------------------

@@ -200,7 +200,8 @@ def _load(session: Session, delivery_id: int, token: str) -> _Claimed | None:
     if row.recipient_id is not None:
         user = session.get(User, row.recipient_id)
         if user is not None:
-            recipient = Recipient(user.id, user.username, user.display_name, user.locale or "zh")
+            recipient = Recipient(user.id, user.username, user.display_name, user.locale or "zh",
+                                  email=user.email or None)
     delivery = Delivery(
         key=row.key, topic=event.topic, payload=dict(event.payload or {}), recipient=recipient,
         attempt=row.attempts + 1, event_key=event.key, delivery_id=row.id, event_id=event.id,

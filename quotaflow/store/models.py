@@ -197,6 +197,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(255))
     locale: Mapped[str] = mapped_column(String(8), default="zh")
+    #: Where per-person channels (e-mail) reach the user; None: the channel's own lookup.
+    email: Mapped[str | None] = mapped_column(String(254))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     person_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -33,6 +33,7 @@ from sqlalchemy import inspect
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from quotaflow.channels import is_email_address
 from quotaflow.services import audit, spec_kinds
 from quotaflow.services import specs as spec_service
 from quotaflow.services.access import ROLES
@@ -196,14 +197,24 @@ class OrgUnitView(AuditedModelView):
         model.path = f"{parent.path}{model.id}/"
 
 
+def _email_address(_form: Any, field: Any) -> None:
+    """An optional e-mail address (empty: none) in its plain form name@example.com."""
+    value = (field.data or "").strip()
+    if value and not is_email_address(value):
+        raise ValidationError(gettext("“%(value)s” is not an e-mail address (name@example.com).",
+                                      value=value))
+
+
 class UserView(AuditedModelView):
-    column_list = ("username", "display_name", "locale", "active", "person_unit", "created_at")
+    column_list = ("username", "display_name", "email", "locale", "active", "person_unit",
+                   "created_at")
     column_details_list = column_list
-    column_searchable_list = ("username", "display_name")
+    column_searchable_list = ("username", "display_name", "email")
     column_sortable_list = ("username", "display_name", "active", "created_at")
     column_default_sort = "username"
     column_formatters = {"person_unit": lambda _v, _c, m, _n: _unit_label(m.person_unit)}
-    form_columns = ("username", "display_name", "locale", "active", "person_unit", "new_password")
+    form_columns = ("username", "display_name", "email", "locale", "active", "person_unit",
+                    "new_password")
     form_extra_fields = {
         "new_password": PasswordField(
             _l("New password"), validators=[Optional(), Length(min=8, max=200)],
@@ -212,9 +223,13 @@ class UserView(AuditedModelView):
     form_choices = {"locale": [("zh", "简体中文"), ("en", "English")]}
     form_ajax_refs = {"person_unit": UNIT_LOOKUP}
     form_args = {"username": {"validators": [DataRequired(), Length(max=64)]},
-                 "display_name": {"validators": [DataRequired(), Length(max=200)]}}
+                 "display_name": {"validators": [DataRequired(), Length(max=200)]},
+                 "email": {"validators": [Optional(), _email_address],
+                           "description": _l("Where e-mail notifications go; leave empty for "
+                                             "none.")}}
     column_labels = {
-        "username": _l("Username"), "display_name": _l("Name"), "locale": _l("Language"),
+        "username": _l("Username"), "display_name": _l("Name"), "email": _l("E-mail"),
+        "locale": _l("Language"),
         "active": _l("Active"), "person_unit": _l("Person unit"), "created_at": _l("Created"),
         "new_password": _l("New password"),
     }
@@ -226,6 +241,7 @@ class UserView(AuditedModelView):
 
     def prepare(self, form: Any, model: User, is_created: bool) -> None:
         model.username = model.username.strip().lower()
+        model.email = (model.email or "").strip() or None
         password = form.new_password.data
         if password:
             model.password_hash = hash_password(password)

@@ -105,20 +105,29 @@ REFUSALS = {
     "invalid_spec": _l("The flow definition of this request is not valid."),
     "bad_action": _l("Unknown action."),
     "comment_too_long": _l("The comment is too long (at most %(max)s characters)."),
+    "adjustment_failed": _l("The approved target could not be applied, so nothing was "
+                            "changed: %(detail)s"),
+    "recompute_failed": _l("The recomputed plan could not be published, so nothing was "
+                           "changed: %(detail)s"),
 }
+#: A refusal QuotaFlow has no words for (a plugin's action handler, say) still reads in the
+#: page's language, with the handler's own text as the detail.
+OTHER_REFUSAL = _l("The action was refused (%(code)s), so nothing was changed: %(detail)s")
+#: What a tick did to a task (the history's "time passed" rows).
+HANDLED_LABELS = {"auto_approved": _l("approved automatically"),
+                  "escalated": _l("escalated to %(to)s"), "reminded": _l("reminder sent")}
 
 
 def refusal_message(exc: FlowRefused) -> str:
     code = exc.code
     if code == "already_decided" and exc.params.get("by") == "you":
         code = "already_decided_by_you"
-    template = REFUSALS.get(code)
-    if template is None:
-        return exc.message
+    params = {**exc.params, "detail": exc.message, "code": exc.code}
+    template = REFUSALS.get(code, OTHER_REFUSAL)
     try:
-        return str(template) % exc.params
+        return str(template) % params
     except (KeyError, TypeError, ValueError):
-        return exc.message
+        return str(OTHER_REFUSAL) % params
 
 
 class PendingTasksLabel:
@@ -179,6 +188,15 @@ def _visible_or_404(instance_id: int) -> FlowInstance:
     return instance
 
 
+def _handled(item: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """One thing a tick did, with ``did`` in words (the interpreter's code otherwise)."""
+    did = str(item.get("did", ""))
+    label = HANDLED_LABELS.get(did)
+    to = item.get("to")
+    text = str(label) % {"to": names.get(to, to) if to else ""} if label is not None else did
+    return {**item, "did": text}
+
+
 def node_label(spec: Any, node_id: str | None) -> str:
     if not node_id:
         return ""
@@ -235,8 +253,9 @@ def instance_view(instance: FlowInstance, username: str) -> dict[str, Any]:
             "action_label": str(HISTORY_LABELS.get(entry.action, entry.action)),
             "node": node_label(spec, entry.node), "comment": detail.get("comment", ""),
             "who": names.get(who, who) if who else "", "position": detail.get("position"),
-            "changes": detail.get("after") or detail.get("changes") or {},
-            "handled": detail.get("handled") or [],
+            "changes": {str(FIELD_LABELS.get(k, k)): v for k, v in
+                        (detail.get("after") or detail.get("changes") or {}).items()},
+            "handled": [_handled(item, names) for item in detail.get("handled") or []],
         })
     path = []
     visited = set(state.path)

@@ -484,3 +484,37 @@ def test_email_settings_are_checked() -> None:
     assert smtp.SmtpChannel.from_settings({"host": "h", "from": "a@example.com"}).port == 587
     assert smtp.SmtpChannel.from_settings({"host": "h", "from": "a@example.com",
                                            "ssl": "true"}).port == 465
+
+
+def test_email_goes_first_to_the_address_on_the_users_account() -> None:
+    with smtp_server() as server:
+        channel = smtp_channel(server.port, domain="corp.example.cn")
+        channel.deliver(delivery(recipient=Recipient(3, "head.east", "张伟", "zh",
+                                                     email="zw@account.example.com")))
+        channel.deliver(delivery(recipient=ZH_USER))  # no address on the account: settings
+        with pytest.raises(PermanentError, match=r"account of user 'head\.east' has the "
+                                                 r"e-mail 'not-an-address'"):
+            channel.deliver(delivery(recipient=Recipient(3, "head.east", "张伟", "zh",
+                                                         email="not-an-address")))
+    assert [m.rcpt_to for m in server.mails] == [["zw@account.example.com"],
+                                                 ["zhang.wei@example.com"]]
+
+
+def test_email_headers_stay_on_one_line() -> None:
+    """A title or name with a line break used to raise ValueError (retried 8 times)."""
+    with smtp_server() as server:
+        broken = delivery(recipient=Recipient(4, "cfo", "Chief\nOfficer", "en"),
+                          payload={"title_en": "Line one\r\nline two", "body_en": "b"})
+        smtp_channel(server.port).deliver(broken)
+    message = parse(server.mails[0].data)
+    assert message["Subject"] == "Line one line two"
+    assert message["To"].addresses[0].display_name == "Chief Officer"
+
+
+def test_is_email_address() -> None:
+    from quotaflow.channels import is_email_address
+
+    assert is_email_address("zhang.wei@example.com")
+    for bad in ("", "nobody", "a@b", "a@@b.com", "a b@c.com", "<a@b.com>", " a@b.com",
+                "a@b..com", "a@.b.com", "A <a@b.com>", "x" * 250 + "@b.com"):
+        assert not is_email_address(bad), bad

@@ -354,3 +354,36 @@ def test_pending_tasks_and_started(ctx, handled) -> None:
     ctx.commit()
     assert instance.id not in {t.instance_id for t in flows.pending_tasks(ctx, cfo)}
     assert instance.id not in {t.instance_id for t in flows.pending_tasks(ctx, user(ctx, "hrbp"))}
+
+
+def test_a_refused_tick_leaves_that_instance_whole_and_ticks_the_others(
+        ctx, monkeypatch) -> None:
+    """The step used to stay written (approved, no end handler run) when a handler refused
+    after it: tick caught the refusal and the caller committed the half."""
+    def refuse(session, instance):
+        raise FlowRefused("adjustment_failed", "the plan is locked")
+
+    subject = "flow_tick_test"
+    monkeypatch.setitem(flows._ON_END, subject, [refuse])
+    save_flow(ctx, "flowtest-tick-auto", simple_flow("flowtest-tick-auto", due_hours=2,
+                                                     on_due="auto_approve"))
+    save_flow(ctx, "flowtest-tick-remind", simple_flow("flowtest-tick-remind", due_hours=1))
+    t0 = utcnow() - dt.timedelta(hours=5)
+    broken, fine = (flows.start(ctx, key, unit=q.unit_by_code(ctx, "EAST"),
+                                initiator=user(ctx, "head.east"), data={"amount": 1.0},
+                                subject_type=kind, subject_id=next(_ids), now=t0)
+                    for key, kind in (("flowtest-tick-auto", subject),
+                                      ("flowtest-tick-remind", SUBJECT)))
+    ctx.commit()
+    before = len(events(ctx, broken))
+    result = flows.tick(ctx, only=[broken.id, fine.id])
+    ctx.commit()
+    assert result.ticked == [fine.id]
+    assert result.refused == {broken.id: "the plan is locked"}
+    broken = ctx.get(FlowInstance, broken.id, populate_existing=True)
+    assert (broken.status, broken.revision) == ("running", 1)
+    assert broken.state["history"][-1]["action"] != "tick"
+    assert pending(ctx, broken) == ["cfo"]
+    assert len(events(ctx, broken)) == before  # no "flow.ended" for a step that never was
+    fine = ctx.get(FlowInstance, fine.id, populate_existing=True)
+    assert fine.revision == 2 and fine.state["history"][-1]["action"] == "tick"

@@ -529,3 +529,104 @@ def test_run_loop_drains_due_deliveries(factory: sessionmaker[Session]) -> None:
         run_forever({"CHANNELS": {}}, interval=7, echo=lines.append, sleep=stop,
                     session_factory=factory, registry=registry.channel_info)
     assert sleeps == [7]
+
+
+# --- recipients' e-mail and purging -------------------------------------------------------
+
+
+def test_the_worker_hands_channels_the_address_on_the_users_account(
+        factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbox, "_channel_info", lambda: {
+        "chat": ChannelInfo("chat", lambda _s: Receiver(), per_recipient=True)})
+    seen: dict[str, str | None] = {}
+
+    class Capture:
+        def deliver(self, delivery: Delivery) -> None:
+            assert delivery.recipient is not None
+            seen[delivery.recipient.username] = delivery.recipient.email
+
+    with factory() as session:
+        ids = _user_ids(session)
+        session.get(User, ids["ann"]).email = "ann@example.com"
+        outbox.emit(session, "alert.raised", TEXTS, to_users=[ids["ann"], ids["bo"]], key="m1")
+        session.commit()
+    try:
+        assert run_once(factory, T0, {"chat": Capture(), INBOX: Receiver()}).delivered == 4
+        assert seen == {"ann": "ann@example.com", "bo": None}
+    finally:
+        with factory() as session:
+            session.get(User, ids["ann"]).email = None
+            session.commit()
+
+
+def test_purge_deletes_old_delivered_rows_and_their_events_only(
+        factory: sessionmaker[Session]) -> None:
+    old, recent = T0 - dt.timedelta(days=100), T0 - dt.timedelta(days=10)
+
+    def settle(key: str, channel: str, status: str, when: dt.datetime) -> None:
+        with factory() as session:
+            row = session.scalar(select(OutboxDelivery).join(OutboxEvent).where(
+                OutboxEvent.key == key, OutboxDelivery.channel == channel))
+            row.status = status
+            row.created_at = when
+            row.delivered_at = when if status == "delivered" else None
+            session.commit()
+
+    with factory() as session:
+        ids = _user_ids(session)
+        outbox.emit(session, "alert.raised", TEXTS, key="gone")           # chat
+        outbox.emit(session, "plan.published", TEXTS, to_users=[ids["ann"]],
+                    key="read")                                            # inbox + chat
+        outbox.emit(session, "alert.raised", TEXTS, key="dead")           # chat, failed
+        outbox.emit(session, "letter.completed", TEXTS, key="owed")       # hook, pending
+        outbox.emit(session, "alert.raised", TEXTS, key="young")          # chat, 10 days
+        outbox.emit(session, "plan.published", TEXTS, to_users=[ids["bo"]],
+                    key="half")                                            # inbox pending
+        session.commit()
+    settle("gone", "chat", "delivered", old)
+    settle("read", "chat", "delivered", old)
+    settle("read", INBOX, "delivered", old)
+    settle("dead", "chat", "failed", old)
+    settle("owed", "hook", "pending", old)
+    settle("young", "chat", "delivered", recent)
+    settle("half", "chat", "delivered", old)
+    with factory() as session:
+        event = session.scalar(select(OutboxEvent).where(OutboxEvent.key == "read"))
+        session.add(InboxMessage(user_id=ids["ann"], event_id=event.id, topic=event.topic,
+                                 title_en="t", title_zh="t", created_at=old))
+        session.commit()
+
+    with factory() as session:
+        with pytest.raises(outbox.OutboxError, match="older_than_days"):
+            outbox.purge(session, 0, now=T0)
+        result = outbox.purge(session, 90, actor=session.get(User, ids["bo"]), now=T0)
+        session.commit()
+        assert (result.deliveries, result.events) == (4, 1)
+        assert result.cutoff == T0 - dt.timedelta(days=90)
+        left = {(d.event.key, d.channel, d.status) for d in _deliveries(session)}
+        assert left == {("dead", "chat", "failed"), ("owed", "hook", "pending"),
+                        ("young", "chat", "delivered"), ("half", INBOX, "pending")}
+        # "read" keeps its event: ann's inbox message refers to it.
+        assert set(session.scalars(select(OutboxEvent.key))) == {
+            "read", "dead", "owed", "young", "half"}
+        assert session.scalar(select(func.count()).select_from(InboxMessage)) == 1
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "outbox_purge")
+                               .order_by(AuditEntry.id.desc()))
+        assert entry.after["deliveries"] == 4 and entry.after["events"] == 1
+        assert entry.after["older_than_days"] == 90
+        # Nothing left to purge: a second run deletes nothing (and is audited too).
+        again = outbox.purge(session, 90, now=T0)
+        session.commit()
+        assert (again.deliveries, again.events) == (0, 0)
+
+
+def test_inbox_links_stay_inside_the_app() -> None:
+    """``/\\evil.example`` and ``/\\t/evil.example`` are other sites to a browser (it reads
+    a backslash as a slash and drops tabs); they used to be stored as links."""
+    from quotaflow.plugins import default_registry
+
+    app_path = type(default_registry().channels[INBOX]({})).deliver.__globals__["app_path"]
+    assert app_path("/tasks/7?x=1#y") == "/tasks/7?x=1#y"
+    for bad in ("https://evil.example/", "//evil.example", "/\\evil.example",
+                "/\t/evil.example", "/a b", "tasks/7", "", "/" + "x" * 600):
+        assert app_path(bad) is None, bad

@@ -294,3 +294,29 @@ def test_admin_org_unit_list_is_the_whole_organisation(app, admin) -> None:
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(OrgUnit)) > 0
     assert "EAST" in admin.get("/admin/units/?search=EAST").data.decode()
+
+
+def test_user_email_is_edited_validated_and_audited(app, admin) -> None:
+    username = unique("adm.mail.")
+    base = {"username": username, "display_name": "Mail", "locale": "en", "active": "y"}
+    bad = admin.post("/admin/users/new/", data={**base, "email": "not an address",
+                                                "new_password": "a-long-password"})
+    assert bad.status_code == 200
+    assert "is not an e-mail address" in bad.data.decode()
+    with app.app_context():
+        assert user_by_username(db.session, username) is None
+    created = admin.post("/admin/users/new/", data={**base, "email": " mail@example.com ",
+                                                    "new_password": "a-long-password"})
+    assert created.status_code == 302, created.data.decode()[-2000:]
+    with app.app_context():
+        user = user_by_username(db.session, username)
+        assert user.email == "mail@example.com"
+        user_id = user.id
+    assert "mail@example.com" in admin.get("/admin/users/").data.decode()
+    cleared = admin.post(f"/admin/users/edit/?id={user_id}", data={**base, "email": "",
+                                                                  "new_password": ""})
+    assert cleared.status_code == 302
+    with app.app_context():
+        assert user_by_username(db.session, username).email is None
+    entry = last_audit(app, "admin_update", "users", username)
+    assert (entry.before["email"], entry.after["email"]) == ("mail@example.com", None)

@@ -22,13 +22,16 @@ EVENT_PREFIX = "test-inbox:"
 
 
 def _user(username: str) -> User:
+    """A user of these tests; their team-lead grant is taken away again by ``cleanup`` (a
+    head of EAST-T1 left behind would change who approves that team's flows)."""
     user = user_by_username(db.session, username)
     if user is None:
         user = User(username=username, display_name=username.title(),
                     password_hash=hash_password(DEMO_PASSWORD), locale="en")
-        user.grants.append(RoleGrant(role="team_lead", unit=unit_by_code(db.session, "EAST-T1")))
         db.session.add(user)
-        db.session.commit()
+    if not user.grants:
+        user.grants.append(RoleGrant(role="team_lead", unit=unit_by_code(db.session, "EAST-T1")))
+    db.session.commit()
     return user
 
 
@@ -61,7 +64,10 @@ def cleanup(app: Any) -> Iterator[None]:
         db.session.execute(delete(InboxMessage).where(InboxMessage.event_id.in_(events)))
         db.session.execute(delete(OutboxDelivery).where(OutboxDelivery.event_id.in_(events)))
         db.session.execute(delete(OutboxEvent).where(OutboxEvent.key.startswith(EVENT_PREFIX)))
+        db.session.execute(delete(RoleGrant).where(RoleGrant.user_id.in_(
+            select(User.id).where(User.username.startswith("inbox.")))))
         db.session.commit()
+        db.session.expire_all()
 
 
 def _unread(html: bytes) -> int | None:
@@ -205,3 +211,62 @@ def test_outbox_cli_status_and_retry(app: Any, cleanup: None) -> None:
         assert entry.actor_name == "hrbp"
     missing = runner.invoke(main, ["outbox", "retry", "999999999"])
     assert missing.exit_code != 0 and "there is no delivery 999999999" in missing.output
+
+
+def test_outbox_cli_purge_deletes_old_delivered_rows(app: Any, cleanup: None) -> None:
+    import datetime as dt
+
+    from quotaflow.cli import main
+    from quotaflow.store.models import utcnow
+
+    long_ago = utcnow() - dt.timedelta(days=200)
+    with app.app_context():
+        keys = {}
+        for name, status in (("old", "delivered"), ("dead", "failed")):
+            key = keys[name] = f"{EVENT_PREFIX}purge-{name}"
+            outbox.emit(db.session, "letter.completed", {"letter_id": 3}, key=key)
+            event = db.session.scalar(select(OutboxEvent).where(OutboxEvent.key == key))
+            db.session.add(OutboxDelivery(event=event, channel="test_purge", key=f"{key}:x",
+                                          status=status, attempts=1, created_at=long_ago,
+                                          delivered_at=long_ago if status == "delivered"
+                                          else None))
+        db.session.execute(delete(OutboxDelivery).where(
+            OutboxDelivery.channel != "test_purge",
+            OutboxDelivery.event_id.in_(select(OutboxEvent.id).where(
+                OutboxEvent.key.in_(list(keys.values()))))))
+        db.session.commit()
+    runner = app.test_cli_runner()
+    refused = runner.invoke(main, ["outbox", "purge", "--older-than", "0"])
+    assert refused.exit_code != 0 and "--older-than" in refused.output
+    purged = runner.invoke(main, ["outbox", "purge", "--older-than", "150", "--as", "hrbp"])
+    assert purged.exit_code == 0, purged.output
+    assert re.search(r"purged [1-9]\d* delivered deliveries and [1-9]\d* events older than "
+                     r"150 days", purged.output), purged.output
+    with app.app_context():
+        left = set(db.session.scalars(select(OutboxEvent.key).where(
+            OutboxEvent.key.in_(list(keys.values())))))
+        assert left == {keys["dead"]}  # the failed delivery and its event stay
+        entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "outbox_purge")
+                                  .order_by(AuditEntry.id.desc()).limit(1))
+        assert entry.actor_name == "hrbp" and entry.after["older_than_days"] == 150
+
+
+def test_users_create_sets_the_email(app: Any) -> None:
+    import uuid
+
+    from quotaflow.cli import main
+
+    username = f"mail.cli.{uuid.uuid4().hex[:6]}"
+    runner = app.test_cli_runner()
+    bad = runner.invoke(main, ["users", "create", username, "--name", "M", "--role", "sales",
+                               "--scope", "EAST-T1", "--email", "nobody", "--password", "pw-12345678"])
+    assert bad.exit_code != 0 and "--email: 'nobody' is not an e-mail address" in bad.output
+    made = runner.invoke(main, ["users", "create", username, "--name", "M", "--role", "sales",
+                                "--scope", "EAST-T1", "--email", "m@example.com",
+                                "--password", "pw-12345678"])
+    assert made.exit_code == 0, made.output
+    with app.app_context():
+        user = user_by_username(db.session, username)
+        assert user.email == "m@example.com"
+        db.session.delete(user)  # leave nothing behind in the shared database
+        db.session.commit()

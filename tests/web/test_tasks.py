@@ -115,6 +115,10 @@ def test_edit_comment_transfer_and_withdraw(app, as_user) -> None:
     hrbp = as_user("hrbp")
     edited = post(hrbp, instance_id, HX, action="edit", **{"field:requested": "1,030"})
     assert 'data-testid="flow-done"' in edited.get_data(as_text=True)
+    # The history names the changed field as the form does, not by its key.
+    changed = re.findall(r'<span class="muted">([^<=]+) = 1030\.0</span>',
+                         edited.get_data(as_text=True))
+    assert changed and "requested" not in changed
     assert load(app, instance_id).data["requested"] == 1030.0
     bad = post(hrbp, instance_id, HX, action="edit", **{"field:requested": "lots"})
     assert 'data-code="bad_value"' in bad.get_data(as_text=True)
@@ -242,3 +246,29 @@ def test_cli_tick(app) -> None:
     assert instance.state["history"][-1]["action"] == "tick"
     bad = app.test_cli_runner().invoke(flows_group, ["tick", "--now", "yesterday"])
     assert bad.exit_code != 0
+
+
+def test_a_handlers_refusal_and_what_a_tick_did_read_in_words(app, as_user,
+                                                               monkeypatch) -> None:
+    """Both used to show raw text: the handler's English message alone, and the
+    interpreter's codes ("reminded") in the history."""
+    from quotaflow.services.flows import FlowRefused
+
+    def locked(session, instance):
+        raise FlowRefused("adjustment_failed", "the plan is locked")
+
+    instance_id = start(app, 1.0, now=utcnow() - dt.timedelta(hours=72))
+    with app.app_context():
+        assert flows.tick(db.session, only=[instance_id]).ticked == [instance_id]
+        db.session.commit()
+    cfo = as_user("cfo")
+    cfo.post("/language", data={"lang": "en", "next": "/"})
+    page = cfo.get(f"/tasks/{instance_id}").get_data(as_text=True)
+    assert '<span class="muted">reminder sent</span>' in page
+    assert '<span class="muted">reminded</span>' not in page
+    monkeypatch.setitem(flows._ACTIONS, "apply_adjustment", locked)
+    refused = post(cfo, instance_id, action="approve")
+    assert refused.status_code == 422
+    assert ("The approved target could not be applied, so nothing was changed: the plan is "
+            "locked") in refused.get_data(as_text=True)
+    assert load(app, instance_id).status == "running"
