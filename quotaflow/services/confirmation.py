@@ -232,42 +232,49 @@ def publish(session: Session, plan: Plan, actor: User | None, *,
     """Publish a draft plan (the period's published plan before it is superseded) and open
     the confirmation of its first level, or re-target the open confirmation. Commits."""
     try:
-        cq.lock_period(session, plan.period_id)
-        session.refresh(plan)
-        if plan.status != "draft":
-            raise ConfirmationError("not_draft", number=plan.number, period=plan.period.code,
-                                    status=plan.status)
-        policy = policy_version(session)
-        previous = cq.published_plan(session, plan.period_id)
-        if previous is not None:
-            previous.status = "superseded"
-        plan.status = "published"
-        if previous is not None:
-            plan.based_on_id = plan.based_on_id or previous.id
-        session.flush()
-        audit.record(session, actor, "publish_plan", "plan", f"{plan.period.code}#{plan.number}",
-                     before={"status": "draft"},
-                     after={"status": "published", "id": plan.id,
-                            "superseded": previous.number if previous else None},
-                     remote_addr=remote_addr)
-        root = plan_service.plan_root(session, plan)
-        _emit(session, "plan.published", {
-            "title_en": f"Plan {plan.number} of {plan.period.code} is published",
-            "title_zh": f"{plan.period.code} 第 {plan.number} 版计划已发布",
-            "body_en": f"Planned total {_yuan(plan.planned_total)} yuan.",
-            "body_zh": f"计划总额 {_yuan(plan.planned_total)} 元。",
-            "url": f"/plans/{plan.id}", "plan_id": plan.id, "period": plan.period.code,
-            "number": plan.number}, unit_id=root.id if root else None)
-        if root is not None:
-            if cq.group(session, plan.period_id, root.id) is None:
-                open_group(session, plan, root, policy, actor)
-            elif previous is not None:
-                _sync_items(session, previous, plan, actor)
+        publish_plan(session, plan, actor, remote_addr=remote_addr)
         session.commit()
         return plan
     except BaseException:
         session.rollback()
         raise
+
+
+def publish_plan(session: Session, plan: Plan, actor: User | None, *,
+                 remote_addr: str | None = None) -> Plan:
+    """:func:`publish` inside the caller's transaction (e.g. a flow's "publish" action)."""
+    cq.lock_period(session, plan.period_id)
+    session.refresh(plan)
+    if plan.status != "draft":
+        raise ConfirmationError("not_draft", number=plan.number, period=plan.period.code,
+                                status=plan.status)
+    policy = policy_version(session)
+    previous = cq.published_plan(session, plan.period_id)
+    if previous is not None:
+        previous.status = "superseded"
+    plan.status = "published"
+    if previous is not None:
+        plan.based_on_id = plan.based_on_id or previous.id
+    session.flush()
+    audit.record(session, actor, "publish_plan", "plan", f"{plan.period.code}#{plan.number}",
+                 before={"status": "draft"},
+                 after={"status": "published", "id": plan.id,
+                        "superseded": previous.number if previous else None},
+                 remote_addr=remote_addr)
+    root = plan_service.plan_root(session, plan)
+    _emit(session, "plan.published", {
+        "title_en": f"Plan {plan.number} of {plan.period.code} is published",
+        "title_zh": f"{plan.period.code} 第 {plan.number} 版计划已发布",
+        "body_en": f"Planned total {_yuan(plan.planned_total)} yuan.",
+        "body_zh": f"计划总额 {_yuan(plan.planned_total)} 元。",
+        "url": f"/plans/{plan.id}", "plan_id": plan.id, "period": plan.period.code,
+        "number": plan.number}, unit_id=root.id if root else None)
+    if root is not None:
+        if cq.group(session, plan.period_id, root.id) is None:
+            open_group(session, plan, root, policy, actor)
+        elif previous is not None:
+            _sync_items(session, previous, plan, actor)
+    return plan
 
 
 def open_group(session: Session, plan: Plan, parent: OrgUnit, policy: SpecVersion,
@@ -567,17 +574,9 @@ def submit_appeal(session: Session, item_id: int, actor: User, *, requested: Any
 # -- deciding appeals (flow handlers) -----------------------------------------------------
 
 def _decider(session: Session, instance: Any) -> User | None:
-    """The last user who decided in the flow (the approver), if the state records one."""
-    state = instance.state or {}
-    entries = state.get("history") or []  # FlowState.as_dict()
-    for entry in reversed(entries):
-        if isinstance(entry, Mapping) and entry.get("action") in ("approve", "reject", "edit"):
-            name = entry.get("actor")
-            if name:
-                from sqlalchemy import select
+    from quotaflow.services import flows
 
-                return session.scalar(select(User).where(User.username == name))
-    return None
+    return flows.decider(session, instance)
 
 
 def _appeal_for(session: Session, instance: Any) -> Appeal | None:

@@ -29,7 +29,7 @@ marks the request so; nothing is published.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -460,13 +460,9 @@ def requests(session: Session, period_id: int | None = None, limit: int = 50
 # -- deciding (flow handlers) --------------------------------------------------------------
 
 def _decider(session: Session, instance: Any) -> User | None:
-    """The last user who approved or rejected in the flow, from its history."""
-    for entry in reversed((instance.state or {}).get("history") or []):
-        if isinstance(entry, Mapping) and entry.get("action") in ("approve", "reject"):
-            name = entry.get("actor")
-            if name:
-                return session.scalar(select(User).where(User.username == name))
-    return None
+    from quotaflow.services import flows
+
+    return flows.decider(session, instance)
 
 
 def _request_for(session: Session, instance: Any) -> EmergencyRecompute | None:

@@ -96,6 +96,14 @@ def on_end(subject_type: str, handler: EndHandler) -> None:
         handlers.append(handler)
 
 
+def decider(session: Session, instance: FlowInstance) -> User | None:
+    """The last user who approved, rejected or edited in the instance (its history)."""
+    for entry in reversed((instance.state or {}).get("history") or []):
+        if entry.get("action") in ("approve", "reject", "edit") and entry.get("actor"):
+            return session.scalar(select(User).where(User.username == entry["actor"]))
+    return None
+
+
 def action_names() -> frozenset[str]:
     """The action names a flow spec may use: registered ones and the expected ones."""
     return EXPECTED_ACTIONS | frozenset(_ACTIONS)

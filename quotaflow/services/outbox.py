@@ -46,6 +46,8 @@ TOPICS: list[str] = [
     "flow.task_created",
     "flow.reminded",
     "flow.ended",
+    "flow.notified",
+    "hr.sync",
     "letter.issued",
     "letter.signed",
     "letter.completed",

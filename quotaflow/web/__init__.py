@@ -21,45 +21,36 @@ CONTENT_SECURITY_POLICY = (
 
 
 def init_web(app: Flask) -> None:
+    # Importing confirm, emergency and flow_actions also registers their flow actions
+    # (apply_adjustment, publish_recompute, publish, sync_hr) in every process that runs
+    # the app, the CLI's "flows tick" included.
+    from quotaflow.services import flow_actions  # noqa: F401
     from quotaflow.web import (
         admin,
+        alerts,
         auth,
         builder,
         collect,
         config_pages,
         confirm,
+        dashboards,
+        emergency,
         filters,
+        hr,
         inbox,
         letters,
         pages,
         plans,
         spreadsheets,
+        tasks,
         uploads,
         whatif,
     )
 
     filters.register(app)
-    for module in (auth, pages, config_pages, builder, collect, uploads, plans, spreadsheets):
+    for module in (auth, pages, config_pages, builder, collect, uploads, plans, spreadsheets,
+                   inbox, letters, confirm, whatif, tasks, hr, alerts, dashboards, emergency):
         app.register_blueprint(module.blueprint)
-    app.register_blueprint(inbox.blueprint)
-    app.register_blueprint(letters.blueprint)
-    app.register_blueprint(confirm.blueprint)
-    app.register_blueprint(whatif.blueprint)
-    from quotaflow.web import tasks
-
-    app.register_blueprint(tasks.blueprint)
-    from quotaflow.web import hr
-
-    app.register_blueprint(hr.blueprint)
-    from quotaflow.web import alerts
-
-    app.register_blueprint(alerts.blueprint)
-    from quotaflow.web import dashboards
-
-    app.register_blueprint(dashboards.blueprint)
-    from quotaflow.web import emergency  # also registers the "publish_recompute" flow action
-
-    app.register_blueprint(emergency.blueprint)
     app.before_request(enforce)
 
     login_manager.login_view = "auth.login"
