@@ -119,24 +119,31 @@ register(SpecKind(RISK_RULES, "risk-rules", _needs_model(load_risk_rules),
 register(SpecKind(FORM, "form", _validate_form, order=30))
 
 
-FLOW = "flow"
+def _loader_validator(load: Callable[[dict[str, Any]], Any]) -> Validator:
+    """A validator from a pure loader that raises SpecError (issues carry JSON pointers)."""
+
+    def validate(doc: Any, _models: ModelLookup, _key: str) -> list[SpecIssue]:
+        issues = _not_an_object(doc)
+        if issues:
+            return issues
+        try:
+            load(doc)
+        except SpecError as exc:
+            return list(exc.issues)
+        return []
+
+    return validate
 
 
-def _validate_flow(doc: Any, _models: ModelLookup, _key: str) -> list[SpecIssue]:
+def _load_flow(doc: dict[str, Any]) -> Any:
     """An approval flow: schema, graph, conditions, and action names the product knows."""
-    issues = _not_an_object(doc)
-    if issues:
-        return issues
     from quotaflow.services.flows import validate_spec
 
-    try:
-        validate_spec(doc)
-    except SpecError as exc:
-        return list(exc.issues)
-    return []
+    return validate_spec(doc)
 
 
-register(SpecKind(FLOW, "flow", _validate_flow, order=30))
+FLOW = "flow"
+register(SpecKind(FLOW, "flow", _loader_validator(_load_flow), order=30))
 
 
 def _validate_notification_routes(doc: Any, models: ModelLookup, key: str) -> list[SpecIssue]:
@@ -158,22 +165,6 @@ def _validate_confirmation_policy(doc: Any, _models: ModelLookup, _key: str) -> 
 CONFIRMATION_POLICY = "confirmation_policy"
 register(SpecKind(CONFIRMATION_POLICY, "confirmation-policy", _validate_confirmation_policy,
                   order=40))
-
-
-def _tracking_validator(load: Callable[[dict[str, Any]], Any]) -> Validator:
-    """A validator from a pure loader of the tracking kinds (issues carry JSON pointers)."""
-
-    def validate(doc: Any, _models: ModelLookup, _key: str) -> list[SpecIssue]:
-        issues = _not_an_object(doc)
-        if issues:
-            return issues
-        try:
-            load(doc)
-        except SpecError as exc:
-            return list(exc.issues)
-        return []
-
-    return validate
 
 
 def _load_pacing(doc: dict[str, Any]) -> Any:
@@ -205,9 +196,9 @@ def _load_remedies(doc: dict[str, Any]) -> Any:
 PACING_CURVE = "pacing_curve"
 ALERT_RULES = "alert_rules"
 REMEDIES = "remedies"
-register(SpecKind(PACING_CURVE, "pacing-curve", _tracking_validator(_load_pacing), order=50))
-register(SpecKind(ALERT_RULES, "alert-rules", _tracking_validator(_load_alert_rules), order=50))
-register(SpecKind(REMEDIES, "remedies", _tracking_validator(_load_remedies), order=50))
+register(SpecKind(PACING_CURVE, "pacing-curve", _loader_validator(_load_pacing), order=50))
+register(SpecKind(ALERT_RULES, "alert-rules", _loader_validator(_load_alert_rules), order=50))
+register(SpecKind(REMEDIES, "remedies", _loader_validator(_load_remedies), order=50))
 
 
 def _load_whatif_policy(doc: Any, model: FactorModel) -> Any:
