@@ -145,6 +145,20 @@ def _user_ids(to_users: Iterable[int]) -> list[int]:
     return ids
 
 
+def _active_recipients(session: Session, ids: list[int], topic: str) -> list[int]:
+    """``ids`` without deactivated accounts (they can neither sign in nor be e-mailed);
+    an id with no account at all is a caller's mistake, refused here rather than as a
+    foreign-key error at commit."""
+    if not ids:
+        return ids
+    active = dict(session.execute(select(User.id, User.active).where(User.id.in_(ids))).all())
+    unknown = [i for i in ids if i not in active]
+    if unknown:
+        raise OutboxError("bad_recipient", f"to_users of {topic!r} names no user with id "
+                                           f"{unknown[0]}")
+    return [i for i in ids if active[i]]
+
+
 def emit(session: Session, topic: str, payload: Mapping[str, Any], *, to_users: Iterable[int] = (),
          unit_id: int | None = None, key: str | None = None) -> None:
     """Add an event and its deliveries to the caller's transaction (never commits).
@@ -162,7 +176,7 @@ def emit(session: Session, topic: str, payload: Mapping[str, Any], *, to_users: 
         content = json.loads(json.dumps(dict(payload), ensure_ascii=False))
     except (TypeError, ValueError) as exc:
         raise OutboxError("bad_payload", f"the payload of {topic!r} is not JSON: {exc}") from exc
-    users = _user_ids(to_users)
+    users = _active_recipients(session, _user_ids(to_users), topic)
     if session.scalar(select(OutboxEvent.id).where(OutboxEvent.key == key)) is not None:
         return
     event = OutboxEvent(topic=topic, key=key, payload=content, unit_id=unit_id, to_users=users,

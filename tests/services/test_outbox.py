@@ -184,6 +184,23 @@ def test_emit_refuses_what_it_cannot_store(factory: sessionmaker[Session]) -> No
             outbox.emit(session, "plan.published", TEXTS, to_users=["ann"])  # type: ignore[list-item]
         with pytest.raises(outbox.OutboxError, match="topic"):
             outbox.emit(session, "", TEXTS)
+        # An id with no account is the caller's mistake: said here, not as a foreign-key
+        # error at commit.
+        with pytest.raises(outbox.OutboxError, match="no user with id 987654"):
+            outbox.emit(session, "plan.published", TEXTS, to_users=[987654])
+
+
+def test_deactivated_accounts_get_nothing(factory: sessionmaker[Session]) -> None:
+    with factory() as session:
+        ids = _user_ids(session)
+        bo = session.get(User, ids["bo"])
+        bo.active = False
+        session.flush()
+        outbox.emit(session, "letter.signed", TEXTS, to_users=[ids["ann"], ids["bo"]],
+                    key="deactivated-test")
+        recipients = {d.recipient_id for d in _deliveries(session)}
+        assert recipients == {ids["ann"]}
+        session.rollback()
 
 
 # --- routes spec ------------------------------------------------------------------------------
