@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from quotaflow.rules import SpecIssue
 from quotaflow.services import alerts as alert_service
+from quotaflow.services import alignment as alignment_service
 from quotaflow.services import specs, tracking
 from quotaflow.store.models import OrgLevel, OrgUnit, Period, Plan, SpecVersion, User, utcnow
 from quotaflow.store.queries import in_paths
@@ -249,9 +250,7 @@ def forecast_risks(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def alignment_figures(session: Session, period: Period) -> dict[str, Any]:
     """The confirmation step's figures: time to align, dispute rate per level, letters."""
-    from quotaflow.services import confirmation
-
-    a = confirmation.alignment(session, period)
+    a = alignment_service.alignment(session, period)
     hours = a.elapsed.total_seconds() / 3600 if a.elapsed is not None else None
     units = sum(lv.units for lv in a.levels)
     appeals = sum(lv.appeals for lv in a.levels)

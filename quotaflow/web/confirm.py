@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from quotaflow.forms import build_form, coerce_and_validate
+from quotaflow.services import alignment as alignment_service
 from quotaflow.services import confirmation as conf
 from quotaflow.services import flows
 from quotaflow.services import plans as plan_service
@@ -322,7 +323,7 @@ def appeal_detail(appeal_id: int) -> Any:
 @requires("alignment.read")
 def alignment() -> Any:
     period, periods = chosen_period(request.args.get("period"))
-    stats = conf.alignment(db.session, period)
+    stats = alignment_service.alignment(db.session, period)
     plan = cq.published_plan(db.session, period.id)
     return render_template("confirm/alignment.html", period=period, periods=periods,
                            stats=stats, plan=plan,

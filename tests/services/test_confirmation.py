@@ -8,6 +8,7 @@ from confirm_support import draft_plan, evidence, fresh_period, user
 from sqlalchemy import select
 
 from quotaflow.flows.interpreter import Action
+from quotaflow.services import alignment as alignment_service
 from quotaflow.services import confirmation as conf
 from quotaflow.services import flows, plans
 from quotaflow.store import confirmation_queries as cq
@@ -285,7 +286,7 @@ def test_levels_open_in_turn_and_settled_people_get_letters(ctx, published) -> N
     assert {x.unit_id for x in letters} == {i.unit_id for i in people.values()}
     assert all(x.content["target"] == people[ctx.get(OrgUnit, x.unit_id).code].target
                for x in letters)
-    stats = conf.alignment(ctx, period)
+    stats = alignment_service.alignment(ctx, period)
     assert stats.letters["issued"] == len(people) and stats.aligned_at is None
     person = next(s for s in stats.levels if s.level == "person")
     assert person.groups_settled == 1 and person.accepted == len(people)
@@ -297,7 +298,7 @@ def test_alignment_counts(ctx, published, tmp_path) -> None:
     conf.accept(ctx, items["EAST"].id, user(ctx, "head.east"))
     bounds = conf.appeal_bounds(ctx, items["WEST"])
     _appeal(ctx, items["WEST"], bounds.maximum, tmp_path)
-    stats = conf.alignment(ctx, period)
+    stats = alignment_service.alignment(ctx, period)
     region = next(s for s in stats.levels if s.level == "region")
     n = len(items)
     assert region.units == n and region.items == n
