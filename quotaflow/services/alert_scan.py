@@ -297,7 +297,8 @@ def _scan(session: Session, period: Period, week: int | None, trigger: str,
         rule = rule_of[hit.rule]
         to_users = recipients(unit, rule.recipients, grants, selves)
         outbox.emit(session, TOPIC, _payload(alert, unit, period, rule.channels),
-                    to_users=to_users, unit_id=unit.id, key=f"{TOPIC}:{alert.id}")
+                    to_users=to_users, unit_id=unit.id, key=f"{TOPIC}:{alert.id}",
+                    channels=rule.channels)
     run.finished_at = utcnow()
     audit.record(session, actor, "alert_scan", "scan_run", str(run.id), after={
         "period": period.code, "week": week, "trigger": trigger, "units": run.units,

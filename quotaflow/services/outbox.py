@@ -159,13 +159,20 @@ def _active_recipients(session: Session, ids: list[int], topic: str) -> list[int
     return [i for i in ids if active[i]]
 
 
+#: Names specs use for the in-app inbox (alert rules say "in_app").
+INBOX_ALIASES = frozenset({INBOX, "in_app"})
+
+
 def emit(session: Session, topic: str, payload: Mapping[str, Any], *, to_users: Iterable[int] = (),
-         unit_id: int | None = None, key: str | None = None) -> None:
+         unit_id: int | None = None, key: str | None = None,
+         channels: Iterable[str] = ()) -> None:
     """Add an event and its deliveries to the caller's transaction (never commits).
 
     ``payload`` carries ``title_en``/``title_zh``/``body_en``/``body_zh``/``url`` for
     people plus structured fields; it must be JSON. ``key`` is the idempotency key
     (default: topic + a UUID): an event whose key is already stored is not added again.
+    The event goes to every recipient's inbox, to the channels the routes spec names for
+    its topic and to ``channels`` the emitter's own spec asks for (e.g. an alert rule's).
     """
     if not topic or len(topic) > MAX_TOPIC:
         raise OutboxError("bad_topic", f"an event topic has 1 to {MAX_TOPIC} characters: {topic!r}")
@@ -188,7 +195,9 @@ def emit(session: Session, topic: str, payload: Mapping[str, Any], *, to_users: 
                                    key=f"{key}:{INBOX}:{user_id}", next_attempt_at=now,
                                    status="pending", attempts=0, created_at=now))
     info = _channel_info()
-    for channel in channels_for(topic, active_routes(session)):
+    wanted = channels_for(topic, active_routes(session))
+    wanted += [c for c in dict.fromkeys(channels) if c not in INBOX_ALIASES and c not in wanted]
+    for channel in wanted:
         per_recipient = info[channel].per_recipient if channel in info else False
         for user_id in (users if per_recipient else [None]):
             suffix = f":{user_id}" if user_id is not None else ""

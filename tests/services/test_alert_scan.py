@@ -17,7 +17,7 @@ from quotaflow.services import alert_scan, jobs, tracking
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.models import User
-from quotaflow.store.outbox_models import OutboxEvent
+from quotaflow.store.outbox_models import OutboxDelivery, OutboxEvent
 from quotaflow.store.tracking_models import Alert, JobLease, ScanRun
 
 
@@ -103,6 +103,11 @@ def test_week_six_raises_the_streak_alert_with_three_concrete_remedies(ctx, demo
     assert event.payload["remedies"][0]["key"] == "send_support"
     assert event.payload["url"].startswith("/alerts/")
     assert event.payload["title_zh"] and event.payload["body_en"]
+    # The rule asks for "in_app" and "email": an inbox and an e-mail delivery per person.
+    deliveries = ctx.execute(select(OutboxDelivery.channel, OutboxDelivery.recipient_id).where(
+        OutboxDelivery.event_id == event.id)).all()
+    by_channel = {c: sorted(r for ch, r in deliveries if ch == c) for c, _ in deliveries}
+    assert by_channel["inbox"] == by_channel["email"] == sorted(event.to_users)
 
 
 def test_scanning_the_same_week_again_adds_nothing(ctx, demo) -> None:

@@ -190,6 +190,19 @@ def test_emit_refuses_what_it_cannot_store(factory: sessionmaker[Session]) -> No
             outbox.emit(session, "plan.published", TEXTS, to_users=[987654])
 
 
+def test_the_emitters_own_channels_join_the_routed_ones(factory: sessionmaker[Session]) -> None:
+    """An alert rule's channels: "in_app" is the inbox; others add deliveries once."""
+    with factory() as session:
+        ids = _user_ids(session)
+        outbox.emit(session, "alert.raised", TEXTS, to_users=[ids["ann"]], key="own-channels",
+                    channels=["in_app", "email", "email"])
+        got = sorted((d.channel, d.recipient_id) for d in _deliveries(session))
+        routed = outbox.channels_for("alert.raised", ROUTES["routes"])
+        assert got == sorted({("inbox", ids["ann"]), ("email", ids["ann"]),
+                              *((c, None) for c in routed if c != "email")})
+        session.rollback()
+
+
 def test_deactivated_accounts_get_nothing(factory: sessionmaker[Session]) -> None:
     with factory() as session:
         ids = _user_ids(session)
