@@ -75,7 +75,10 @@ def _module_from_file(path: Path) -> ModuleType:
 
 def discover(dirs: list[Path] | None = None) -> PluginRegistry:
     """Build a registry from the entry points and the plugin folders."""
+    from quotaflow.services import inbox_channel
+
     registry = PluginRegistry()
+    registry.load("inbox", inbox_channel)  # built in: notifications never depend on a folder
     for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         registry.load(entry.name, entry.load())
     for directory in plugin_dirs() if dirs is None else dirs:

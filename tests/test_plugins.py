@@ -69,3 +69,12 @@ def test_factor_models_may_call_plugin_functions(tmp_path: Path) -> None:
                                                    "--scenarios", str(units.parent / "specs/scenario_presets.json")])
     assert result.exit_code == 0, result.output
     assert "scenario balanced" in result.output
+
+
+def test_the_inbox_channel_is_built_in(tmp_path) -> None:
+    """A deployment pointing QUOTAFLOW_PLUGIN_PATH at its own folder keeps in-app
+    notifications: the inbox does not come from the first-party plugin folder."""
+    from quotaflow.plugins import discover
+
+    registry = discover([tmp_path])
+    assert "inbox" in registry.channels and registry.channel_info["inbox"].per_recipient

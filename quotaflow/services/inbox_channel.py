@@ -1,4 +1,5 @@
-"""First-party plugin: the in-app inbox channel.
+"""The in-app inbox channel, built in: registered before any plugin (see
+:func:`quotaflow.plugins.discover`), so a custom plugin path never switches it off.
 
 Writes one :class:`InboxMessage` per (recipient, event) through the worker's session, in
 the same transaction that records the delivery as done. A repeated delivery (a worker
