@@ -339,10 +339,12 @@ def unread_count(session: Session, user_id: int) -> int:
 
 
 def inbox(session: Session, user_id: int, limit: int = 200) -> list[InboxMessage]:
-    """A person's messages, newest first."""
+    """A person's messages, newest event first (not delivery order: one worker run may
+    deliver a later event before an earlier one)."""
     return list(session.scalars(
-        select(InboxMessage).where(InboxMessage.user_id == user_id)
-        .order_by(InboxMessage.created_at.desc(), InboxMessage.id.desc()).limit(limit)))
+        select(InboxMessage).join(OutboxEvent, OutboxEvent.id == InboxMessage.event_id)
+        .where(InboxMessage.user_id == user_id)
+        .order_by(OutboxEvent.created_at.desc(), OutboxEvent.id.desc()).limit(limit)))
 
 
 def message_for(session: Session, user_id: int, message_id: int) -> InboxMessage | None:

@@ -40,8 +40,10 @@ def _deliver_inbox(keys: list[str]) -> None:
     from quotaflow.plugins import default_registry
 
     channel = default_registry().channels[INBOX]({})
+    # The later event first, as a worker may: the inbox still lists by event time.
     rows = db.session.scalars(select(OutboxDelivery).join(OutboxEvent).where(
-        OutboxEvent.key.in_(keys), OutboxDelivery.channel == INBOX)).all()
+        OutboxEvent.key.in_(keys), OutboxDelivery.channel == INBOX)
+        .order_by(OutboxEvent.id.desc())).all()
     for row in rows:
         user = db.session.get(User, row.recipient_id)
         channel.deliver(Delivery(
