@@ -14,7 +14,7 @@ card (the next version within the unit) and the old one points at it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -519,6 +519,30 @@ def _commit(session: Session, letter: CommitmentLetter) -> None:
         raise
 
 
+def _signature_step(session: Session, letter: CommitmentLetter, user: User, role: str,
+                    status: str, action: str, remote_addr: str | None,
+                    notify: Callable[[LetterSignature], None]) -> LetterSignature:
+    """The signature, its audit entry and its event, committed together; a second
+    signature of the same role (a race) is "already_signed"."""
+    before = letter.status
+    try:
+        sig = _add_signature(session, letter, role, user, status, remote_addr)
+        audit.record(session, user, action, "commitment_letter", str(letter.id),
+                     before={"status": before},
+                     after={"status": status, "role": role,
+                            "content_sha256": sig.content_sha256},
+                     remote_addr=remote_addr)
+        notify(sig)
+    except IntegrityError:
+        session.rollback()
+        raise LetterError("already_signed", letter=letter.id) from None
+    except BaseException:
+        session.rollback()
+        raise
+    _commit(session, letter)
+    return sig
+
+
 def sign(session: Session, letter: CommitmentLetter, user: User,
          remote_addr: str | None = None) -> LetterSignature:
     """The person commits to their card ("I commit"). Commits."""
@@ -529,13 +553,8 @@ def sign(session: Session, letter: CommitmentLetter, user: User,
     if letter.status != "issued" or letter.signature("person") is not None:
         raise LetterError("already_signed", letter=letter.id)
     _check_hash(letter)
-    try:
-        sig = _add_signature(session, letter, "person", user, "signed", remote_addr)
-        audit.record(session, user, "sign_letter", "commitment_letter", str(letter.id),
-                     before={"status": "issued"},
-                     after={"status": "signed", "role": "person",
-                            "content_sha256": sig.content_sha256},
-                     remote_addr=remote_addr)
+
+    def notify(sig: LetterSignature) -> None:
         content = letter.content
         period = content["plan"]["period"]
         name = user.display_name
@@ -550,14 +569,9 @@ def sign(session: Session, letter: CommitmentLetter, user: User,
             "signature": _signature_json(sig),
         }, to_users=[m.id for m in managers_of(session, letter.unit)], unit_id=letter.unit_id,
             key=f"letter.signed:{letter.id}")
-    except IntegrityError:
-        session.rollback()
-        raise LetterError("already_signed", letter=letter.id) from None
-    except BaseException:
-        session.rollback()
-        raise
-    _commit(session, letter)
-    return sig
+
+    return _signature_step(session, letter, user, "person", "signed", "sign_letter",
+                           remote_addr, notify)
 
 
 def countersign(session: Session, letter: CommitmentLetter, user: User,
@@ -572,13 +586,8 @@ def countersign(session: Session, letter: CommitmentLetter, user: User,
     if letter.status != "signed" or letter.signature("manager") is not None:
         raise LetterError("already_signed", letter=letter.id)
     _check_hash(letter)
-    try:
-        sig = _add_signature(session, letter, "manager", user, "countersigned", remote_addr)
-        audit.record(session, user, "countersign_letter", "commitment_letter", str(letter.id),
-                     before={"status": "signed"},
-                     after={"status": "countersigned", "role": "manager",
-                            "content_sha256": sig.content_sha256},
-                     remote_addr=remote_addr)
+
+    def notify(_sig: LetterSignature) -> None:
         content = letter.content
         person = content["person"]
         period = content["plan"]["period"]
@@ -595,11 +604,6 @@ def countersign(session: Session, letter: CommitmentLetter, user: User,
             "signatures": [_signature_json(s) for s in letter.signatures],
         }, to_users=[person["user_id"]] if person else [], unit_id=letter.unit_id,
             key=f"letter.completed:{letter.id}")
-    except IntegrityError:
-        session.rollback()
-        raise LetterError("already_signed", letter=letter.id) from None
-    except BaseException:
-        session.rollback()
-        raise
-    _commit(session, letter)
-    return sig
+
+    return _signature_step(session, letter, user, "manager", "countersigned",
+                           "countersign_letter", remote_addr, notify)
