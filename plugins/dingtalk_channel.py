@@ -32,14 +32,19 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from quotaflow.channels import Delivery, PermanentError, post_json, robot_error
+from quotaflow.channels import (
+    Delivery,
+    post_json,
+    required_setting,
+    robot_error,
+    robot_where,
+)
 
 NAME = "dingtalk"
 DEFAULT_TIMEOUT = 10.0
 #: errcode -> seconds to wait before retrying.
 TRANSIENT_ERRCODES = {130101: 600.0, 410100: 600.0, -1: 30.0}
 OPEN_LABEL = {"zh": "在 QuotaFlow 中查看", "en": "Open in QuotaFlow"}
-LOCALES = ("zh", "en", "both")
 
 
 def sign(secret: str, timestamp_ms: int) -> str:
@@ -63,25 +68,17 @@ class DingTalkChannel:
     def __init__(self, webhook_url: str, *, secret: str = "", keyword: str = "",
                  base_url: str = "", locale: str = "zh",
                  timeout: float = DEFAULT_TIMEOUT) -> None:
-        parts = urllib.parse.urlsplit(webhook_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise PermanentError(f"{NAME}: webhook_url must be an http(s) URL")
-        if locale not in LOCALES:
-            raise PermanentError(f"{NAME}: locale must be one of {', '.join(LOCALES)}, "
-                                 f"not {locale!r}")
+        self.where = robot_where(NAME, webhook_url, locale)
         self.webhook_url = webhook_url
         self.secret = secret
         self.keyword = keyword
         self.base_url = base_url
         self.locale = locale
         self.timeout = timeout
-        self.where = f"{NAME} robot at {parts.netloc}"
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> DingTalkChannel:
-        url = str(settings.get("webhook_url") or "").strip()
-        if not url:
-            raise PermanentError(f"{NAME}: the setting 'webhook_url' is missing")
+        url = required_setting(NAME, settings, "webhook_url")
         return cls(url, secret=str(settings.get("secret") or "").strip(),
                    keyword=str(settings.get("keyword") or "").strip(),
                    base_url=str(settings.get("base_url") or ""),

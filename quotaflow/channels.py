@@ -60,6 +60,7 @@ import http.client
 import json
 import random
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -271,3 +272,27 @@ def post_json(url: str, payload: Mapping[str, Any], where: str, timeout: float) 
         raise TransientError(f"{where} timed out after {timeout:g} s") from None
     except (http.client.HTTPException, OSError) as exc:
         raise TransientError(f"{where}: connection failed ({type(exc).__name__}: {exc})") from None
+
+
+#: Languages a group robot can post in ("both": Chinese, then English).
+ROBOT_LOCALES = ("zh", "en", "both")
+
+
+def robot_where(name: str, webhook_url: str, locale: str) -> str:
+    """Check a group robot's URL and language; the host it posts to, for error messages
+    (the URL itself holds the robot's key and is never put in one)."""
+    parts = urllib.parse.urlsplit(webhook_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise PermanentError(f"{name}: webhook_url must be an http(s) URL")
+    if locale not in ROBOT_LOCALES:
+        raise PermanentError(f"{name}: locale must be one of {', '.join(ROBOT_LOCALES)}, "
+                             f"not {locale!r}")
+    return f"{name} robot at {parts.netloc}"
+
+
+def required_setting(name: str, settings: Mapping[str, Any], key: str) -> str:
+    """A channel setting that must be there (stripped), or a clear PermanentError."""
+    value = str(settings.get(key) or "").strip()
+    if not value:
+        raise PermanentError(f"{name}: the setting {key!r} is missing")
+    return value

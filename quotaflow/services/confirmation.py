@@ -392,20 +392,8 @@ def _accept_one(session: Session, item: ConfirmationItem, actor: User, version: 
 def accept(session: Session, item_id: int, actor: User, *, version: int | None = None,
            remote_addr: str | None = None) -> ConfirmationItem:
     """``actor`` accepts the current target of the item. Commits."""
-    code = "?"
-    try:
-        item = _item(session, item_id)
-        code = item.unit.code
-        _accept_one(session, item, actor, version, remote_addr)
-        _settle_if_done(session, item.group, actor)
-        session.commit()
-        return item
-    except StaleDataError:
-        session.rollback()
-        raise ConfirmationError("stale", unit=code) from None
-    except BaseException:
-        session.rollback()
-        raise
+    return _accept_items(session, [(item_id, version)], actor, remote_addr,
+                         skip_accepted=False)[0]
 
 
 def accept_many(session: Session, answers: Sequence[tuple[int, int | None]], actor: User, *,
@@ -413,8 +401,14 @@ def accept_many(session: Session, answers: Sequence[tuple[int, int | None]], act
     """``actor`` accepts several targets at once: ``answers`` are (item id, version seen)
     pairs, as the page listed them. All or nothing: if any of them is not the actor's,
     not pending or changed since (a stale version), nothing is accepted and the error
-    names that unit. Groups completed by these answers settle (the next level opens, or
-    letters are issued) once, after all of them. Commits."""
+    names that unit. Targets already accepted are skipped. Commits."""
+    return _accept_items(session, answers, actor, remote_addr, skip_accepted=True)
+
+
+def _accept_items(session: Session, answers: Sequence[tuple[int, int | None]], actor: User,
+                  remote_addr: str | None, *, skip_accepted: bool) -> list[ConfirmationItem]:
+    """Accept each answer, then settle the groups they complete once, after all of them
+    (the next level opens, or letters are issued); one commit, or none."""
     code = "?"
     try:
         items: list[ConfirmationItem] = []
@@ -425,10 +419,11 @@ def accept_many(session: Session, answers: Sequence[tuple[int, int | None]], act
             seen.add(item_id)
             item = _item(session, item_id)
             code = item.unit.code
-            cq.lock_group(session, item.group_id)
-            session.refresh(item)
-            if item.status == "accepted" and can_act(session, item, actor):
-                continue  # already accepted (one by one, or by a co-head): nothing to do
+            if skip_accepted:
+                cq.lock_group(session, item.group_id)
+                session.refresh(item)
+                if item.status == "accepted" and can_act(session, item, actor):
+                    continue  # already accepted (one by one, or by a co-head)
             _accept_one(session, item, actor, version, remote_addr)
             items.append(item)
         groups: dict[int, ConfirmationGroup] = {}
