@@ -8,8 +8,8 @@ from flask import Blueprint, current_app, g, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
-from quotaflow.api.errors import ApiError, api_error
 from quotaflow.extensions import csrf
+from quotaflow.http.errors import ApiError, api_error
 
 api_blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 

@@ -13,13 +13,13 @@ from flask import jsonify, request
 from flask_login import current_user
 
 from quotaflow.api import api_blueprint
-from quotaflow.api.errors import ApiError
 from quotaflow.flows import Action
+from quotaflow.http.errors import ApiError
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import flows
 from quotaflow.services.flows import FlowRefused
 from quotaflow.store import db
 from quotaflow.store.flow_models import FlowInstance, FlowTask
-from quotaflow.web.guard import current_principal, requires
 
 ACTIONS = ("approve", "reject", "return", "transfer", "add_approver", "comment", "urge",
            "withdraw", "edit", "submit")

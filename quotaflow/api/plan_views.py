@@ -9,14 +9,14 @@ from flask import g, jsonify, request
 from flask_login import current_user
 
 from quotaflow.api import api_blueprint
-from quotaflow.api.errors import ApiError
+from quotaflow.http.errors import ApiError
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import plans as plan_service
 from quotaflow.services.plan_data import PlanError
 from quotaflow.store import db
 from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
 from quotaflow.store.models import Plan
-from quotaflow.web.guard import current_principal, requires
 
 ROWS_DEFAULT_LIMIT = 1000
 ROWS_MAX_LIMIT = 10000

@@ -8,13 +8,13 @@ from flask import jsonify, request
 from flask_login import current_user
 
 from quotaflow.api import api_blueprint
-from quotaflow.api.errors import ApiError
+from quotaflow.http.errors import ApiError
+from quotaflow.http.guard import requires
 from quotaflow.services import spec_kinds
 from quotaflow.services import specs as spec_service
 from quotaflow.services.specs import SpecServiceError, SpecValidationError
 from quotaflow.store import db
 from quotaflow.store.models import SpecVersion
-from quotaflow.web.guard import requires
 
 MAX_NOTE = 500
 SERVICE_STATUS = {"unknown_kind": 404, "not_found": 404, "bad_key": 422, "unchanged": 409,

@@ -11,14 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from quotaflow.api import api_blueprint
-from quotaflow.api.errors import ApiError
 from quotaflow.api.views import _period_arg
+from quotaflow.http.errors import ApiError
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import actuals as actuals_service
 from quotaflow.services import alerts as alert_service
 from quotaflow.services import tracking
 from quotaflow.store import db
 from quotaflow.store.tracking_models import Alert
-from quotaflow.web.guard import current_principal, requires
 
 ALERTS_DEFAULT_LIMIT = 200
 ALERTS_MAX_LIMIT = 2000

@@ -1,4 +1,4 @@
-"""API routes. Each declares its permission; the guard enforces it (see web/guard.py)."""
+"""API routes. Each declares its permission; the guard enforces it (see http/guard.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from flask import g, jsonify, request
 from flask_login import current_user
 
 from quotaflow.api import api_blueprint
-from quotaflow.api.errors import ApiError
 from quotaflow.api.openapi import openapi_document
+from quotaflow.http.errors import ApiError
+from quotaflow.http.guard import current_principal, public, requires
 from quotaflow.services import org as org_service
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.models import OrgUnit
-from quotaflow.web.guard import current_principal, public, requires
 
 AUDIT_PAGE_SIZE = 100
 

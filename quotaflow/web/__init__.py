@@ -8,10 +8,10 @@ from flask import Flask, g, render_template, request
 from flask_babel import get_locale, gettext
 
 from quotaflow.extensions import login_manager
+from quotaflow.http.guard import current_principal, enforce
 from quotaflow.i18n import LANGUAGE_NAMES
 from quotaflow.store import db
 from quotaflow.store.models import User
-from quotaflow.web.guard import current_principal, enforce
 from quotaflow.web.navigation import navigation_for
 
 CONTENT_SECURITY_POLICY = (
@@ -99,7 +99,7 @@ def init_web(app: Flask) -> None:
     @app.errorhandler(403)
     def _forbidden(_e: Exception) -> Any:
         if request.blueprint == "api":
-            from quotaflow.api.errors import api_error
+            from quotaflow.http.errors import api_error
 
             return api_error(403, "forbidden", "you may not do this")
         return _error_page(403, gettext("Not allowed"), gettext("Your role does not allow this action."))
@@ -107,7 +107,7 @@ def init_web(app: Flask) -> None:
     @app.errorhandler(404)
     def _not_found(_e: Exception) -> Any:
         if request.path.startswith("/api/"):
-            from quotaflow.api.errors import api_error
+            from quotaflow.http.errors import api_error
 
             return api_error(404, "not_found", "not found")
         return _error_page(404, gettext("Not found"),
@@ -116,7 +116,7 @@ def init_web(app: Flask) -> None:
     @app.errorhandler(400)
     def _bad_request(e: Any) -> Any:
         if request.path.startswith("/api/"):
-            from quotaflow.api.errors import api_error
+            from quotaflow.http.errors import api_error
 
             return api_error(400, "bad_request", getattr(e, "description", "bad request"))
         return _error_page(400, gettext("Bad request"), str(getattr(e, "description", "")))

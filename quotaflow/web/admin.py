@@ -3,7 +3,7 @@
 """Flask-Admin at /admin: the plain records (org units, users, grants, periods, spec
 versions, audit log) for administrators and HRBPs.
 
-Access is decided by the guard (``quotaflow.web.guard``: every endpoint of this Admin
+Access is decided by the guard (``quotaflow.http.guard``: every endpoint of this Admin
 needs "admin.access"); ``is_accessible`` repeats it as a second lock. Every change is
 written to the audit log in the same transaction. Spec versions are created through
 ``services.specs.save_version`` (schema and semantic checks, issues with JSON pointers)
@@ -34,6 +34,7 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField, TextA
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from quotaflow.channels import is_email_address
+from quotaflow.http.guard import current_principal
 from quotaflow.services import audit, spec_kinds
 from quotaflow.services import specs as spec_service
 from quotaflow.services.access import ROLES
@@ -51,7 +52,6 @@ from quotaflow.store.models import (
     User,
 )
 from quotaflow.web.filters import ROLE_LABELS
-from quotaflow.web.guard import current_principal
 
 ADMIN_PERMISSION = "admin.access"
 #: Never shown, never written to the audit log.

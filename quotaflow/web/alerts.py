@@ -15,6 +15,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import actuals as actuals_service
 from quotaflow.services import alerts as alert_queries
 from quotaflow.services import spreadsheets as sheets
@@ -22,7 +23,6 @@ from quotaflow.store import db
 from quotaflow.store.tracking_models import Alert
 from quotaflow.web.filters import number
 from quotaflow.web.forms import CsrfOnlyForm
-from quotaflow.web.guard import current_principal, requires
 from quotaflow.web.periods import chosen_period
 from quotaflow.web.spreadsheets import ISSUE_MESSAGES, issue_message
 

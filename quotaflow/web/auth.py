@@ -17,10 +17,10 @@ from flask import (
 from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 
+from quotaflow.http.guard import public
 from quotaflow.services import auth as auth_service
 from quotaflow.store import db
 from quotaflow.web.forms import LanguageForm, LoginForm
-from quotaflow.web.guard import public
 
 blueprint = Blueprint("auth", __name__)
 

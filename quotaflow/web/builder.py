@@ -10,6 +10,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from quotaflow.http.guard import requires
 from quotaflow.rules import ExpressionError
 from quotaflow.rules.model_edit import ModelEditError, set_weights, upsert_factor
 from quotaflow.services import factor_builder as fb
@@ -19,7 +20,6 @@ from quotaflow.store import db
 from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
 from quotaflow.web.config_pages import ISSUE_SUMMARIES, problem_views, spec_error_message
-from quotaflow.web.guard import requires
 from quotaflow.web.periods import planning_period
 
 blueprint = Blueprint("builder", __name__, url_prefix="/builder")

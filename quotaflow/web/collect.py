@@ -23,12 +23,12 @@ from quotaflow.forms import (
     build_form,
     coerce_and_validate,
 )
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import forms as forms_service
 from quotaflow.store import db
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.filters import number
 from quotaflow.web.forms import CsrfOnlyForm
-from quotaflow.web.guard import current_principal, requires
 from quotaflow.web.periods import planning_period
 from quotaflow.web.uploads import form_items_with_files
 

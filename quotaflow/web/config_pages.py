@@ -18,13 +18,13 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from quotaflow.http.guard import requires
 from quotaflow.rules import SpecIssue
 from quotaflow.services import bundle as bundle_service
 from quotaflow.services import spec_kinds
 from quotaflow.services import specs as spec_service
 from quotaflow.services.specs import SpecProblem, SpecServiceError, SpecValidationError
 from quotaflow.store import db
-from quotaflow.web.guard import requires
 
 blueprint = Blueprint("config", __name__, url_prefix="/config")
 

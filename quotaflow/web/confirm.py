@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from quotaflow.forms import build_form, coerce_and_validate
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import alignment as alignment_service
 from quotaflow.services import confirmation as conf
 from quotaflow.services import flows
@@ -34,7 +35,6 @@ from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.context import is_htmx as _htmx
 from quotaflow.web.context import translated_error
 from quotaflow.web.forms import CsrfOnlyForm
-from quotaflow.web.guard import current_principal, requires
 from quotaflow.web.periods import chosen_period
 from quotaflow.web.uploads import save_file, upload_error_message, visible
 

@@ -20,6 +20,7 @@ from flask_babel import format_decimal, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import dashboards as service
 from quotaflow.services.access import ROLES
 from quotaflow.store import db
@@ -28,7 +29,6 @@ from quotaflow.store.models import OrgUnit
 from quotaflow.web.config_pages import kind_label
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.filters import ROLE_LABELS
-from quotaflow.web.guard import current_principal, requires
 from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("dashboards", __name__)

@@ -19,6 +19,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import emergency as service
 from quotaflow.store import confirmation_queries as cq
 from quotaflow.store import db
@@ -29,7 +30,6 @@ from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.context import is_htmx as _htmx
 from quotaflow.web.context import translated_error
 from quotaflow.web.forms import CsrfOnlyForm
-from quotaflow.web.guard import current_principal, requires
 from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("emergency", __name__)

@@ -10,9 +10,9 @@ from flask import Blueprint, abort, render_template, request, send_file
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import hr_export
 from quotaflow.store import db
-from quotaflow.web.guard import current_principal, requires
 from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("hr", __name__, url_prefix="/hr")

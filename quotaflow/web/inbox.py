@@ -10,10 +10,10 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from quotaflow.http.guard import requires
 from quotaflow.services import outbox
 from quotaflow.store import db
 from quotaflow.web.context import is_htmx as _htmx
-from quotaflow.web.guard import requires
 
 blueprint = Blueprint("inbox", __name__)
 

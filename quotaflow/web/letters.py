@@ -26,11 +26,11 @@ from flask_babel import format_datetime, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import letters as letter_service
 from quotaflow.services.letter_pdf import FontMissingError, SignatureLine, render_letter_pdf
 from quotaflow.store import db
 from quotaflow.store.letter_models import CommitmentLetter
-from quotaflow.web.guard import current_principal, requires
 
 blueprint = Blueprint("letters", __name__)
 

@@ -9,12 +9,12 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import org as org_service
 from quotaflow.services.specs import field_labels
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.web.forms import CsrfOnlyForm
-from quotaflow.web.guard import current_principal, requires
 from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("pages", __name__)

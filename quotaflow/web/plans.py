@@ -26,6 +26,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import plans as plan_service
 from quotaflow.services.plan_data import PlanError
 from quotaflow.store import confirmation_queries as cq
@@ -34,7 +35,6 @@ from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
 from quotaflow.store.models import Period, Plan
 from quotaflow.web.forms import CsrfOnlyForm
-from quotaflow.web.guard import current_principal, requires
 from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("plans", __name__)

@@ -14,13 +14,13 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import org_import
 from quotaflow.services import spreadsheets as sheets
 from quotaflow.store import db
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.filters import number
 from quotaflow.web.forms import CsrfOnlyForm
-from quotaflow.web.guard import current_principal, requires
 from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("sheets", __name__, url_prefix="/sheets")

@@ -16,13 +16,13 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from quotaflow.flows import Action, FlowState
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import flows
 from quotaflow.services.flows import FlowRefused
 from quotaflow.store import db
 from quotaflow.store.flow_models import FlowInstance
 from quotaflow.store.models import User
 from quotaflow.web.context import current_locale as _locale
-from quotaflow.web.guard import current_principal, requires
 
 blueprint = Blueprint("tasks", __name__)
 

@@ -18,13 +18,13 @@ from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from quotaflow.forms.spec import form_fields
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.rules.specs import pointer
 from quotaflow.services import uploads as upload_service
 from quotaflow.store import db
 from quotaflow.store.models import OrgUnit, Upload
 from quotaflow.store.queries import unit_by_code
 from quotaflow.web.filters import number
-from quotaflow.web.guard import current_principal, requires
 
 blueprint = Blueprint("uploads", __name__, url_prefix="/uploads")
 

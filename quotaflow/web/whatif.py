@@ -26,6 +26,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
+from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import whatif as service
 from quotaflow.services.plan_data import PlanError
 from quotaflow.services.uploads import UploadError, get_upload
@@ -34,7 +35,6 @@ from quotaflow.store import db
 from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
 from quotaflow.store.models import OrgUnit, Plan
-from quotaflow.web.guard import current_principal, requires
 from quotaflow.web.periods import chosen_period
 from quotaflow.web.plans import plan_error_message
 from quotaflow.web.uploads import storage_dir, upload_error_message

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from support import DEMO_PASSWORD, sign_in
 
+from quotaflow.http.guard import admin_blueprints
 from quotaflow.services.access import ROLES
 from quotaflow.services.auth import hash_password
 from quotaflow.store import db
 from quotaflow.store.models import RoleGrant, User
 from quotaflow.store.queries import unit_by_code, user_by_username
-from quotaflow.web.guard import admin_blueprints
 
 # Each role held over a subtree of the demo company, with one unit in scope and one out.
 # Scopes are regions or below so that "outside" exists for every role.
@@ -162,7 +162,7 @@ def test_anonymous_is_sent_to_sign_in(client) -> None:
 
 def test_every_endpoint_declares_its_access(app) -> None:
     # Flask-Admin's views cannot carry @requires: the guard gives every endpoint of the
-    # Admin's blueprints "admin.access" (one rule, in quotaflow/web/guard.py).
+    # Admin's blueprints "admin.access" (one rule, in quotaflow/http/guard.py).
     admin = admin_blueprints(app)
     assert {"admin", "admin_units", "admin_users", "admin_audit"} <= admin
     undeclared = [

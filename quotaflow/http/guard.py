@@ -73,7 +73,7 @@ def _is_api() -> bool:
 
 def _refuse(status: int) -> Any:
     if _is_api():
-        from quotaflow.api.errors import api_error
+        from quotaflow.http.errors import api_error
 
         messages = {401: "sign in or send an API token", 403: "you may not do this",
                     404: "not found"}
