@@ -150,3 +150,11 @@ def audit_page(session: Session, page: int, per_page: int = 50) -> list[AuditEnt
 
 def user_by_username(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username))
+
+
+def display_names(session: Session, usernames: Sequence[str] | set[str]) -> dict[str, str]:
+    if not usernames:
+        return {}
+    rows = session.execute(select(User.username, User.display_name)
+                           .where(User.username.in_(sorted(usernames))))
+    return {u: d for u, d in rows}

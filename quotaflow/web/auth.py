@@ -17,9 +17,9 @@ from flask import (
 from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 
+from quotaflow.http.context import request_context
 from quotaflow.http.guard import public
 from quotaflow.services import auth as auth_service
-from quotaflow.store import db
 from quotaflow.web.forms import LanguageForm, LoginForm
 
 blueprint = Blueprint("auth", __name__)
@@ -41,7 +41,7 @@ def login() -> Any:
     status = 200
     if form.validate_on_submit():
         result = auth_service.sign_in(
-            db.session,
+            request_context().session,
             form.username.data,
             form.password.data,
             request.remote_addr or "unknown",
