@@ -8,7 +8,11 @@ from typing import Any
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from quotaflow.errors import Forbidden, NotFound
 from quotaflow.services import audit
+from quotaflow.services.auth import actor
+from quotaflow.services.uow import Context, use_case
+from quotaflow.store import alert_queries
 from quotaflow.store.models import OrgUnit, Period, User, utcnow
 from quotaflow.store.queries import in_paths
 from quotaflow.store.tracking_models import ALERT_STATUSES, Alert, ScanRun
@@ -96,3 +100,40 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "acknowledged_at": alert.acknowledged_at.isoformat() + "Z"
         if alert.acknowledged_at else None,
     }
+
+
+# -- use cases of the pages (and the API): the reader's context decides the scope ---------
+
+
+def page_alerts(ctx: Context, period_id: int, status: str | None, limit: int = 500
+                ) -> list[Alert]:
+    """The period's alerts of units the principal may read."""
+    paths = ctx.principal.scope_paths("unit.read") if ctx.principal is not None else ()
+    return alerts_in_scope(ctx.session, paths, period_id=period_id, status=status, limit=limit)
+
+
+def last_scan(ctx: Context, period_id: int) -> ScanRun | None:
+    return last_run(ctx.session, period_id)
+
+
+def readable_alert(ctx: Context, alert_id: int) -> Alert:
+    """The alert if the principal may read its unit; NotFound otherwise (no probing)."""
+    found = alert_queries.alert(ctx.session, alert_id)
+    if found is None or ctx.principal is None or not ctx.principal.can("unit.read",
+                                                                       found.unit.path):
+        raise NotFound("not_found")
+    return found
+
+
+def can_acknowledge(ctx: Context, alert: Alert) -> bool:
+    return alert.status == "open" and ctx.principal is not None and ctx.principal.can(
+        "unit.write", alert.unit.path)
+
+
+@use_case
+def acknowledge_alert(ctx: Context, alert_id: int) -> Alert:
+    """Acknowledge an alert of a unit the principal may write (Forbidden if only read)."""
+    found = readable_alert(ctx, alert_id)
+    if not ctx.principal.can("unit.write", found.unit.path):
+        raise Forbidden("forbidden")
+    return acknowledge(ctx.session, found, actor(ctx), remote_addr=ctx.remote_addr)
