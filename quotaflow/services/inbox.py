@@ -37,7 +37,7 @@ def mark_read(ctx: Context, message_id: int | None = None) -> int:
     """Mark one of the reader's messages (or all of them) read; how many changed."""
     if message_id is not None:
         my_message(ctx, message_id)
-    return outbox.mark_read(ctx.session, actor(ctx), message_id, now=ctx.now,
+    return outbox.mark_read(ctx.session, actor(ctx), message_id,
                             remote_addr=ctx.remote_addr)
 
 
@@ -49,5 +49,5 @@ def delivery_status(ctx: Context) -> tuple[list[outbox.ChannelCounts], list[Outb
 @use_case
 def retry_delivery(ctx: Context, delivery_id: int) -> OutboxDelivery:
     """Queue a failed delivery again (``OutboxError`` if absent or delivered already)."""
-    return outbox.requeue(ctx.session, delivery_id, actor(ctx), now=ctx.now,
+    return outbox.requeue(ctx.session, delivery_id, actor(ctx),
                           remote_addr=ctx.remote_addr)
