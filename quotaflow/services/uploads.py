@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 from sqlalchemy.orm import Session
 
 from quotaflow.services import audit
+from quotaflow.services.uow import Context
 from quotaflow.store.models import OrgUnit, Upload, User
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -181,3 +182,17 @@ def upload_file_path(storage_dir: Path, upload: Upload) -> Path:
 
 def get_upload(session: Session, upload_id: int) -> Upload | None:
     return session.get(Upload, upload_id)
+
+
+# -- reads for the pages: an upload is seen by whoever may read its unit ------------------
+
+
+def can_see(ctx: Context, upload: Upload | None) -> bool:
+    return (upload is not None and ctx.principal is not None
+            and ctx.principal.can("unit.read", upload.unit.path))
+
+
+def visible_upload(ctx: Context, upload_id: int) -> Upload | None:
+    """The upload if the reader may read its unit; None if absent or out of scope."""
+    found = get_upload(ctx.session, upload_id)
+    return found if can_see(ctx, found) else None

@@ -9,7 +9,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from quotaflow.store.confirmation_models import Appeal, ConfirmationGroup, ConfirmationItem
-from quotaflow.store.models import OrgLevel, OrgUnit, Period, Plan, PlanUnit, RoleGrant, User
+from quotaflow.store.models import OrgUnit, Period, Plan, PlanUnit, RoleGrant, User
 from quotaflow.store.queries import in_paths
 
 
@@ -195,10 +195,6 @@ def open_items_in(session: Session, paths: Sequence[str], statuses: Sequence[str
         .options(joinedload(ConfirmationItem.unit),
                  joinedload(ConfirmationItem.group).joinedload(ConfirmationGroup.period))
         .order_by(ConfirmationGroup.period_id.desc(), OrgUnit.path)))
-
-
-def levels(session: Session) -> list[OrgLevel]:
-    return list(session.scalars(select(OrgLevel).order_by(OrgLevel.depth)))
 
 
 def letter_counts(session: Session, period_id: int, plan_id: int | None) -> dict[str, Any]:
