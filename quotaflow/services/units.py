@@ -87,3 +87,15 @@ def levels(ctx: Context) -> list[OrgLevel]:
 
 def audit_page(ctx: Context, page: int, per_page: int = 50) -> list[AuditEntry]:
     return queries.audit_page(ctx.session, page, per_page)
+
+
+def whatif_units(ctx: Context) -> list[OrgUnit]:
+    """The units the principal may run a what-if on: the tops of their ``plan.whatif``
+    scope (company scope: the active units right below the company)."""
+    units: list[OrgUnit] = []
+    for top in scope_roots(ctx, "plan.whatif"):
+        if top.parent_id is None:
+            units.extend(u for u in queries.children(ctx.session, top) if u.active)
+        elif top.active:
+            units.append(top)
+    return units
