@@ -51,7 +51,7 @@ MESSAGES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # not frozen: a raised exception gets its traceback assigned
 class UploadError(ValueError):
     """A refused file: a stable code and params; the web layer translates."""
 

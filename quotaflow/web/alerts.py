@@ -11,12 +11,12 @@ from typing import Any
 from flask import Blueprint, abort, current_app, render_template, request, send_file
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
 from quotaflow.http.context import request_context
-from quotaflow.http.guard import current_principal, requires
+from quotaflow.http.guard import requires
 from quotaflow.services import actuals as actuals_service
 from quotaflow.services import alerts as alert_queries
+from quotaflow.services import commands
 from quotaflow.services import spreadsheets as sheets
 from quotaflow.web.filters import number
 from quotaflow.web.forms import CsrfOnlyForm
@@ -142,10 +142,9 @@ def actuals_upload() -> Any:
         return _actuals_page(422, report=_report(error))
     data, filename = upload.read(), upload.filename
     try:
-        result = actuals_service.import_file(
-            request_context().session, current_user._get_current_object(), current_principal(), data, filename,
-            max_bytes=current_app.config.get("MAX_CONTENT_LENGTH"),
-            remote_addr=request.remote_addr)
+        result = commands.import_actuals(
+            request_context(), data, filename,
+            max_bytes=current_app.config.get("MAX_CONTENT_LENGTH"))
     except sheets.SheetImportError as exc:
         return _actuals_page(422, report=_report(exc), filename=filename)
     summary = gettext("%(records)s records: %(inserted)s added, %(updated)s changed, %(unchanged)s unchanged.",

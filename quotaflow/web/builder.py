@@ -8,14 +8,13 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import requires
 from quotaflow.rules import ExpressionError
 from quotaflow.rules.model_edit import ModelEditError, set_weights, upsert_factor
+from quotaflow.services import commands, plan_reads, specs
 from quotaflow.services import factor_builder as fb
-from quotaflow.services import plan_reads, specs
 from quotaflow.services import plans as plan_service
 from quotaflow.services import units as unit_service
 from quotaflow.web.config_pages import ISSUE_SUMMARIES, problem_views, spec_error_message
@@ -172,9 +171,9 @@ def factor(key: str | None) -> Any:
             weight = _number(request.form, "weight", required=True)
             new_doc = upsert_factor(doc, candidate, weight, new_fields,
                                     rebalance_others=request.form.get("rebalance") == "on")
-            saved = fb.save_draft(request_context().session, current_user._get_current_object(), new_doc,
-                                  request.form.get("note") or gettext("Factor %(key)s", key=candidate["key"]),
-                                  request.remote_addr)
+            saved = commands.save_model_draft(
+                request_context(), new_doc,
+                request.form.get("note") or gettext("Factor %(key)s", key=candidate["key"]))
         except FormProblem as problem:
             errors[problem.field] = problem.message
         except ModelEditError as problem:
@@ -223,8 +222,8 @@ def weights() -> Any:
     try:
         new_weights = {f["key"]: _number(request.form, f"weight-{f['key']}", required=True)
                        for f in doc["factors"]}
-        saved = fb.save_draft(request_context().session, current_user._get_current_object(), set_weights(doc, new_weights),
-                              gettext("Weights rebalanced"), request.remote_addr)
+        saved = commands.save_model_draft(request_context(), set_weights(doc, new_weights),
+                                          gettext("Weights rebalanced"))
     except FormProblem as problem:
         flash(problem.message, "error")
     except ModelEditError as problem:
@@ -241,8 +240,7 @@ def weights() -> Any:
 @requires("spec.write")
 def activate(version: int) -> Any:
     try:
-        specs.activate_version(request_context().session, specs.FACTOR_MODEL_KIND, fb.MODEL_KEY, version,
-                               current_user._get_current_object(), request.remote_addr)
+        commands.activate_spec(request_context(), specs.FACTOR_MODEL_KIND, fb.MODEL_KEY, version)
     except specs.SpecValidationError as error:
         for issue in problem_views(error.problems):
             flash(f"{issue['kind']}/{issue['key']} {issue['pointer']}: {issue['summary'] or issue['detail']}",

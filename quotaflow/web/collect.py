@@ -14,7 +14,6 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
 from quotaflow.forms import (
     ROW_ACTION,
@@ -25,6 +24,7 @@ from quotaflow.forms import (
 )
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
+from quotaflow.services import commands
 from quotaflow.services import forms as forms_service
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.filters import number
@@ -131,8 +131,7 @@ def unit_form(code: str) -> Any:
         else:
             errors = {**translate_errors(field_errors), **errors}
             if not errors:
-                forms_service.submit_inputs(request_context().session, current_user._get_current_object(), unit,
-                                            period, version, data, request.remote_addr)
+                commands.submit_inputs(request_context(), unit, period, version, data)
                 flash(gettext("Saved the inputs of %(unit)s.", unit=unit.name(_locale())), "success")
                 return redirect(url_for("collect.unit_form", code=unit.code))
     view = build_form(spec, data, errors, roles=roles, locale=_locale())

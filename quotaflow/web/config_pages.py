@@ -16,13 +16,12 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import requires
 from quotaflow.rules import SpecIssue
 from quotaflow.services import bundle as bundle_service
-from quotaflow.services import spec_kinds
+from quotaflow.services import commands, spec_kinds
 from quotaflow.services import specs as spec_service
 from quotaflow.services.specs import SpecProblem, SpecServiceError, SpecValidationError
 
@@ -168,10 +167,6 @@ def _versions_or_404(kind: str, key: str) -> list[Any]:
     return found
 
 
-def _actor() -> Any:
-    return current_user._get_current_object()
-
-
 def _pretty(content: Any) -> str:
     return json.dumps(content, ensure_ascii=False, indent=2)
 
@@ -215,8 +210,7 @@ def import_bundle() -> Any:
         flash(gettext("The file is larger than %(size)s MB.", size=MAX_BUNDLE_BYTES // 2**20), "error")
         return redirect(url_for("config.index"))
     try:
-        done = bundle_service.import_bundle(request_context().session, bundle_service.parse(raw), _actor(),
-                                            request.remote_addr)
+        done = commands.import_bundle(request_context(), bundle_service.parse(raw))
     except bundle_service.BundleError as exc:
         flash(gettext("The bundle was refused; nothing was imported."), "error")
         return _render_index(problem_views(exc.problems), 422)
@@ -287,7 +281,7 @@ def activate(kind: str, key: str, version: int) -> Any:
     if version not in {v.version for v in all_versions}:
         abort(404)
     try:
-        spec_service.activate_version(request_context().session, kind, key, version, _actor(), request.remote_addr)
+        commands.activate_spec(request_context(), kind, key, version)
     except SpecValidationError as exc:
         flash(gettext("Version %(version)s was not activated: it, or a spec that depends on it, "
                       "would be invalid.", version=version), "error")
@@ -320,9 +314,8 @@ def editor(kind: str, key: str) -> Any:
             issues = [issue_view(json_issue(exc))]
         else:
             try:
-                saved = spec_service.save_version(request_context().session, kind, key, content, _actor(), note,
-                                                  activate=activate_now,
-                                                  remote_addr=request.remote_addr)
+                saved = commands.save_spec(request_context(), kind, key, content, note,
+                                           activate=activate_now)
             except SpecValidationError as exc:
                 issues = problem_views(exc.problems)
             except SpecServiceError as exc:

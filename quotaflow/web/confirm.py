@@ -22,8 +22,8 @@ from quotaflow.forms import build_form, coerce_and_validate
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import alignment as alignment_service
+from quotaflow.services import commands, confirmation_reads, flow_reads, plan_reads
 from quotaflow.services import confirmation as conf
-from quotaflow.services import confirmation_reads, flow_reads, plan_reads
 from quotaflow.services import plans as plan_service
 from quotaflow.services import units as unit_service
 from quotaflow.services import uploads as upload_service
@@ -139,8 +139,7 @@ def accept(item_id: int) -> Any:
     item = _my_item(item_id)
     error = None
     try:
-        conf.accept(request_context().session, item.id, _me(), version=request.form.get("version", type=int),
-                    remote_addr=request.remote_addr)
+        commands.accept(request_context(), item.id, version=request.form.get("version", type=int))
     except conf.ConfirmationError as exc:
         error = error_message(exc)
     item = confirmation_reads.item(request_context(), item_id)
@@ -179,7 +178,7 @@ def accept_all() -> Any:
     for item_id, _version in answers:
         _my_item(item_id)  # someone else's item looks absent
     try:
-        accepted = conf.accept_many(request_context().session, answers, _me(), remote_addr=request.remote_addr)
+        accepted = commands.accept_many(request_context(), answers)
     except conf.ConfirmationError as exc:
         flash(error_message(exc) + " " + gettext("Nothing was accepted."), "error")
     else:
@@ -256,10 +255,9 @@ def appeal(item_id: int) -> Any:
             errors["/evidence"] = " ".join(file_errors)
         if not errors:
             try:
-                conf.submit_appeal(request_context().session, item.id, _me(), requested=data.get("requested"),
-                                   reason=data.get("reason"), evidence=evidence,
-                                   version=request.form.get("version", type=int),
-                                   remote_addr=request.remote_addr)
+                commands.submit_appeal(request_context(), item.id, requested=data.get("requested"),
+                                       reason=data.get("reason"), evidence=evidence,
+                                       version=request.form.get("version", type=int))
             except conf.ConfirmationError as exc:
                 errors[exc.pointer or ""] = error_message(exc)
             else:
@@ -338,7 +336,7 @@ def publish(plan_id: int) -> Any:
         abort(400, gettext("The form expired. Reload the page and try again."))
     plan = _plan(plan_id)
     try:
-        conf.publish(request_context().session, plan, _me(), remote_addr=request.remote_addr)
+        commands.publish_plan(request_context(), plan)
     except conf.ConfirmationError as exc:
         flash(error_message(exc), "error")
     else:

@@ -17,14 +17,13 @@ from flask import (
 )
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
 from quotaflow.errors import NotFound
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import requires
 from quotaflow.services import alerts as alert_service
+from quotaflow.services import commands, emergency_reads, plan_reads
 from quotaflow.services import emergency as service
-from quotaflow.services import emergency_reads, plan_reads
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.context import is_htmx as _htmx
 from quotaflow.web.context import translated_error
@@ -136,10 +135,10 @@ def submit() -> Any:
     period, periods = chosen_period(request.form.get("period"))
     chosen = _choices()
     try:
-        made = service.submit(request_context().session, period, current_user._get_current_object(),
-                              reason=chosen["reason"], cities=chosen["cities"],
-                              unit_codes=_unit_codes(chosen["units"]),
-                              total=chosen["total"] or None, remote_addr=request.remote_addr)
+        made = commands.request_emergency(request_context(), period, reason=chosen["reason"],
+                                          cities=chosen["cities"],
+                                          unit_codes=_unit_codes(chosen["units"]),
+                                          total=chosen["total"] or None)
     except service.EmergencyError as exc:
         return _page(period, periods, chosen, error=error_message(exc), status=422)
     flash(gettext("Emergency recompute #%(id)s is waiting for an executive's approval.",

@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
+from quotaflow.services import commands
 from quotaflow.services import org as org_service
 from quotaflow.services import units as unit_service
 from quotaflow.services.specs import field_labels
@@ -81,8 +81,7 @@ def org_unit(code: str) -> Any:
         except org_service.InputError as exc:
             errors[exc.field] = input_error_message(exc)
         else:
-            org_service.set_attributes(ctx.session, current_user._get_current_object(), unit, period, values,
-                                       request.remote_addr)
+            commands.set_attributes(ctx, unit, period, values)
             flash(gettext("Saved."), "success")
             return redirect(url_for("pages.org_unit", code=unit.code, period=period.code))
     ancestors = unit_service.ancestors(ctx, unit)

@@ -20,7 +20,6 @@ from flask import (
 )
 from flask_babel import format_decimal, format_percent, get_locale, gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -28,8 +27,8 @@ from openpyxl.utils import get_column_letter
 
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
+from quotaflow.services import commands, plan_reads
 from quotaflow.services import periods as period_service
-from quotaflow.services import plan_reads
 from quotaflow.services import plans as plan_service
 from quotaflow.services import units as unit_service
 from quotaflow.services.plan_data import PlanError
@@ -202,10 +201,8 @@ def simulate() -> Any:
         if not form.validate_on_submit():
             abort(400, gettext("The form expired. Reload the page and try again."))
         try:
-            plan = plan_service.create_plan(
-                request_context().session, current_user._get_current_object(), period,
-                source.get("scenario", ""), total, source.get("note"),
-                remote_addr=request.remote_addr)
+            plan = commands.create_plan(request_context(), period, source.get("scenario", ""),
+                                        total, source.get("note"))
         except PlanError as exc:
             error, status = plan_error_message(exc), 422
         else:

@@ -16,7 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
-from quotaflow.services import org_import
+from quotaflow.services import commands, org_import
 from quotaflow.services import spreadsheets as sheets
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.filters import number
@@ -247,10 +247,9 @@ def upload_inputs() -> Any:
         return _page(422, report=_report(upload), report_for="inputs")
     data, filename = upload
     try:
-        result = sheets.import_inputs(
-            request_context().session, current_user._get_current_object(), current_principal(), data, filename,
-            request.form.get("period") or None, texts=sheet_texts(), max_bytes=_limit(),
-            remote_addr=request.remote_addr)
+        result = commands.import_inputs(
+            request_context(), data, filename, request.form.get("period") or None,
+            texts=sheet_texts(), max_bytes=_limit())
     except sheets.SheetImportError as exc:
         return _page(422, report=_report(exc), report_for="inputs", filename=filename)
     summary = gettext("Imported %(rows)s rows of %(period)s: %(units)s units and %(values)s values changed.",
@@ -278,19 +277,16 @@ def upload_import(kind: str) -> Any:
     if isinstance(upload, sheets.SheetImportError):
         return _page(422, report=_report(upload), report_for=kind)
     data, filename = upload
-    actor = current_user._get_current_object()
     try:
         if kind == "history":
-            history = org_import.import_history(
-                request_context().session, actor, current_principal(), data, filename, max_bytes=_limit(),
-                remote_addr=request.remote_addr)
+            history = commands.import_history(request_context(), data, filename,
+                                              max_bytes=_limit())
             summary = gettext("Imported %(rows)s rows: %(inserted)s results added, %(updated)s changed.",
                               rows=number(history.rows), inserted=number(history.inserted),
                               updated=number(history.updated))
         else:
-            org = org_import.import_org_units(
-                request_context().session, actor, current_principal(), data, filename,
-                people=kind == "people", max_bytes=_limit(), remote_addr=request.remote_addr)
+            org = commands.import_org_units(request_context(), data, filename,
+                                            people=kind == "people", max_bytes=_limit())
             summary = gettext("Imported %(rows)s rows: %(created)s units created, %(updated)s updated, %(moved)s moved.",
                               rows=number(org.rows), created=number(org.created),
                               updated=number(org.updated), moved=number(org.moved))

@@ -14,13 +14,13 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from quotaflow.forms.spec import form_fields
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.rules.specs import pointer
+from quotaflow.services import commands
 from quotaflow.services import units as unit_service
 from quotaflow.services import uploads as upload_service
 from quotaflow.services.uploads import OrgUnit, Upload
@@ -71,11 +71,8 @@ def visible(upload: Upload | None) -> bool:
 
 def save_file(unit: OrgUnit, storage: Any) -> Upload:
     """Store a werkzeug ``FileStorage`` for ``unit``; raises ``UploadError``."""
-    return upload_service.store_upload(
-        request_context().session, current_user._get_current_object(), unit, storage.filename or "",
-        storage.stream, storage_dir=storage_dir(), max_bytes=max_upload_bytes(),
-        remote_addr=request.remote_addr,
-    )
+    return commands.store_upload(request_context(), unit, storage.filename or "", storage.stream,
+                                 storage_dir=storage_dir(), max_bytes=max_upload_bytes())
 
 
 def form_items_with_files(spec: Mapping[str, Any], unit: OrgUnit

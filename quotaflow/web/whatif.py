@@ -23,12 +23,11 @@ from flask import (
 )
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from werkzeug.routing import BuildError
 
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import requires
-from quotaflow.services import confirmation_reads, plan_reads
+from quotaflow.services import commands, confirmation_reads, plan_reads
 from quotaflow.services import units as unit_service
 from quotaflow.services import whatif as service
 from quotaflow.services.plan_data import PlanError
@@ -260,11 +259,8 @@ def snapshot(code: str) -> Any:
     inputs, weights = _form_values(request.form)
     try:
         plan = _plan(request.form)
-        session = request_context().session
-        box = service.run(session, unit, plan, inputs=inputs, weights=weights)
-        upload = service.snapshot_upload(session, box, current_user._get_current_object(),
-                                         storage_dir=storage_dir(),
-                                         remote_addr=request.remote_addr)
+        upload = commands.whatif_snapshot(request_context(), unit, plan, inputs=inputs,
+                                          weights=weights, storage_dir=storage_dir())
     except (service.WhatIfError, PlanError) as exc:
         return _error_page(_error_message(exc))
     except UploadError as exc:
