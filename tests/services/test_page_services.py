@@ -156,3 +156,13 @@ def test_a_new_unit_needs_a_level_below_its_parent(session) -> None:
     assert admin_service.identity(person) == str(person.id)
     assert admin_service.table_name(OrgUnit) == "org_units"
     assert "path" in admin_service.snapshot(person)
+
+
+def test_roles_at_names_the_grants_on_or_above_a_unit() -> None:
+    from quotaflow.services.access import Grant, Principal
+
+    p = Principal(1, "x", (Grant("region_head", "EAST", "/1/2/"),
+                           Grant("team_lead", "EAST-T1", "/1/2/5/")))
+    assert p.roles_at("/1/2/5/9/") == {"region_head", "team_lead"}
+    assert p.roles_at("/1/2/") == {"region_head"}
+    assert p.roles_at("/1/3/") == frozenset()
