@@ -19,6 +19,7 @@ from quotaflow.flows.interpreter import (
     new_instance,
     step,
 )
+from quotaflow.flows.permitted import AvailableActions, available_actions
 from quotaflow.flows.spec import DEFAULT_ACTIONS, FlowSpec, FlowSpecError, Node, load_flow
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "STATUSES",
     "SYSTEM",
     "Action",
+    "AvailableActions",
     "Directory",
     "Entry",
     "Event",
@@ -37,6 +39,7 @@ __all__ = [
     "FlowState",
     "Node",
     "Task",
+    "available_actions",
     "load_flow",
     "new_instance",
     "resolve",
