@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from quotaflow.flows.permitted import ORDER as ACTION_ORDER
+from quotaflow.services import spec_kinds
 
 ERROR = {"$ref": "#/components/responses/Error"}
 CODE = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"},
@@ -25,7 +26,7 @@ def _get(summary: str, schema: dict[str, Any], *, params: list[Any] | None = Non
 
 
 KIND = {"name": "kind", "in": "path", "required": True, "schema": {"type": "string"},
-        "description": "Spec kind: factor_model, scenario_presets, risk_rules, form"}
+        "description": "Spec kind: " + ", ".join(k.name for k in spec_kinds.kinds())}
 KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
        "description": "Spec key, e.g. default"}
 VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "integer"},
@@ -87,7 +88,8 @@ _PLAN = {"type": "object", "properties": {
     "created_by": {"type": ["string", "null"]}, "created_at": {"type": "string"},
     "spec_versions": {"type": "object", "description": "Ids of the pinned spec versions",
                       "properties": {k: {"type": ["integer", "null"]} for k in
-                                     ("factor_model", "scenario_presets", "risk_rules")}},
+                                     (spec_kinds.FACTOR_MODEL, spec_kinds.SCENARIO_PRESETS,
+                                      spec_kinds.RISK_RULES)}},
     "summary": {"type": "object", "description": "Requested and planned totals, weights, "
                 "plan-level risks (only for callers who can read the company), infeasibilities "
                 "with shortfalls (within the caller's scope)"}}}

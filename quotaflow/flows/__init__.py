@@ -20,11 +20,10 @@ from quotaflow.flows.interpreter import (
     step,
 )
 from quotaflow.flows.permitted import AvailableActions, available_actions
-from quotaflow.flows.spec import DEFAULT_ACTIONS, FlowSpec, FlowSpecError, Node, load_flow
+from quotaflow.flows.spec import FlowSpec, FlowSpecError, Node, load_flow
 
 __all__ = [
     "ACTIONS",
-    "DEFAULT_ACTIONS",
     "ENDED",
     "STATUSES",
     "SYSTEM",

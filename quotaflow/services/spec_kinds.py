@@ -152,7 +152,8 @@ def _validate_notification_routes(doc: Any, models: ModelLookup, key: str) -> li
     return validate_routes_spec(doc, models, key)
 
 
-register(SpecKind("notification_routes", "notification-routes", _validate_notification_routes,
+NOTIFICATION_ROUTES = "notification_routes"
+register(SpecKind(NOTIFICATION_ROUTES, "notification-routes", _validate_notification_routes,
                   order=40))
 
 

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from quotaflow.services import flows
+from quotaflow.services import flows, registry
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.flow_models import FlowInstance
@@ -24,7 +24,7 @@ _ids = itertools.count(50_000)
 @pytest.fixture(autouse=True)
 def handled(monkeypatch):
     calls: list[int] = []
-    monkeypatch.setitem(flows._ACTIONS, "apply_adjustment",
+    monkeypatch.setitem(registry._loaded, registry.FLOW_ACTIONS["apply_adjustment"],
                         lambda session, instance: calls.append(instance.id))
     return calls
 
@@ -327,7 +327,7 @@ def test_a_handlers_refusal_and_what_a_tick_did_read_in_words(app, as_user,
     page = cfo.get(f"/tasks/{instance_id}").get_data(as_text=True)
     assert '<span class="muted">reminder sent</span>' in page
     assert '<span class="muted">reminded</span>' not in page
-    monkeypatch.setitem(flows._ACTIONS, "apply_adjustment", locked)
+    monkeypatch.setitem(registry._loaded, registry.FLOW_ACTIONS["apply_adjustment"], locked)
     refused = post(cfo, instance_id, action="approve")
     assert refused.status_code == 422
     assert ("The approved target could not be applied, so nothing was changed: the plan is "
