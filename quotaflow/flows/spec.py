@@ -1,7 +1,7 @@
 """Flow specs: parse and validate an approval-flow document into frozen dataclasses.
 
 Validation runs in two stages, like every spec: the JSON Schema in
-``schemas/flow.schema.json``, then the graph (unique ids, known targets, every node
+``quotaflow/schemas/flow.schema.json``, then the graph (unique ids, known targets, every node
 reachable from the start, every path ending at an end node, conditions that compile).
 Every problem is a :class:`~quotaflow.rules.specs.SpecIssue` with a JSON pointer.
 """

@@ -1,4 +1,4 @@
-"""Load the demo company from ``seed/`` into an empty database, in one transaction."""
+"""Load the demo company from ``quotaflow/seed_data/`` into an empty database, in one transaction."""
 
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ from quotaflow.store.models import (
     User,
 )
 
-SEED_DIR = Path(__file__).resolve().parents[2] / "seed"
+#: The demo company, inside the package (an installed wheel seeds the demo on its own).
+SEED_DIR = Path(__file__).resolve().parents[1] / "seed_data"
 NON_ATTRIBUTE_COLUMNS = {"period", "unit_code"}
-# The default specs shipped in seed/specs: file -> (kind, key). Loaded as active versions.
+# The default specs shipped in quotaflow/seed_data/specs: file -> (kind, key). Loaded as active versions.
 SEED_SPECS = {f"{kind}.json": (kind, spec_kinds.DEFAULT_MODEL_KEY) for kind in (
     spec_kinds.FACTOR_MODEL, spec_kinds.SCENARIO_PRESETS, spec_kinds.RISK_RULES,
     spec_kinds.NOTIFICATION_ROUTES, spec_kinds.CONFIRMATION_POLICY, spec_kinds.PACING_CURVE,
@@ -105,7 +106,7 @@ def load_demo(session: Session, seed_dir: Path = SEED_DIR, password: str | None 
     for filename, (kind, key) in SEED_SPECS.items():
         content = json.loads((seed_dir / "specs" / filename).read_text(encoding="utf-8"))
         specs.activate(session, specs.create_version(session, kind, key, content, None, "demo seed"), None)
-    # Approval flows: every seed/specs/flows/<key>.json, active under its file name.
+    # Approval flows: every seed_data/specs/flows/<key>.json, active under its file name.
     for path in sorted((seed_dir / "specs" / "flows").glob("*.json")):
         content = json.loads(path.read_text(encoding="utf-8"))
         specs.activate(session, specs.create_version(session, spec_kinds.FLOW, path.stem, content, None,

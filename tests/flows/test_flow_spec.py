@@ -10,7 +10,7 @@ import pytest
 
 from quotaflow.flows import FlowSpecError, load_flow
 
-APPEAL = Path(__file__).resolve().parents[2] / "seed" / "specs" / "flows" / "appeal.json"
+APPEAL = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data" / "specs" / "flows" / "appeal.json"
 
 
 def base() -> dict:

@@ -21,7 +21,7 @@ from quotaflow.store.models import AuditEntry, User, utcnow
 from quotaflow.store.outbox_models import OutboxEvent
 
 SUBJECT = "flow_test"  # no feature listens for this subject type
-FLOW_DIR = Path(__file__).resolve().parents[2] / "seed" / "specs" / "flows"
+FLOW_DIR = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data" / "specs" / "flows"
 _ids = itertools.count(1)
 
 
