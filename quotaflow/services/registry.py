@@ -11,8 +11,9 @@ typo or a missing module stops the start-up instead of an approval months later.
 - :data:`FLOW_END_HANDLERS`: subject type -> handlers ``(session, instance)`` called when
   an instance about that subject ends (approved, rejected or withdrawn).
 
-Spec kinds are declared in :mod:`quotaflow.services.spec_kinds`; delivery channels in
-:mod:`quotaflow.channels` / :mod:`quotaflow.plugins`.
+Spec kinds are declared in :mod:`quotaflow.services.spec_kinds` (:func:`check` also loads
+each kind's JSON Schema, so a schema missing from an installation stops the start-up);
+delivery channels in :mod:`quotaflow.channels` / :mod:`quotaflow.plugins`.
 """
 
 from __future__ import annotations
@@ -96,12 +97,22 @@ def _refs() -> Iterable[tuple[str, str]]:
 
 
 def check() -> None:
-    """Import every declared handler; raises RegistryError listing each one that fails."""
+    """Import every declared handler and load every spec kind's schema; raises
+    RegistryError listing each one that fails."""
+    from quotaflow.rules.specs import load_schema
+    from quotaflow.services import spec_kinds
+
     problems = []
     for what, ref in _refs():
         try:
             load(ref)
         except RegistryError as exc:
             problems.extend(f"{what}: {p}" for p in exc.problems)
+    for kind in spec_kinds.kinds():
+        try:
+            load_schema(kind.schema)
+        except (OSError, ValueError) as exc:
+            problems.append(f"spec kind {kind.name!r}: schema {kind.schema!r} does not load "
+                            f"({type(exc).__name__}: {exc})")
     if problems:
         raise RegistryError(problems)

@@ -66,3 +66,15 @@ def test_start_up_fails_for_a_bad_end_handler(monkeypatch, tmp_path) -> None:
     with pytest.raises(registry.RegistryError, match="on_appeal_ended"):
         create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "TESTING": True,
                     "SECRET_KEY": "test"})
+
+
+def test_start_up_fails_for_a_spec_kind_without_its_schema(monkeypatch, tmp_path) -> None:
+    from quotaflow import create_app
+    from quotaflow.services import spec_kinds
+
+    monkeypatch.setenv("QUOTAFLOW_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setitem(spec_kinds._KINDS, "orphan",
+                        spec_kinds.SpecKind("orphan", "no-such-schema", lambda *a: []))
+    with pytest.raises(registry.RegistryError, match="no-such-schema"):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "TESTING": True,
+                    "SECRET_KEY": "test"})
