@@ -8,6 +8,11 @@ Voting works on *slots*: each resolved assignee is a slot; a transfer or an adde
 approver stays in the slot of the task it came from, so a slot is approved once every
 live task in it has approved (a chain: "before" approvers go first, "after" ones
 follow) and rejected as soon as one of them rejects. The node's mode then counts slots.
+
+Separation of duties: a task is never transferred to, added for or escalated to the
+instance's initiator (escalation may, on a node with ``self_approval: "allow"``), and the
+initiator approves a task of their own request only on such a node. What a person may do
+next is :func:`quotaflow.flows.permitted.available_actions`.
 """
 
 from __future__ import annotations
