@@ -78,7 +78,7 @@ def _seed_demo(password: str | None) -> Path:
 
 @main.group("seed")
 def seed_group() -> None:
-    """Load data from seed/."""
+    """Load data from quotaflow/seed_data/."""
 
 
 @seed_group.command("demo")

@@ -67,7 +67,7 @@ AUDIT_CHANGES_MAX = 200
 
 COLUMNS = ("unit_code", "date", "value", "source", "source_id")
 REQUIRED = ("unit_code", "date", "value")
-#: Header aliases accepted on upload (machine names, seed/actuals.csv's, Chinese).
+#: Header aliases accepted on upload (machine names, seed_data/actuals.csv's, Chinese).
 ALIASES: Mapping[str, str] = {
     "unit_code": "unit_code", "unit": "unit_code", "code": "unit_code", "person": "unit_code",
     "单位代码": "unit_code", "人员编码": "unit_code", "编码": "unit_code",
@@ -76,7 +76,7 @@ ALIASES: Mapping[str, str] = {
     "金额": "value",
     "source": "source", "来源": "source",
     "source_id": "source_id", "来源编号": "source_id",
-    # seed/actuals.csv carries its own week number; weeks come from dates, so it is ignored.
+    # seed_data/actuals.csv carries its own week number; weeks come from dates, so it is ignored.
     "week": "week", "周": "week",
 }
 EXAMPLE = ("#P0001", "2026-10-07", 43448, UPLOAD_SOURCE, "")
@@ -502,15 +502,15 @@ def ingest_records(session: Session, actor: User | None, principal: Principal | 
 def seed_rows(session: Session, unit_ids: Mapping[str, int], actuals_csv: Path,
               weekly_history_csv: Path | None = None,
               periods: Mapping[str, Period] | None = None) -> int:
-    """Bulk-insert the demo's actuals (no checks, no commit): ``seed/actuals.csv`` by
-    date (source "upload", as if uploaded), and optionally ``seed/weekly_history.csv`` of
+    """Bulk-insert the demo's actuals (no checks, no commit): ``seed_data/actuals.csv`` by
+    date (source "upload", as if uploaded), and optionally ``seed_data/weekly_history.csv`` of
     past quarters (source "seed"), each week dated on the last day of its 7-day block
     (week 13 on the quarter's last day)."""
     now = utcnow()
     rows: list[dict[str, Any]] = []
     with actuals_csv.open(newline="", encoding="utf-8") as handle:
         for r in csv.DictReader(handle):
-            # As if uploaded: uploading seed/actuals.csv again is a replay.
+            # As if uploaded: uploading seed_data/actuals.csv again is a replay.
             rows.append({"unit_id": unit_ids[r["unit_code"]],
                          "date": dt.date.fromisoformat(r["date"]), "metric": METRIC,
                          "value": float(r["sales"]), "source": UPLOAD_SOURCE, "source_id": "",

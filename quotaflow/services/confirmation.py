@@ -782,17 +782,6 @@ def sync_items(session: Session, old_plan: Plan, new_plan: Plan, actor: User | N
     return _sync_items(session, old_plan, new_plan, actor)
 
 
-def register_flow_handlers() -> None:
-    """Register the flow action and end handler (idempotent)."""
-    from quotaflow.services import flows
-
-    flows.register_action("apply_adjustment", apply_adjustment)
-    flows.on_end(SUBJECT, on_appeal_end)
-
-
-register_flow_handlers()
-
-
 # -- reading -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

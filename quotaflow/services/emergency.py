@@ -589,13 +589,3 @@ def on_recompute_end(session: Session, instance: Any) -> None:
                  "emergency_recompute", str(request.id), before={"status": "pending"},
                  after={"status": status, "period": request.period.code})
 
-
-def register_flow_handlers() -> None:
-    """Register the flow action and end handler (idempotent)."""
-    from quotaflow.services import flows
-
-    flows.register_action(ACTION, publish_recompute)
-    flows.on_end(SUBJECT, on_recompute_end)
-
-
-register_flow_handlers()

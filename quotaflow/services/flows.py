@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,6 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from quotaflow.flows import (
-    DEFAULT_ACTIONS,
     SYSTEM,
     Action,
     Directory,
@@ -38,18 +37,15 @@ from quotaflow.flows import (
     resolve,
     step,
 )
-from quotaflow.services import audit
+from quotaflow.services import audit, registry, spec_kinds
 from quotaflow.services.access import Principal
+from quotaflow.services.compiled import compiled
 from quotaflow.store.flow_models import FlowInstance, FlowTask
 from quotaflow.store.models import OrgUnit, RoleGrant, SpecVersion, User, utcnow
 
 log = logging.getLogger(__name__)
 
-FLOW_KIND = "flow"
-#: Action names features register handlers for (flow specs may name them even in a
-#: process where the registering module is not imported yet); running one without a
-#: handler is refused.
-EXPECTED_ACTIONS: frozenset[str] = DEFAULT_ACTIONS | {"publish_recompute"}
+FLOW_KIND = spec_kinds.FLOW
 #: Roles whose holder is the head of the unit the role is granted on.
 HEAD_ROLES = ("region_head", "team_lead", "sales")
 #: Actions that decide (or pass on) the actor's own task.
@@ -59,13 +55,6 @@ _TOO_LATE = frozenset({"already_decided", "not_assignee", "not_running", "ended"
                        "not_your_turn"})
 MAX_ATTEMPTS = 5
 TOPIC_NOTIFIED = "flow.notified"
-
-ActionHandler = Callable[[Session, FlowInstance], None]
-EndHandler = Callable[[Session, FlowInstance], None]
-
-_ACTIONS: dict[str, ActionHandler] = {}
-_ON_END: dict[str, list[EndHandler]] = {}
-_SPECS: dict[tuple[str, frozenset[str]], FlowSpec] = {}
 
 
 class FlowRefused(Exception):
@@ -79,21 +68,8 @@ class FlowRefused(Exception):
         self.params = params
 
 
-# --- registries ----------------------------------------------------------------------
-
-
-def register_action(name: str, handler: ActionHandler) -> None:
-    """Run ``handler(session, instance)`` when an instance passes an action node ``name``
-    (in the step's transaction; raising refuses the step: the caller rolls back)."""
-    _ACTIONS[name] = handler
-
-
-def on_end(subject_type: str, handler: EndHandler) -> None:
-    """Call ``handler(session, instance)`` when an instance about ``subject_type`` ends
-    (approved, rejected or withdrawn: ``instance.status`` says which)."""
-    handlers = _ON_END.setdefault(subject_type, [])
-    if handler not in handlers:
-        handlers.append(handler)
+# --- handlers ------------------------------------------------------------------------
+# Flow action and end handlers are declared in quotaflow.services.registry.
 
 
 def decider(session: Session, instance: FlowInstance) -> User | None:
@@ -105,8 +81,8 @@ def decider(session: Session, instance: FlowInstance) -> User | None:
 
 
 def action_names() -> frozenset[str]:
-    """The action names a flow spec may use: registered ones and the expected ones."""
-    return EXPECTED_ACTIONS | frozenset(_ACTIONS)
+    """The action names a flow spec may use: those declared in services/registry.py."""
+    return registry.action_names()
 
 
 def validate_spec(doc: Any) -> FlowSpec:
@@ -121,17 +97,14 @@ def spec_of(instance: FlowInstance) -> FlowSpec:
 
 
 def _spec(version: SpecVersion) -> FlowSpec:
-    names = action_names()
-    cache_key = (version.content_hash, names)
-    found = _SPECS.get(cache_key)
-    if found is None:
-        try:
-            found = load_flow(version.content, actions=names)
-        except FlowSpecError as exc:
-            raise FlowRefused("invalid_spec", f"flow {version.key} v{version.version} is not "
-                              f"valid: {exc}", key=version.key, version=version.version) from None
-        _SPECS[cache_key] = found
-    return found
+    # Action names were checked when the version was saved; one no longer declared is
+    # refused when an instance reaches it ("unknown_action"), not by hiding the instance.
+    try:
+        return compiled((FLOW_KIND, version.content_hash),
+                        lambda: load_flow(version.content))
+    except FlowSpecError as exc:
+        raise FlowRefused("invalid_spec", f"flow {version.key} v{version.version} is not "
+                          f"valid: {exc}", key=version.key, version=version.version) from None
 
 
 # --- the directory -------------------------------------------------------------------
@@ -329,9 +302,10 @@ _OWN_DECISIONS = frozenset({"approved", "rejected", "returned", "transferred"})
 
 def _check_handlers(events: Iterable[Event]) -> None:
     for event in events:
-        if event.kind == "action" and event.detail.get("name") not in _ACTIONS:
+        if event.kind == "action" and registry.flow_action(
+                str(event.detail.get("name"))) is None:
             name = event.detail.get("name")
-            raise FlowRefused("unknown_action", f"no handler is registered for action "
+            raise FlowRefused("unknown_action", f"no handler is declared for action "
                               f"{name!r} (node {event.node!r}); nothing was changed",
                               action=name, node=event.node)
 
@@ -432,7 +406,9 @@ def _deliver(session: Session, instance: FlowInstance, spec: FlowSpec, state: Fl
                 _emit(session, topic, _payload(instance, spec, event, en, zh), to,
                       instance.unit_id, key)
         elif event.kind == "action":
-            _ACTIONS[str(event.detail["name"])](session, instance)
+            handler = registry.flow_action(str(event.detail["name"]))
+            assert handler is not None  # _check_handlers ran before the step was written
+            handler(session, instance)
         elif event.kind == "ended":
             ended = True
             outcome = str(event.detail.get("outcome", instance.status))
@@ -442,8 +418,8 @@ def _deliver(session: Session, instance: FlowInstance, spec: FlowSpec, state: Fl
                                            f"流程{zh}"),
                   [instance.initiator_id], instance.unit_id, key)
     if ended:
-        for handler in list(_ON_END.get(instance.subject_type, ())):
-            handler(session, instance)
+        for end_handler in registry.end_handlers(instance.subject_type):
+            end_handler(session, instance)
 
 
 # --- time ------------------------------------------------------------------------------

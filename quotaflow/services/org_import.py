@@ -1,9 +1,9 @@
 """Imports of org units, people and history from .xlsx or .csv (admin/HRBP), all or nothing.
 
-Org units and people use the columns of ``seed/org_units.csv``: new codes create units,
+Org units and people use the columns of ``seed_data/org_units.csv``: new codes create units,
 known codes update names, cities and opening period, and a new ``parent_code`` moves the
 unit (its path and every descendant's path are rewritten). People are the person-level
-units, in the same format. History uses the columns of ``seed/history.csv`` and upserts
+units, in the same format. History uses the columns of ``seed_data/history.csv`` and upserts
 ``unit_results``. Problems are reported like the inputs import (row, column, stable
 code); nothing is written unless the whole file is clean.
 """

@@ -1,4 +1,4 @@
-"""Load the demo company from ``seed/`` into an empty database, in one transaction."""
+"""Load the demo company from ``quotaflow/seed_data/`` into an empty database, in one transaction."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from quotaflow.services import audit, specs, tracking
+from quotaflow.services import audit, spec_kinds, specs, tracking
 from quotaflow.services.auth import hash_password
 from quotaflow.store.models import (
     AttributeValue,
@@ -25,20 +25,14 @@ from quotaflow.store.models import (
     User,
 )
 
-SEED_DIR = Path(__file__).resolve().parents[2] / "seed"
+#: The demo company, inside the package (an installed wheel seeds the demo on its own).
+SEED_DIR = Path(__file__).resolve().parents[1] / "seed_data"
 NON_ATTRIBUTE_COLUMNS = {"period", "unit_code"}
-# The default specs shipped in seed/specs: file -> (kind, key). Loaded as active versions.
-SEED_SPECS = {
-    "factor_model.json": ("factor_model", "default"),
-    "scenario_presets.json": ("scenario_presets", "default"),
-    "risk_rules.json": ("risk_rules", "default"),
-    "notification_routes.json": ("notification_routes", "default"),
-    "confirmation_policy.json": ("confirmation_policy", "default"),
-    "pacing_curve.json": ("pacing_curve", "default"),
-    "alert_rules.json": ("alert_rules", "default"),
-    "remedies.json": ("remedies", "default"),
-    "whatif_policy.json": ("whatif_policy", "default"),
-}
+# The default specs shipped in quotaflow/seed_data/specs: file -> (kind, key). Loaded as active versions.
+SEED_SPECS = {f"{kind}.json": (kind, spec_kinds.DEFAULT_MODEL_KEY) for kind in (
+    spec_kinds.FACTOR_MODEL, spec_kinds.SCENARIO_PRESETS, spec_kinds.RISK_RULES,
+    spec_kinds.NOTIFICATION_ROUTES, spec_kinds.CONFIRMATION_POLICY, spec_kinds.PACING_CURVE,
+    spec_kinds.ALERT_RULES, spec_kinds.REMEDIES, spec_kinds.WHATIF_POLICY)}
 
 
 @dataclass(frozen=True)
@@ -112,10 +106,10 @@ def load_demo(session: Session, seed_dir: Path = SEED_DIR, password: str | None 
     for filename, (kind, key) in SEED_SPECS.items():
         content = json.loads((seed_dir / "specs" / filename).read_text(encoding="utf-8"))
         specs.activate(session, specs.create_version(session, kind, key, content, None, "demo seed"), None)
-    # Approval flows: every seed/specs/flows/<key>.json, active under its file name.
+    # Approval flows: every seed_data/specs/flows/<key>.json, active under its file name.
     for path in sorted((seed_dir / "specs" / "flows").glob("*.json")):
         content = json.loads(path.read_text(encoding="utf-8"))
-        specs.activate(session, specs.create_version(session, "flow", path.stem, content, None,
+        specs.activate(session, specs.create_version(session, spec_kinds.FLOW, path.stem, content, None,
                                                      "demo seed"), None)
     tracking.seed_demo(session, seed_dir, {c: u.id for c, u in units.items()}, periods)
     audit.record(session, None, "seed_demo", "database", None,

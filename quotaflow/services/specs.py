@@ -21,7 +21,7 @@ from quotaflow.rules.specs import pointer
 from quotaflow.services import audit, spec_kinds
 from quotaflow.store.models import SpecVersion, User
 
-FACTOR_MODEL_KIND = "factor_model"
+FACTOR_MODEL_KIND = spec_kinds.FACTOR_MODEL
 
 
 def content_hash(content: Any) -> str:

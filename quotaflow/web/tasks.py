@@ -15,7 +15,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from quotaflow.flows import Action, FlowState
+from quotaflow.flows import Action, FlowState, available_actions
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import flows
 from quotaflow.services.flows import FlowRefused
@@ -89,6 +89,8 @@ REFUSALS = {
     "already_submitted": _l("This request is already in progress."),
     "unknown_user": _l("Unknown user “%(user)s”."),
     "already_assignee": _l("%(user)s already has this task."),
+    "initiator_as_approver": _l("The initiator cannot take a task of their own request."),
+    "self_approval": _l("You cannot approve your own request at this step."),
     "invalid_return_target": _l("This request cannot be returned to “%(target)s”."),
     "invalid_position": _l("Choose whether the approver comes before or after you."),
     "empty_comment": _l("Write a comment first."),
@@ -224,18 +226,12 @@ def instance_view(instance: FlowInstance, username: str) -> dict[str, Any]:
     """Everything the instance page shows, and what this viewer may do."""
     spec = flows.spec_of(instance)
     state = FlowState.from_dict(instance.state)
-    mine = next((t for t in state.pending() if t.assignee == username), None)
-    waiting = next((t for t in state.tasks if t.assignee == username and t.status == "waiting"
-                    and t.node in state.current), None)
-    initiator = username == state.initiator
+    able = available_actions(spec, state, username)
+    mine = able.task
     people = {state.initiator} | {t.assignee for t in state.tasks} | {
         e.actor for e in state.history}
     names = _names(people)
-    editable: list[str] = []
-    if mine is not None:
-        editable = sorted(spec.node(mine.node).editable)
-    elif initiator and state.status == "draft":
-        editable = list(spec.fields)
+    editable = list(able.editable_fields)
     fields = []
     for name in dict.fromkeys([*spec.fields, *state.data]):
         fields.append({"name": name, "label": str(FIELD_LABELS.get(name, name)),
@@ -276,10 +272,9 @@ def instance_view(instance: FlowInstance, username: str) -> dict[str, Any]:
                        "decided": _when(t.decided_at)}
                       for t in tasks if t.visit == latest],
         })
-    return_targets = [{"value": "initiator", "label": gettext("The initiator")}] + [
-        {"value": n, "label": node_label(spec, n)}
-        for n in dict.fromkeys(state.path[:-1]) if n in spec.nodes]
-    running = state.status == "running"
+    return_targets = [{"value": n, "label": gettext("The initiator") if n == "initiator"
+                       else node_label(spec, n)}
+                      for n in able.return_targets if n == "initiator" or n in spec.nodes]
     subject = SUBJECT_PAGES.get(instance.subject_type)
     subject_link = None
     if subject is not None and instance.subject_id is not None:
@@ -292,16 +287,17 @@ def instance_view(instance: FlowInstance, username: str) -> dict[str, Any]:
         "current_labels": [node_label(spec, n) for n in state.current],
         "initiator_name": names.get(state.initiator, state.initiator),
         "fields": fields, "editable": editable, "history": history, "path": path,
-        "my_task": mine, "waiting": waiting is not None,
+        "my_task": mine, "waiting": able.waiting,
         "my_node": node_label(spec, mine.node) if mine else "",
         "return_targets": return_targets,
-        "directory_users": sorted(state.directory.get("users", ())),
-        "can_withdraw": initiator and (state.status == "draft" or (running and not
-                                                                   state.decided)),
-        "can_urge": initiator and running,
-        "can_resubmit": initiator and state.status == "draft",
-        "can_comment": state.status not in ("approved", "rejected", "withdrawn") and (
-            initiator or username in {t.assignee for t in state.tasks}),
+        # Who a task may go to: never the initiator (flows.permitted.assignable).
+        "directory_users": list(able.assignable),
+        "available_actions": able.ordered(),
+        "can_approve": "approve" in able,
+        "can_withdraw": "withdraw" in able,
+        "can_urge": "urge" in able,
+        "can_resubmit": "submit" in able,
+        "can_comment": "comment" in able,
     }
 
 
