@@ -43,19 +43,22 @@ CATALOGUE: dict[str, str] = dict(COMMON)
 
 class Refusal(Protocol):
     code: str
-    params: dict[str, Any]
 
     @property
     def key(self) -> str: ...
 
+    def message_params(self) -> dict[str, Any]: ...
 
-def register(domain: str, messages: dict[str, str]) -> None:
-    """Add a domain's messages (``code -> English msgid``) to the catalogue."""
+
+def register(domain: str, messages: dict[str, str]) -> tuple[str, ...]:
+    """Add a domain's messages (``code -> English msgid``) to the catalogue; return the
+    codes, for the error class's ``CODES``."""
     for code, text in messages.items():
         key = f"{domain}.{code}" if domain else code
         if CATALOGUE.get(key, text) != text:
             raise ValueError(f"message {key!r} registered twice with different texts")
         CATALOGUE[key] = text
+    return tuple(messages)
 
 
 @cache
@@ -82,9 +85,11 @@ def render(error: Refusal, locale: str) -> str:
     text = message_for(error.key, error.code)
     if text is None:
         return error.code
-    params = {k: format_param(v, locale) for k, v in error.params.items()}
+    params = {k: format_param(v, locale) for k, v in error.message_params().items()}
     translated = translations(locale).gettext(text)
-    try:
-        return translated % params if params or "%(" in translated else translated
-    except (KeyError, TypeError, ValueError):
-        return text % params if params else text
+    for candidate in (translated, text):
+        try:
+            return candidate % params if params or "%(" in candidate else candidate
+        except (KeyError, TypeError, ValueError):
+            continue
+    return text

@@ -128,7 +128,7 @@ def check_bundle(session: Session, bundle: Any) -> list[SpecProblem]:
             problems.append(_problem(f"{ptr}/kind", f"unknown spec kind {kind!r}", "unknown_kind",
                                      kind=kind, key=key))
         if not spec_kinds.valid_key(key):
-            problems.append(_problem(f"{ptr}/key", specs.MESSAGES["bad_key"].format(key=key),
+            problems.append(_problem(f"{ptr}/key", specs.SpecServiceError("bad_key", key=key).message,
                                      "bad_key", kind=kind, key=key))
         if (kind, key) in seen:
             problems.append(_problem(ptr, f"{kind}/{key} is already in the bundle at "

@@ -31,6 +31,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.services import audit, specs
 from quotaflow.services import plans as plan_service
 from quotaflow.services.access import UNIT_PERMISSIONS
@@ -47,45 +50,39 @@ REASON_MAX = 2000
 DEFAULT_REASON_MIN = 10
 OPEN_ITEM_STATUSES = ("pending", "appealed")
 
-MESSAGES = {
-    "no_policy": "no confirmation policy is active",
-    "not_draft": "plan {number} of {period} is {status}; only a draft plan can be published",
-    "not_published": "plan {number} of {period} is not the published plan",
-    "not_found": "no confirmation item {id}",
-    "not_yours": "only the head of {unit} may answer for its target",
-    "not_pending": "the target of {unit} is {status}, not waiting for an answer",
-    "stale": "the target of {unit} changed meanwhile; reload the page and answer again",
-    "no_level_policy": "the confirmation policy has no rule for level {level!r}",
-    "required": "{field} is required",
-    "not_number": "{field} must be a whole number of yuan",
-    "out_of_range": "{field} must be between {minimum} and {maximum} (the allocated "
-                    "{allocated} plus or minus {range}%)",
-    "not_multiple": "{field} must be a multiple of {unit} yuan",
-    "no_change": "{field} is the allocated target; accept it instead of appealing",
-    "reason_short": "{field} needs at least {limit} characters",
-    "reason_long": "{field} may have at most {limit} characters",
-    "evidence_missing": "{field}: attach at least {minimum} file(s); {count} attached",
-    "evidence_foreign": "{field}: file {upload} does not belong to {unit}",
-    "flow_refused": "the approval flow {flow!r} could not start: {detail}",
-    "adjustment_failed": "the approved target of {unit} could not be applied: {detail}",
-}
 POINTERS = {"requested": "/requested", "reason": "/reason", "evidence": "/evidence"}
 
 
-class ConfirmationError(ValueError):
+class ConfirmationError(QuotaFlowError):
     """A refused confirmation action: a stable code, its parameters and where (a JSON
     pointer into the submitted form, or "")."""
 
-    def __init__(self, code: str, pointer: str = "", **params: Any) -> None:
-        self.code, self.pointer, self.params = code, pointer, params
-        super().__init__(self.message)
-
-    @property
-    def message(self) -> str:
-        return MESSAGES[self.code].format(**self.params)
-
-    def details(self) -> dict[str, Any]:
-        return {"pointer": self.pointer, **self.params}
+    domain = "confirmation"
+    CODE_KINDS = code_kinds(not_found="not_found", not_published="not_found",
+                            not_yours="forbidden", stale="conflict", not_pending="conflict")
+    CODES = messages.register(domain, {
+        "no_policy": _l("No confirmation policy is active. Activate one before publishing."),
+        "not_draft": _l("Plan %(number)s of %(period)s is already %(status)s; only a draft plan "
+                        "can be published."),
+        "not_published": _l("This period has no published plan."),
+        "not_found": _l("This confirmation does not exist."),
+        "not_yours": _l("Only the head of %(unit)s may answer for its target."),
+        "not_pending": _l("The target of %(unit)s is not waiting for an answer any more."),
+        "stale": _l("The target changed meanwhile. Reload the page and answer again."),
+        "no_level_policy": _l("The confirmation policy has no rule for the level “%(level)s”."),
+        "required": _l("This field is required."),
+        "not_number": _l("Enter a whole number of yuan."),
+        "out_of_range": _l("Requested target: enter between %(minimum)s and %(maximum)s yuan "
+                           "(the allocated %(allocated)s ± %(range)s%%)."),
+        "not_multiple": _l("Requested target: enter a multiple of %(unit)s yuan."),
+        "no_change": _l("That is the allocated target: accept it instead of appealing."),
+        "reason_short": _l("Reason: enter at least %(limit)s characters."),
+        "reason_long": _l("Reason: enter at most %(limit)s characters."),
+        "evidence_missing": _l("Evidence: attach at least %(minimum)s file(s) (%(count)s attached)."),
+        "evidence_foreign": _l("Evidence: file %(upload)s does not belong to %(unit)s."),
+        "flow_refused": _l("The approval flow “%(flow)s” could not start: %(detail)s"),
+        "adjustment_failed": _l("The approved target of %(unit)s could not be applied: %(detail)s"),
+    })
 
 
 # -- policy --------------------------------------------------------------------------

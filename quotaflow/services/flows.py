@@ -23,6 +23,8 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError, code_kinds
 from quotaflow.flows import (
     DEFAULT_ACTIONS,
     SYSTEM,
@@ -38,6 +40,7 @@ from quotaflow.flows import (
     resolve,
     step,
 )
+from quotaflow.messages import _l
 from quotaflow.services import audit
 from quotaflow.services.access import Principal
 from quotaflow.store.flow_models import FlowInstance, FlowTask
@@ -68,15 +71,74 @@ _ON_END: dict[str, list[EndHandler]] = {}
 _SPECS: dict[tuple[str, frozenset[str]], FlowSpec] = {}
 
 
-class FlowRefused(Exception):
+class FlowRefused(QuotaFlowError):
     """A flow action that was not done; ``code`` is stable (the interpreter's codes, plus
-    "not_found", "no_flow", "invalid_spec", "unknown_action", "already_decided", "busy")."""
+    "not_found", "no_flow", "invalid_spec", "unknown_action", "already_decided", "busy").
 
-    def __init__(self, code: str, message: str = "", **params: Any) -> None:
-        super().__init__(message or code)
-        self.code = code
-        self.message = message or code
-        self.params = params
+    ``detail`` is the English detail (a handler's own words); a code the catalogue does
+    not know (a plugin's action handler, say) still reads in the caller's language as
+    "other", with the detail.
+    """
+
+    domain = "flow"
+    CODE_KINDS = code_kinds(not_found="not_found", already_decided="conflict", busy="conflict",
+                            not_assignee="forbidden", not_initiator="forbidden",
+                            not_participant="forbidden", not_system="forbidden")
+    CODES = messages.register(domain, {
+        "already_decided": _l("Already decided by someone else. The page now shows the current "
+                              "state."),
+        "already_decided_by_you": _l("You have already decided this task."),
+        "not_assignee": _l("You are not an approver of this step."),
+        "not_your_turn": _l("An earlier approver has not decided yet."),
+        "not_initiator": _l("Only the initiator may do this."),
+        "not_participant": _l("Only the initiator and the approvers may comment."),
+        "too_late_to_withdraw": _l("An approver has already decided; the request can no longer be "
+                                   "withdrawn."),
+        "ended": _l("This request has ended."),
+        "not_running": _l("This request is not in progress."),
+        "already_submitted": _l("This request is already in progress."),
+        "unknown_user": _l("Unknown user “%(user)s”."),
+        "already_assignee": _l("%(user)s already has this task."),
+        "invalid_return_target": _l("This request cannot be returned to “%(target)s”."),
+        "invalid_position": _l("Choose whether the approver comes before or after you."),
+        "empty_comment": _l("Write a comment first."),
+        "no_changes": _l("Nothing was changed."),
+        "field_not_editable": _l("“%(field)s” cannot be changed at this step."),
+        "invalid_value": _l("“%(field)s” must be a %(type)s."),
+        "bad_value": _l("“%(field)s” must be a number."),
+        "unknown_action": _l("This step runs an action QuotaFlow does not know (%(action)s); "
+                             "nothing was changed."),
+        "no_assignee": _l("Nobody can approve the step “%(node)s”; nothing was changed."),
+        "condition_failed": _l("A condition of the flow could not be evaluated; nothing was "
+                               "changed."),
+        "busy": _l("The request is changing too often; try again."),
+        "invalid_spec": _l("The flow definition of this request is not valid."),
+        "bad_action": _l("Unknown action."),
+        "comment_too_long": _l("The comment is too long (at most %(max)s characters)."),
+        "adjustment_failed": _l("The approved target could not be applied, so nothing was "
+                                "changed: %(detail)s"),
+        "recompute_failed": _l("The recomputed plan could not be published, so nothing was "
+                               "changed: %(detail)s"),
+        "no_flow": _l("No approval flow “%(flow)s” is active."),
+        "not_found": _l("This request does not exist."),
+        "not_system": _l("Only the scheduler makes time pass."),
+        "publish_failed": _l("The plan could not be published, so nothing was changed: "
+                             "%(detail)s"),
+        "other": _l("The action was refused (%(code)s), so nothing was changed: %(detail)s"),
+    })
+
+    def __init__(self, code: str, detail: str = "", /, **params: Any) -> None:
+        self.detail = detail or code
+        super().__init__(code, "", **params)
+
+    def message_params(self) -> dict[str, Any]:
+        return {**self.params, "detail": self.detail, "code": self.code}
+
+    @property
+    def key(self) -> str:
+        if self.code == "already_decided" and self.params.get("by") == "you":
+            return "flow.already_decided_by_you"
+        return f"flow.{self.code}" if self.code in self.CODES else "flow.other"
 
 
 # --- registries ----------------------------------------------------------------------
@@ -480,8 +542,8 @@ def tick(session: Session, now: dt.datetime | None = None, *,
             _apply(session, instance_id, None, SYSTEM, Action("tick"), revision=None, now=now)
         except FlowRefused as exc:
             savepoint.rollback()
-            log.warning("flow instance %s: tick refused: %s", instance_id, exc.message)
-            result.refused[instance_id] = exc.message
+            log.warning("flow instance %s: tick refused: %s", instance_id, exc.detail)
+            result.refused[instance_id] = exc.detail
             continue
         except BaseException:
             savepoint.rollback()

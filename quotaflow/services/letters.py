@@ -24,6 +24,9 @@ from sqlalchemy import event, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.services import audit, specs, tracking
 from quotaflow.services.plans import plan_explanation
 from quotaflow.store.guards import ImmutableRecordError
@@ -67,15 +70,26 @@ TRANSITIONS = {("issued", "signed"), ("issued", "superseded"), ("signed", "count
 FROZEN_COLUMNS = ("plan_id", "unit_id", "version", "content", "content_sha256", "issued_at")
 
 
-class LetterError(Exception):
+class LetterError(QuotaFlowError):
     """A refused letter action: ``code`` says which (``not_yours``, ``not_manager``,
     ``not_current``, ``already_signed``, ``person_not_signed``, ``tampered``)."""
 
-    def __init__(self, code: str, **params: Any) -> None:
-        self.code = code
-        self.params = params
-        details = ", ".join(f"{k}={v}" for k, v in params.items())
-        super().__init__(f"{code}: {details}" if details else code)
+    domain = "letter"
+    CODE_KINDS = code_kinds(not_yours="forbidden", not_manager="forbidden",
+                            not_current="conflict", already_signed="conflict",
+                            person_not_signed="conflict", tampered="conflict")
+    CODES = messages.register(domain, {
+        "not_yours": _l("Only the person this card is for can sign it."),
+        "not_manager": _l("Only the team lead over this person's team can countersign."),
+        "not_current": _l("A newer version of this card replaces it; sign the current one."),
+        "already_signed": _l("This card is already signed."),
+        "person_not_signed": _l("The person has not signed this card yet."),
+        "tampered": _l("The stored card no longer matches its fingerprint, so it cannot be "
+                       "signed. Ask HR to issue it again."),
+    })
+
+    def __init__(self, code: str, /, **params: Any) -> None:
+        super().__init__(code, "", **params)
 
 
 # -- the guard -----------------------------------------------------------------------

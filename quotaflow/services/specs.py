@@ -16,6 +16,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.rules import FactorModel, SpecError, SpecIssue, load_model
 from quotaflow.rules.specs import pointer
 from quotaflow.services import audit, spec_kinds
@@ -90,31 +93,25 @@ def field_labels(session: Session) -> dict[str, dict[str, str]]:
 
 # -- validation, versions, activation ---------------------------------------------------------
 
-MESSAGES = {
-    "unknown_kind": "unknown spec kind {kind!r}",
-    "bad_key": "spec keys are 1-128 lower-case letters, digits, '_', '-' and '.', starting with "
-               "a letter or digit (got {key!r})",
-    "not_found": "{kind}/{key} has no version {version}",
-    "unchanged": "the content is identical to version {version} of {kind}/{key}; nothing was saved",
-    "already_active": "version {version} of {kind}/{key} is already active",
-    "invalid": "{kind}/{key}: {count} problem(s); nothing was saved",
-}
 
 
-class SpecServiceError(ValueError):
-    """A refused spec operation: a stable ``code``, its ``params`` and an English message.
+class SpecServiceError(QuotaFlowError):
+    """A refused spec operation: a stable ``code`` and its ``params``."""
 
-    The web layer translates by ``code``; the API and the CLI show ``message``.
-    """
+    domain = "spec"
+    CODE_KINDS = code_kinds(unknown_kind="not_found", not_found="not_found", unchanged="conflict",
+                            already_active="conflict")
+    CODES = messages.register(domain, {
+        "unknown_kind": _l("Unknown spec kind “%(kind)s”."),
+        "bad_key": _l("“%(key)s” is not a valid key: use lower-case letters, digits, “_”, “-” and “.”."),
+        "not_found": _l("%(kind)s/%(key)s has no version %(version)s."),
+        "unchanged": _l("The content is identical to version %(version)s; nothing was saved."),
+        "already_active": _l("Version %(version)s is already active."),
+        "invalid_spec": _l("Problems found: %(count)s. Nothing was saved."),
+    })
 
-    def __init__(self, code: str, **params: Any) -> None:
-        self.code = code
-        self.params = params
-        super().__init__(self.message)
-
-    @property
-    def message(self) -> str:
-        return MESSAGES[self.code].format(**self.params)
+    def __init__(self, code: str, /, **params: Any) -> None:
+        super().__init__(code, "", **params)
 
 
 @dataclass(frozen=True)
@@ -139,7 +136,10 @@ class SpecValidationError(SpecServiceError):
                  key: str = "") -> None:
         self.problems: list[SpecProblem] = [
             p if isinstance(p, SpecProblem) else SpecProblem(kind, key, p) for p in issues]
-        super().__init__("invalid", kind=kind, key=key, count=len(self.problems))
+        super().__init__("invalid_spec", kind=kind, key=key, count=len(self.problems))
+
+    def details(self) -> dict[str, Any]:
+        return {"issues": [p.as_dict() for p in self.problems]}
 
     @property
     def issues(self) -> list[SpecIssue]:
