@@ -119,8 +119,7 @@ def flow_action(instance_id: int) -> Any:
         raise ApiError(403, "forbidden", "only the initiator and the approvers act on this "
                        "instance")
     action, revision = _action(request.get_json(silent=True))
-    with db.transaction() as session:
-        done = flows.act(session, instance_id, current_user, action, revision=revision,
-                         remote_addr=request.remote_addr)
+    done = flows.act(db.session, instance_id, current_user, action, revision=revision,
+                     remote_addr=request.remote_addr)
     return jsonify(instance_json(db.session.get(FlowInstance, done.id,
                                                 populate_existing=True)))

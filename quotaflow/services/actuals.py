@@ -30,7 +30,10 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError
 from quotaflow.forms.inputs import CellError, coerce_cell
+from quotaflow.messages import _l
 from quotaflow.services import audit
 from quotaflow.services.access import Principal
 from quotaflow.services.spreadsheets import (
@@ -50,6 +53,7 @@ from quotaflow.services.spreadsheets import (
     sha256_hex,
     template_workbook,
 )
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import OrgUnit, Period, User, utcnow
 from quotaflow.store.tracking_models import Actual
 
@@ -119,14 +123,23 @@ class ApiIssue:
                 "params": dict(self.params)}
 
 
-class ActualsError(ValueError):
+class ActualsError(QuotaFlowError):
     """An API batch refused as a whole; ``issues`` say what and where (JSON pointers)."""
+
+    domain = "actuals"
+    CODES = messages.register(domain, {
+        "invalid_actuals": _l("The batch was refused, nothing was saved: %(count)s problem(s), "
+                              "the first at %(at)s: %(first)s"),
+    })
 
     def __init__(self, issues: Sequence[ApiIssue]) -> None:
         self.issues = tuple(issues)
         first = self.issues[0] if self.issues else None
-        super().__init__(f"{len(self.issues)} problem(s)" + (
-            f"; first at {first.pointer}: {first.message}" if first else ""))
+        super().__init__("invalid_actuals", "", count=len(self.issues),
+                         at=first.pointer if first else "/", first=first.message if first else "")
+
+    def details(self) -> dict[str, Any]:
+        return {"issues": [i.as_dict() for i in self.issues]}
 
 
 #: English texts of the record checks (the API's messages; the web translates codes).
@@ -366,15 +379,11 @@ def _store(session: Session, actor: User | None, what: Mapping[str, Any],
     unchanged). Raises :class:`_Concurrent` (after rolling back) when another import
     inserted one of its keys first (the unique key refuses the second insert)."""
     try:
-        inserts, changes, unchanged = _write(session, keyed)
-        _audit(session, actor, what, inserts, changes, unchanged, remote_addr)
-        session.commit()
+        with unit_of_work(session):
+            inserts, changes, unchanged = _write(session, keyed)
+            _audit(session, actor, what, inserts, changes, unchanged, remote_addr)
     except IntegrityError:
-        session.rollback()
         raise _Concurrent from None
-    except BaseException:
-        session.rollback()
-        raise
     return len(inserts), len(changes), unchanged
 
 

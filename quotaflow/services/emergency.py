@@ -44,6 +44,7 @@ from quotaflow.services import audit
 from quotaflow.services import plans as plan_service
 from quotaflow.services.access import Principal
 from quotaflow.services.plan_data import PlanError
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store import confirmation_queries as cq
 from quotaflow.store import plan_queries as pq
 from quotaflow.store.emergency_models import EmergencyRecompute
@@ -393,7 +394,7 @@ def submit(session: Session, period: Period, actor: User, *, reason: Any,
     """Store the request and start the fast-track flow. Commits (or nothing happens)."""
     from quotaflow.services import flows
 
-    try:
+    with unit_of_work(session):
         _check_allowed(actor)
         text = _reason(reason)
         cq.lock_period(session, period.id)
@@ -434,11 +435,7 @@ def submit(session: Session, period: Period, actor: User, *, reason: Any,
         except flows.FlowRefused as exc:
             raise EmergencyError("flow_refused", detail=exc.message) from None
         request.flow_instance_id = instance.id
-        session.commit()
         return request
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def get(session: Session, request_id: int) -> EmergencyRecompute:

@@ -43,6 +43,7 @@ from quotaflow.flows import (
 from quotaflow.messages import _l
 from quotaflow.services import audit
 from quotaflow.services.access import Principal
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.flow_models import FlowInstance, FlowTask
 from quotaflow.store.models import OrgUnit, RoleGrant, SpecVersion, User, utcnow
 
@@ -306,13 +307,14 @@ def act(session: Session, instance_id: int, actor: User, action: Action, *,
 
     The action is applied to the instance as it is now; a stale ``revision`` (or losing a
     race) only matters when the action no longer applies: then the refusal is
-    "already_decided". Raises :class:`FlowRefused`; a registered action handler that
-    raises leaves the step half-written in the session: the caller rolls back.
+    "already_decided". Raises :class:`FlowRefused`; the step is one unit of work, so a
+    registered action handler that raises leaves nothing of it.
     """
     if action.kind == "tick":
         raise FlowRefused("not_system", "only the scheduler makes time pass")
-    return _apply(session, instance_id, actor, actor.username, action, revision=revision,
-                  now=_now(now), remote_addr=remote_addr)
+    with unit_of_work(session):
+        return _apply(session, instance_id, actor, actor.username, action, revision=revision,
+                      now=_now(now), remote_addr=remote_addr)
 
 
 def _apply(session: Session, instance_id: int, actor: User | None, name: str, action: Action,
@@ -523,7 +525,7 @@ def tick(session: Session, now: dt.datetime | None = None, *,
     auto-approve, as their nodes say), acting as the system; ``only``: these instances.
 
     An instance whose step is refused is left as it was (its own savepoint) and listed in
-    ``refused``; the others' steps stay in the caller's transaction."""
+    ``refused``; the others' steps commit together (in the caller's unit of work, if any)."""
     now = _now(now)
     query = (
         select(FlowTask.instance_id).join(FlowInstance, FlowInstance.id == FlowTask.instance_id)
@@ -533,23 +535,20 @@ def tick(session: Session, now: dt.datetime | None = None, *,
         query = query.where(FlowTask.instance_id.in_(list(only)))
     due = session.scalars(query.distinct().order_by(FlowTask.instance_id)).all()
     result = TickResult()
-    for instance_id in due:
-        # One savepoint per instance: a refusal raised after the step was written (an
-        # action or end handler, e.g. an auto-approval whose adjustment cannot be applied)
-        # undoes that instance's step whole, and the others still go through.
-        savepoint = session.begin_nested()
-        try:
-            _apply(session, instance_id, None, SYSTEM, Action("tick"), revision=None, now=now)
-        except FlowRefused as exc:
-            savepoint.rollback()
-            log.warning("flow instance %s: tick refused: %s", instance_id, exc.detail)
-            result.refused[instance_id] = exc.detail
-            continue
-        except BaseException:
-            savepoint.rollback()
-            raise
-        savepoint.commit()
-        result.ticked.append(instance_id)
+    with unit_of_work(session):
+        for instance_id in due:
+            # One savepoint per instance: a refusal raised after the step was written (an
+            # action or end handler, e.g. an auto-approval whose adjustment cannot be
+            # applied) undoes that instance's step whole, and the others still go through.
+            try:
+                with unit_of_work(session):
+                    _apply(session, instance_id, None, SYSTEM, Action("tick"), revision=None,
+                           now=now)
+            except FlowRefused as exc:
+                log.warning("flow instance %s: tick refused: %s", instance_id, exc.detail)
+                result.refused[instance_id] = exc.detail
+                continue
+            result.ticked.append(instance_id)
     return result
 
 

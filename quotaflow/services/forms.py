@@ -21,6 +21,7 @@ from quotaflow.forms.generated import INPUTS_FORM_KEY, inputs_form_spec
 from quotaflow.services import audit, specs
 from quotaflow.services.access import Principal
 from quotaflow.services.org import set_attributes
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import (
     AttributeValue,
     FormSubmission,
@@ -77,16 +78,15 @@ def ensure_inputs_form(session: Session) -> SpecVersion | None:
     if active is not None and active.content_hash == digest:
         return active
     try:
-        latest = latest_form(session)
-        if latest is None or latest.content_hash != digest:
-            latest = specs.create_version(
-                session, FORM_KIND, INPUTS_FORM_KEY, content, None,
-                note=f"generated from {model.kind}/{model.key} v{model.version}")
-        specs.activate(session, latest, None)
-        session.commit()
+        with unit_of_work(session):
+            latest = latest_form(session)
+            if latest is None or latest.content_hash != digest:
+                latest = specs.create_version(
+                    session, FORM_KIND, INPUTS_FORM_KEY, content, None,
+                    note=f"generated from {model.kind}/{model.key} v{model.version}")
+            specs.activate(session, latest, None)
     except IntegrityError:
         # Another request generated the same version at the same moment: use theirs.
-        session.rollback()
         return specs.active_version(session, FORM_KIND, INPUTS_FORM_KEY)
     return latest
 
@@ -182,7 +182,7 @@ def submit_inputs(
     form version, audited, in one transaction (a field left empty clears its input)."""
     props = form_version.content["schema"]["properties"]
     values = {name: _stored(data.get(name)) for name in props}
-    try:
+    with unit_of_work(session):
         submission = FormSubmission(
             form_version_id=form_version.id, unit_id=unit.id, period_id=period.id,
             data=dict(data), submitted_by_id=actor.id,
@@ -193,11 +193,6 @@ def submit_inputs(
                      after={"form": f"{form_version.key}@v{form_version.version}",
                             "unit": unit.code, "period": period.code},
                      remote_addr=remote_addr)
-        # The org service's own logic for attribute values (it commits when something
-        # changed); the commit below covers a submission that changed nothing.
+        # The org service's own logic for attribute values (a nested unit of work).
         set_attributes(session, actor, unit, period, values, remote_addr)
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
     return submission

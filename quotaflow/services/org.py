@@ -13,6 +13,7 @@ from quotaflow import messages
 from quotaflow.errors import QuotaFlowError
 from quotaflow.messages import _l
 from quotaflow.services import audit
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import AttributeValue, OrgUnit, Period, User
 
 ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -90,26 +91,26 @@ def set_attributes(
     changed = {k: v for k, v in values.items() if current.get(k) != v}
     if not changed:
         return current
-    for name, value in changed.items():
-        session.execute(
-            delete(AttributeValue).where(
-                AttributeValue.unit_id == unit.id,
-                AttributeValue.period_id == period.id,
-                AttributeValue.name == name,
+    with unit_of_work(session):
+        for name, value in changed.items():
+            session.execute(
+                delete(AttributeValue).where(
+                    AttributeValue.unit_id == unit.id,
+                    AttributeValue.period_id == period.id,
+                    AttributeValue.name == name,
+                )
             )
+            if value is not None:
+                session.add(AttributeValue(period_id=period.id, unit_id=unit.id, name=name, value=value))
+        audit.record(
+            session,
+            actor,
+            "set_attributes",
+            "org_unit",
+            f"{unit.code}@{period.code}",
+            before={k: current.get(k) for k in changed},
+            after=changed,
+            remote_addr=remote_addr,
         )
-        if value is not None:
-            session.add(AttributeValue(period_id=period.id, unit_id=unit.id, name=name, value=value))
-    audit.record(
-        session,
-        actor,
-        "set_attributes",
-        "org_unit",
-        f"{unit.code}@{period.code}",
-        before={k: current.get(k) for k in changed},
-        after=changed,
-        remote_addr=remote_addr,
-    )
-    session.commit()
     updated = {**current, **changed}
     return {k: v for k, v in sorted(updated.items()) if v is not None}

@@ -22,6 +22,7 @@ from quotaflow.messages import _l
 from quotaflow.rules import FactorModel, SpecError, SpecIssue, load_model
 from quotaflow.rules.specs import pointer
 from quotaflow.services import audit, spec_kinds
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import SpecVersion, User
 
 FACTOR_MODEL_KIND = "factor_model"
@@ -327,17 +328,13 @@ def save_version(session: Session, kind: str, key: str, content: Any, author: Us
     latest = latest_version(session, kind, key)
     if latest is not None and latest.content_hash == content_hash(content):
         raise SpecServiceError("unchanged", kind=kind, key=key, version=latest.version)
-    try:
+    with unit_of_work(session):
         spec = stage_version(session, kind, key, content, author, note, remote_addr)
         if activate:
             problems = activation_problems(session, spec)
             if problems:
                 raise SpecValidationError(problems, kind, key)
             stage_activation(session, spec, author, remote_addr)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return spec
 
 
@@ -356,12 +353,8 @@ def activate_version(session: Session, kind: str, key: str, version: int, actor:
     problems = activation_problems(session, spec)
     if problems:
         raise SpecValidationError(problems, kind, key)
-    try:
+    with unit_of_work(session):
         stage_activation(session, spec, actor, remote_addr)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return spec
 
 

@@ -25,6 +25,7 @@ from quotaflow import messages
 from quotaflow.errors import QuotaFlowError, code_kinds
 from quotaflow.messages import _l
 from quotaflow.services import audit
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import OrgUnit, Upload, User
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -161,21 +162,20 @@ def store_upload(
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     try:
-        upload = Upload(
-            storage_name=storage_name, original_name=safe_name(filename),
-            content_type=KINDS[kind][0], size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(), unit_id=unit.id,
-            uploaded_by_id=actor.id if actor else None,
-        )
-        session.add(upload)
-        session.flush()
-        audit.record(session, actor, "upload_file", "upload", str(upload.id),
-                     after={"name": upload.original_name, "size": upload.size,
-                            "sha256": upload.sha256, "unit": unit.code},
-                     remote_addr=remote_addr)
-        session.commit()
+        with unit_of_work(session):
+            upload = Upload(
+                storage_name=storage_name, original_name=safe_name(filename),
+                content_type=KINDS[kind][0], size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(), unit_id=unit.id,
+                uploaded_by_id=actor.id if actor else None,
+            )
+            session.add(upload)
+            session.flush()
+            audit.record(session, actor, "upload_file", "upload", str(upload.id),
+                         after={"name": upload.original_name, "size": upload.size,
+                                "sha256": upload.sha256, "unit": unit.code},
+                         remote_addr=remote_addr)
     except Exception:
-        session.rollback()
         path.unlink(missing_ok=True)
         raise
     return upload

@@ -102,8 +102,6 @@ def preview() -> Any:
                                 total=chosen["total"] or None)
     except service.EmergencyError as exc:
         error = error_message(exc)
-    finally:
-        db.session.rollback()  # a preview never writes
     summary = found.as_summary() if found is not None else None
     if _htmx():
         return render_template("emergency/_preview.html", s=summary, error=error)

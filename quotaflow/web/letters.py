@@ -156,7 +156,6 @@ def _act(letter_id: int, role: str) -> Any:
     try:
         action(db.session, letter, user, request.remote_addr)
     except letter_service.LetterError as exc:
-        db.session.rollback()
         if exc.code in FORBIDDEN:
             abort(403)
         letter = _letter(letter_id)

@@ -379,12 +379,10 @@ def act(instance_id: int) -> Any:
         abort(403)  # overseers and observers look, they do not act
     try:
         action = action_from_form(request.form, instance, username)
-        with db.transaction() as session:
-            flows.act(session, instance_id, current_user, action,
-                      revision=_revision(request.form.get("revision")),
-                      remote_addr=request.remote_addr)
+        flows.act(db.session, instance_id, current_user, action,
+                  revision=_revision(request.form.get("revision")),
+                  remote_addr=request.remote_addr)
     except FlowRefused as exc:
-        db.session.rollback()
         message = refusal_message(exc)
         instance = db.session.get(FlowInstance, instance_id, populate_existing=True)
         if htmx:  # htmx swaps 200 responses only: the error is part of the panel
