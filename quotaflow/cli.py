@@ -548,7 +548,7 @@ def hr_export_command(period_code: str, fmt: str | None, output: str, lang: str)
 
     from quotaflow.services import hr_export
     from quotaflow.store import db
-    from quotaflow.web.hr import error_message, export_texts
+    from quotaflow.web.hr import export_texts
 
     if fmt is None:
         suffix = Path(output).suffix.lower().lstrip(".")
@@ -558,7 +558,7 @@ def hr_export_command(period_code: str, fmt: str | None, output: str, lang: str)
             export = hr_export.build_export(db.session, period_code, lang=lang,
                                             texts=export_texts())
         except hr_export.HrExportError as exc:
-            raise click.ClickException(error_message(exc)) from None
+            raise click.ClickException(exc.localized(lang)) from None
     data = hr_export.render(export, fmt)
     if output == "-":
         sys.stdout.buffer.write(data)

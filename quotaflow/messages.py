@@ -12,6 +12,7 @@ Numbers in params read with thousands separators (``47,330,000``), as on every p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any, Protocol
 
@@ -82,14 +83,19 @@ def message_for(key: str, code: str) -> str | None:
 
 def render(error: Refusal, locale: str) -> str:
     """The error's message in ``locale``; its code when the catalogue has no entry."""
-    text = message_for(error.key, error.code)
-    if text is None:
-        return error.code
-    params = {k: format_param(v, locale) for k, v in error.message_params().items()}
-    translated = translations(locale).gettext(text)
-    for candidate in (translated, text):
+    return text(error.key, error.code, error.message_params(), locale)
+
+
+def text(key: str, code: str, values: Mapping[str, Any], locale: str) -> str:
+    """The message ``key`` (else the bare ``code``) in ``locale`` with ``values`` filled in."""
+    msgid = message_for(key, code)
+    if msgid is None:
+        return code
+    params = {k: format_param(v, locale) for k, v in values.items()}
+    translated = translations(locale).gettext(msgid)
+    for candidate in (translated, msgid):
         try:
             return candidate % params if params or "%(" in candidate else candidate
         except (KeyError, TypeError, ValueError):
             continue
-    return text
+    return msgid
