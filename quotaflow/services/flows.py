@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
 
 from quotaflow import messages
@@ -43,7 +45,7 @@ from quotaflow.flows import (
 from quotaflow.messages import _l
 from quotaflow.services import audit
 from quotaflow.services.access import Principal
-from quotaflow.services.uow import unit_of_work
+from quotaflow.services.uow import in_unit_of_work, unit_of_work
 from quotaflow.store.flow_models import FlowInstance, FlowTask
 from quotaflow.store.models import OrgUnit, RoleGrant, SpecVersion, User, utcnow
 
@@ -62,6 +64,8 @@ DECISIONS = frozenset({"approve", "reject", "return", "transfer", "add_approver"
 _TOO_LATE = frozenset({"already_decided", "not_assignee", "not_running", "ended",
                        "not_your_turn"})
 MAX_ATTEMPTS = 5
+#: Seconds between reads again after SQLite refused a write to a stale snapshot (x attempt).
+LOCKED_PAUSE = 0.05
 TOPIC_NOTIFIED = "flow.notified"
 
 ActionHandler = Callable[[Session, FlowInstance], None]
@@ -312,15 +316,32 @@ def act(session: Session, instance_id: int, actor: User, action: Action, *,
     """
     if action.kind == "tick":
         raise FlowRefused("not_system", "only the scheduler makes time pass")
-    with unit_of_work(session):
-        return _apply(session, instance_id, actor, actor.username, action, revision=revision,
-                      now=_now(now), remote_addr=remote_addr)
+    owner = not in_unit_of_work(session)
+    conflict = False
+    for attempt in range(MAX_ATTEMPTS):
+        if conflict:
+            time.sleep(LOCKED_PAUSE * attempt)  # let the other decision commit first
+        try:
+            with unit_of_work(session):
+                return _apply(session, instance_id, actor, actor.username, action,
+                              revision=revision, now=_now(now), remote_addr=remote_addr,
+                              conflict=conflict)
+        except OperationalError as exc:
+            # SQLite: another decision committed after this transaction's first read, so
+            # its snapshot cannot write. Owning the transaction, read again from scratch.
+            if not (owner and _stale_snapshot(exc)):
+                raise
+            conflict = True
+    raise FlowRefused("busy", "the instance is changing too often; try again")
+
+
+def _stale_snapshot(exc: OperationalError) -> bool:
+    return "database is locked" in str(exc.orig)
 
 
 def _apply(session: Session, instance_id: int, actor: User | None, name: str, action: Action,
-           *, revision: int | None, now: dt.datetime,
-           remote_addr: str | None = None) -> FlowInstance:
-    conflict = False
+           *, revision: int | None, now: dt.datetime, remote_addr: str | None = None,
+           conflict: bool = False) -> FlowInstance:
     for _attempt in range(MAX_ATTEMPTS):
         instance = session.get(FlowInstance, instance_id, populate_existing=True)
         if instance is None:
