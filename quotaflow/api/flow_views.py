@@ -17,17 +17,12 @@ from quotaflow.flows import Action, FlowState, available_actions
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import flows
-from quotaflow.services.flows import FlowRefused
 from quotaflow.store import db
 from quotaflow.store.flow_models import FlowInstance, FlowTask
 
 ACTIONS = ("approve", "reject", "return", "transfer", "add_approver", "comment", "urge",
            "withdraw", "edit", "submit")
 MAX_COMMENT = 2000
-#: HTTP status per refusal code (the rest: 422).
-REFUSAL_STATUS = {"not_found": 404, "already_decided": 409, "busy": 409,
-                  "not_assignee": 403, "not_initiator": 403, "not_participant": 403,
-                  "not_system": 403, "initiator_as_approver": 422, "self_approval": 403}
 
 
 def _when(value: Any) -> str | None:
@@ -132,12 +127,7 @@ def flow_action(instance_id: int) -> Any:
         raise ApiError(403, "forbidden", "only the initiator and the approvers act on this "
                        "instance")
     action, revision = _action(request.get_json(silent=True))
-    try:
-        with db.transaction() as session:
-            done = flows.act(session, instance_id, current_user, action, revision=revision,
-                             remote_addr=request.remote_addr)
-    except FlowRefused as exc:
-        raise ApiError(REFUSAL_STATUS.get(exc.code, 422), exc.code, exc.message,
-                       exc.params or None) from None
+    done = flows.act(db.session, instance_id, current_user, action, revision=revision,
+                     remote_addr=request.remote_addr)
     return jsonify(instance_json(db.session.get(FlowInstance, done.id, populate_existing=True),
                                  user=current_user.username))

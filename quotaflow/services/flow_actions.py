@@ -39,7 +39,7 @@ def publish(session: Session, instance: FlowInstance) -> None:
         raise flows.FlowRefused("publish_failed", f"there is no plan {_plan_id(instance)}",
                                 field="plan_id")
     try:
-        confirmation.publish_plan(session, plan, flows.decider(session, instance))
+        confirmation.publish(session, plan, flows.decider(session, instance))
     except confirmation.ConfirmationError as exc:
         raise flows.FlowRefused("publish_failed", exc.message, field="plan_id") from None
 

@@ -37,6 +37,7 @@ from quotaflow.rules.scoring import AllocationError
 from quotaflow.services import audit, spec_kinds, specs
 from quotaflow.services.compiled import compiled
 from quotaflow.services.plan_data import PeriodData, PlanError, load_period_data
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
 from quotaflow.store.models import OrgUnit, Period, Plan, PlanUnit, SpecVersion, User
@@ -280,18 +281,14 @@ def save_scenario(session: Session, actor: User | None, sim: Simulation, scenari
     attempt = 0
     while True:
         try:
-            row = _insert_plan(session, actor, sim, scenario, text, status="draft",
-                               remote_addr=remote_addr)
-            session.commit()
-            return row
+            with unit_of_work(session):
+                row = _insert_plan(session, actor, sim, scenario, text, status="draft",
+                                   remote_addr=remote_addr)
+                return row
         except IntegrityError:
-            session.rollback()
             attempt += 1
             if attempt == SAVE_ATTEMPTS:
                 raise
-        except BaseException:
-            session.rollback()
-            raise
 
 
 def _insert_plan(session: Session, actor: User | None, sim: Simulation, scenario: str,

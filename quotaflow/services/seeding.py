@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from quotaflow.services import audit, spec_kinds, specs, tracking
 from quotaflow.services.auth import hash_password
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import (
     AttributeValue,
     OrgLevel,
@@ -78,45 +79,45 @@ def load_demo(session: Session, seed_dir: Path = SEED_DIR, password: str | None 
 
     The password is generated unless given; it is for the demo only.
     """
-    if session.scalar(select(func.count()).select_from(OrgUnit)):
-        raise SeedError("the database already holds an organisation; seed only an empty one")
-    company = json.loads((seed_dir / "company.json").read_text(encoding="utf-8"))
-    password = password or secrets.token_urlsafe(9)
+    with unit_of_work(session):
+        if session.scalar(select(func.count()).select_from(OrgUnit)):
+            raise SeedError("the database already holds an organisation; seed only an empty one")
+        company = json.loads((seed_dir / "company.json").read_text(encoding="utf-8"))
+        password = password or secrets.token_urlsafe(9)
 
-    depth_of: dict[str, int] = {}
-    for depth, level in enumerate(company["levels"]):
-        depth_of[level["key"]] = depth
-        session.add(OrgLevel(depth=depth, key=level["key"], name_en=level["name_en"],
-                             name_zh=level["name_zh"], alias_zh=level.get("alias_zh")))
-    periods = {
-        p["code"]: add_period(session, p["code"], dt.date.fromisoformat(p["start"]), dt.date.fromisoformat(p["end"]))
-        for p in company["periods"]
-    }
-    session.flush()
+        depth_of: dict[str, int] = {}
+        for depth, level in enumerate(company["levels"]):
+            depth_of[level["key"]] = depth
+            session.add(OrgLevel(depth=depth, key=level["key"], name_en=level["name_en"],
+                                 name_zh=level["name_zh"], alias_zh=level.get("alias_zh")))
+        periods = {
+            p["code"]: add_period(session, p["code"], dt.date.fromisoformat(p["start"]), dt.date.fromisoformat(p["end"]))
+            for p in company["periods"]
+        }
+        session.flush()
 
-    units = _load_units(session, _read_csv(seed_dir / "org_units.csv"), depth_of)
-    _load_attributes(session, _read_csv(seed_dir / "attributes.csv"), units, periods)
-    history = [
-        {"unit_id": units[r["unit_code"]].id, "period_id": periods[r["period"]].id,
-         "metric": "sales", "value": float(r["sales"])}
-        for r in _read_csv(seed_dir / "history.csv")
-    ]
-    session.execute(insert(UnitResult), history)
-    logins = _load_users(session, _read_csv(seed_dir / "users.csv"), units, password)
-    for filename, (kind, key) in SEED_SPECS.items():
-        content = json.loads((seed_dir / "specs" / filename).read_text(encoding="utf-8"))
-        specs.activate(session, specs.create_version(session, kind, key, content, None, "demo seed"), None)
-    # Approval flows: every seed_data/specs/flows/<key>.json, active under its file name.
-    for path in sorted((seed_dir / "specs" / "flows").glob("*.json")):
-        content = json.loads(path.read_text(encoding="utf-8"))
-        specs.activate(session, specs.create_version(session, spec_kinds.FLOW, path.stem, content, None,
-                                                     "demo seed"), None)
-    tracking.seed_demo(session, seed_dir, {c: u.id for c, u in units.items()}, periods)
-    audit.record(session, None, "seed_demo", "database", None,
-                 after={"units": len(units), "users": len(logins)})
-    session.commit()
-    tracking.seed_demo_plan(session, seed_dir)
-    return password, logins
+        units = _load_units(session, _read_csv(seed_dir / "org_units.csv"), depth_of)
+        _load_attributes(session, _read_csv(seed_dir / "attributes.csv"), units, periods)
+        history = [
+            {"unit_id": units[r["unit_code"]].id, "period_id": periods[r["period"]].id,
+             "metric": "sales", "value": float(r["sales"])}
+            for r in _read_csv(seed_dir / "history.csv")
+        ]
+        session.execute(insert(UnitResult), history)
+        logins = _load_users(session, _read_csv(seed_dir / "users.csv"), units, password)
+        for filename, (kind, key) in SEED_SPECS.items():
+            content = json.loads((seed_dir / "specs" / filename).read_text(encoding="utf-8"))
+            specs.activate(session, specs.create_version(session, kind, key, content, None, "demo seed"), None)
+        # Approval flows: every seed_data/specs/flows/<key>.json, active under its file name.
+        for path in sorted((seed_dir / "specs" / "flows").glob("*.json")):
+            content = json.loads(path.read_text(encoding="utf-8"))
+            specs.activate(session, specs.create_version(session, spec_kinds.FLOW, path.stem, content, None,
+                                                         "demo seed"), None)
+        tracking.seed_demo(session, seed_dir, {c: u.id for c, u in units.items()}, periods)
+        audit.record(session, None, "seed_demo", "database", None,
+                     after={"units": len(units), "users": len(logins)})
+        tracking.seed_demo_plan(session, seed_dir)
+        return password, logins
 
 
 def _load_units(session: Session, rows: list[dict[str, str]], depth_of: dict[str, int]) -> dict[str, OrgUnit]:

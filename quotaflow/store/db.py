@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -51,17 +49,6 @@ class Database:
         @app.teardown_appcontext
         def _remove_session(_exc: BaseException | None) -> None:
             self.session.remove()
-
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """Commit the work of the block as one transaction, or none of it."""
-        session = self.session()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
 
 
 def begin_write(session: Session) -> None:

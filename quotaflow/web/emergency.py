@@ -19,6 +19,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from quotaflow.http.context import request_locale
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import emergency as service
 from quotaflow.store import confirmation_queries as cq
@@ -28,29 +29,11 @@ from quotaflow.store.flow_models import FlowInstance
 from quotaflow.store.tracking_models import Alert
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.context import is_htmx as _htmx
-from quotaflow.web.context import translated_error
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("emergency", __name__)
 
-ERRORS = {
-    "not_allowed": _l("Your role may not request an emergency recompute."),
-    "no_published": _l("%(period)s has no published plan to recompute."),
-    "unknown_city": _l("No active unit is in the city “%(city)s”."),
-    "unknown_unit": _l("No active unit has the code “%(code)s”."),
-    "root_frozen": _l("%(code)s is the company: its target is the total and cannot be frozen."),
-    "nothing_frozen": _l("Choose at least one city or unit to freeze."),
-    "too_many": _l("Choose at most %(limit)s cities or units."),
-    "reason_short": _l("Reason: enter at least %(limit)s characters."),
-    "reason_long": _l("Reason: enter at most %(limit)s characters."),
-    "bad_total": _l("New company total: enter a positive number of yuan."),
-    "not_exact": _l("The recompute would not be exact: %(detail)s"),
-    "pending": _l("Request #%(id)s for %(period)s is still waiting for approval."),
-    "allocation": _l("The model could not be re-run: %(detail)s"),
-    "flow_refused": _l("The approval flow could not start: %(detail)s"),
-    "not_found": _l("This request does not exist."),
-}
 STATUS = {"pending": _l("Waiting for approval"), "published": _l("Approved and published"),
           "rejected": _l("Rejected"), "withdrawn": _l("Withdrawn")}
 FLOW_STATUS = {"draft": _l("Draft"), "running": _l("Under review"), "approved": _l("Approved"),
@@ -58,7 +41,7 @@ FLOW_STATUS = {"draft": _l("Draft"), "running": _l("Under review"), "approved": 
 
 
 def error_message(error: service.EmergencyError) -> str:
-    return translated_error(ERRORS, error)
+    return error.localized(request_locale())
 
 
 
@@ -119,8 +102,6 @@ def preview() -> Any:
                                 total=chosen["total"] or None)
     except service.EmergencyError as exc:
         error = error_message(exc)
-    finally:
-        db.session.rollback()  # a preview never writes
     summary = found.as_summary() if found is not None else None
     if _htmx():
         return render_template("emergency/_preview.html", s=summary, error=error)

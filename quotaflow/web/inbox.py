@@ -53,8 +53,7 @@ def badge() -> Any:
 def mark_read(message_id: int) -> Any:
     if outbox.message_for(db.session, current_user.id, message_id) is None:
         abort(404)  # someone else's message looks the same as an absent one
-    with db.transaction() as session:
-        outbox.mark_read(session, current_user, message_id, remote_addr=request.remote_addr)
+    outbox.mark_read(db.session, current_user, message_id, remote_addr=request.remote_addr)
     if _htmx():
         message = outbox.message_for(db.session, current_user.id, message_id)
         response = render_template("inbox/_message.html", m=message)
@@ -67,8 +66,7 @@ def mark_read(message_id: int) -> Any:
 @blueprint.route("/inbox/read-all", methods=["POST"])
 @requires("unit.read")
 def mark_all_read() -> Any:
-    with db.transaction() as session:
-        count = outbox.mark_read(session, current_user, remote_addr=request.remote_addr)
+    count = outbox.mark_read(db.session, current_user, remote_addr=request.remote_addr)
     if _htmx():
         messages = outbox.inbox(db.session, current_user.id)
         return render_template("inbox/_list.html", messages=messages, unread=0) + \
@@ -89,10 +87,9 @@ def outbox_status() -> Any:
 @requires("outbox.read")
 def retry(delivery_id: int) -> Any:
     try:
-        with db.transaction() as session:
-            delivery = outbox.requeue(session, delivery_id, current_user,
-                                      remote_addr=request.remote_addr)
-            channel = delivery.channel
+        delivery = outbox.requeue(db.session, delivery_id, current_user,
+                                  remote_addr=request.remote_addr)
+        channel = delivery.channel
     except outbox.OutboxError as exc:
         if exc.code == "not_found":
             abort(404)

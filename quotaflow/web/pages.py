@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from quotaflow.http.context import request_locale
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import org as org_service
 from quotaflow.services.specs import field_labels
@@ -18,15 +18,10 @@ from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("pages", __name__)
-INPUT_ERRORS = {
-    "bad_name": _l("Input names are lower-case letters, digits and _."),
-    "not_a_number": _l("“%(value)s” is not a number."),
-    "not_finite": _l("Enter a finite number."),
-}
 
 
 def input_error_message(error: org_service.InputError) -> str:
-    return str(INPUT_ERRORS[error.code]) % {"value": error.value}
+    return error.localized(request_locale())
 AUDIT_PAGE_SIZE = 50
 
 

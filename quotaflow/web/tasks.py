@@ -74,62 +74,13 @@ DONE_MESSAGES = {
     "comment": _l("Comment added."), "urge": _l("The approvers were reminded."),
     "withdraw": _l("Withdrawn."), "edit": _l("Changes saved."), "submit": _l("Submitted again."),
 }
-REFUSALS = {
-    "already_decided": _l("Already decided by someone else. The page now shows the current "
-                          "state."),
-    "already_decided_by_you": _l("You have already decided this task."),
-    "not_assignee": _l("You are not an approver of this step."),
-    "not_your_turn": _l("An earlier approver has not decided yet."),
-    "not_initiator": _l("Only the initiator may do this."),
-    "not_participant": _l("Only the initiator and the approvers may comment."),
-    "too_late_to_withdraw": _l("An approver has already decided; the request can no longer be "
-                               "withdrawn."),
-    "ended": _l("This request has ended."),
-    "not_running": _l("This request is not in progress."),
-    "already_submitted": _l("This request is already in progress."),
-    "unknown_user": _l("Unknown user “%(user)s”."),
-    "already_assignee": _l("%(user)s already has this task."),
-    "initiator_as_approver": _l("The initiator cannot take a task of their own request."),
-    "self_approval": _l("You cannot approve your own request at this step."),
-    "invalid_return_target": _l("This request cannot be returned to “%(target)s”."),
-    "invalid_position": _l("Choose whether the approver comes before or after you."),
-    "empty_comment": _l("Write a comment first."),
-    "no_changes": _l("Nothing was changed."),
-    "field_not_editable": _l("“%(field)s” cannot be changed at this step."),
-    "invalid_value": _l("“%(field)s” must be a %(type)s."),
-    "bad_value": _l("“%(field)s” must be a number."),
-    "unknown_action": _l("This step runs an action QuotaFlow does not know (%(action)s); "
-                         "nothing was changed."),
-    "no_assignee": _l("Nobody can approve the step “%(node)s”; nothing was changed."),
-    "condition_failed": _l("A condition of the flow could not be evaluated; nothing was "
-                           "changed."),
-    "busy": _l("The request is changing too often; try again."),
-    "invalid_spec": _l("The flow definition of this request is not valid."),
-    "bad_action": _l("Unknown action."),
-    "comment_too_long": _l("The comment is too long (at most %(max)s characters)."),
-    "adjustment_failed": _l("The approved target could not be applied, so nothing was "
-                            "changed: %(detail)s"),
-    "recompute_failed": _l("The recomputed plan could not be published, so nothing was "
-                           "changed: %(detail)s"),
-}
-#: A refusal QuotaFlow has no words for (a plugin's action handler, say) still reads in the
-#: page's language, with the handler's own text as the detail.
-OTHER_REFUSAL = _l("The action was refused (%(code)s), so nothing was changed: %(detail)s")
 #: What a tick did to a task (the history's "time passed" rows).
 HANDLED_LABELS = {"auto_approved": _l("approved automatically"),
                   "escalated": _l("escalated to %(to)s"), "reminded": _l("reminder sent")}
 
 
 def refusal_message(exc: FlowRefused) -> str:
-    code = exc.code
-    if code == "already_decided" and exc.params.get("by") == "you":
-        code = "already_decided_by_you"
-    params = {**exc.params, "detail": exc.message, "code": exc.code}
-    template = REFUSALS.get(code, OTHER_REFUSAL)
-    try:
-        return str(template) % params
-    except (KeyError, TypeError, ValueError):
-        return str(OTHER_REFUSAL) % params
+    return exc.localized(_locale())
 
 
 class PendingTasksLabel:
@@ -422,12 +373,10 @@ def act(instance_id: int) -> Any:
         abort(403)  # overseers and observers look, they do not act
     try:
         action = action_from_form(request.form, instance, username)
-        with db.transaction() as session:
-            flows.act(session, instance_id, current_user, action,
-                      revision=_revision(request.form.get("revision")),
-                      remote_addr=request.remote_addr)
+        flows.act(db.session, instance_id, current_user, action,
+                  revision=_revision(request.form.get("revision")),
+                  remote_addr=request.remote_addr)
     except FlowRefused as exc:
-        db.session.rollback()
         message = refusal_message(exc)
         instance = db.session.get(FlowInstance, instance_id, populate_existing=True)
         if htmx:  # htmx swaps 200 responses only: the error is part of the panel

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from quotaflow.flows import Action
 from quotaflow.services import flows, registry, specs
 from quotaflow.services.flows import FlowRefused
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.flow_models import FlowInstance, FlowTask
@@ -199,7 +200,8 @@ def test_a_failing_handler_refuses_the_step(ctx, monkeypatch) -> None:
 
 
 def test_non_assignees_and_non_initiators_are_refused(ctx, handled) -> None:
-    instance = start_appeal(ctx, 3.0)
+    with unit_of_work(ctx):  # each refused act rolls back its own unit of work, not this
+        instance = start_appeal(ctx, 3.0)
     for name, action, code in [
         ("lead.east.t1", Action("approve"), "not_assignee"),
         ("head.east", Action("approve"), "not_assignee"),
