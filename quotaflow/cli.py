@@ -78,7 +78,7 @@ def _seed_demo(password: str | None) -> Path:
 
 @main.group("seed")
 def seed_group() -> None:
-    """Load data from seed/."""
+    """Load data from quotaflow/seed_data/."""
 
 
 @seed_group.command("demo")
@@ -163,6 +163,7 @@ def users_create(username: str, display_name: str, role: str, scope_code: str, l
     from quotaflow.channels import is_email_address
     from quotaflow.services import audit
     from quotaflow.services.auth import hash_password
+    from quotaflow.services.uow import unit_of_work
     from quotaflow.store import db
     from quotaflow.store.models import RoleGrant, User
     from quotaflow.store.queries import unit_by_code, user_by_username
@@ -172,7 +173,7 @@ def users_create(username: str, display_name: str, role: str, scope_code: str, l
         if email is not None and not is_email_address(email):
             raise click.ClickException(f"--email: {email!r} is not an e-mail address "
                                        "(name@example.com)")
-    with db.transaction() as session:
+    with unit_of_work(db.session()) as session:
         if user_by_username(session, username.lower()):
             raise click.ClickException(f"user {username!r} exists")
         unit = unit_by_code(session, scope_code)
@@ -194,10 +195,11 @@ def users_create(username: str, display_name: str, role: str, scope_code: str, l
 def users_token(username: str, name: str) -> None:
     """Create an API token for USERNAME and print it once."""
     from quotaflow.services.auth import create_api_token
+    from quotaflow.services.uow import unit_of_work
     from quotaflow.store import db
     from quotaflow.store.queries import user_by_username
 
-    with db.transaction() as session:
+    with unit_of_work(db.session()) as session:
         user = user_by_username(session, username.lower())
         if user is None:
             raise click.ClickException(f"unknown user {username!r}")
@@ -320,8 +322,7 @@ def outbox_retry(delivery_id: int, username: str | None) -> None:
 
     actor = _actor(username)
     try:
-        with db.transaction() as session:
-            delivery = outbox.requeue(session, delivery_id, actor)
+        delivery = outbox.requeue(db.session, delivery_id, actor)
     except outbox.OutboxError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"delivery #{delivery.id} ({delivery.channel}) is queued again")
@@ -339,8 +340,7 @@ def outbox_purge(days: int, username: str | None) -> None:
     from quotaflow.store import db
 
     actor = _actor(username)
-    with db.transaction() as session:
-        result = outbox.purge(session, days, actor=actor)
+    result = outbox.purge(db.session, days, actor=actor)
     click.echo(f"purged {result.deliveries} delivered deliveries and {result.events} events "
                f"older than {days} days (before {result.cutoff:%Y-%m-%d %H:%M} UTC)")
 
@@ -468,7 +468,6 @@ def plans_emergency(period_code: str, cities: tuple[str, ...], units: tuple[str,
                    f"{found.frozen_count} frozen; sums exact: {found.ok}")
         for r in found.regions:
             click.echo(f"  {r.code}: {r.old:,} -> {r.new:,} ({r.delta:+,})")
-        db.session.rollback()
         if only_preview:
             return
         made = emergency.submit(db.session, period, actor, reason=reason, cities=cities,
@@ -505,8 +504,7 @@ def flows_tick(now_text: str | None) -> None:
             raise click.ClickException(f"--now: not an ISO time: {now_text!r}") from None
         if now.tzinfo is not None:
             now = now.astimezone(dt.UTC).replace(tzinfo=None)
-    with db.transaction() as session:
-        result = flows.tick(session, now)
+    result = flows.tick(db.session, now)
     click.echo(f"ticked {len(result.ticked)} flow instance(s)")
     for instance_id, message in sorted(result.refused.items()):
         click.echo(f"  instance {instance_id}: refused: {message}", err=True)
@@ -550,7 +548,7 @@ def hr_export_command(period_code: str, fmt: str | None, output: str, lang: str)
 
     from quotaflow.services import hr_export
     from quotaflow.store import db
-    from quotaflow.web.hr import error_message, export_texts
+    from quotaflow.web.hr import export_texts
 
     if fmt is None:
         suffix = Path(output).suffix.lower().lstrip(".")
@@ -560,7 +558,7 @@ def hr_export_command(period_code: str, fmt: str | None, output: str, lang: str)
             export = hr_export.build_export(db.session, period_code, lang=lang,
                                             texts=export_texts())
         except hr_export.HrExportError as exc:
-            raise click.ClickException(error_message(exc)) from None
+            raise click.ClickException(exc.localized(lang)) from None
     data = hr_export.render(export, fmt)
     if output == "-":
         sys.stdout.buffer.write(data)

@@ -22,7 +22,7 @@ from quotaflow.store import db
 from quotaflow.store.models import AuditEntry, SpecVersion, User
 
 QUOTAFLOW = [sys.executable, "-m", "quotaflow.cli"]
-SEED = Path(__file__).resolve().parents[1] / "seed" / "specs"
+SEED = Path(__file__).resolve().parents[1] / "quotaflow" / "seed_data" / "specs"
 
 
 def seed_spec(name: str) -> dict:

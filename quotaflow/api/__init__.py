@@ -8,7 +8,9 @@ from flask import Blueprint, current_app, g, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
+from quotaflow.errors import QuotaFlowError
 from quotaflow.extensions import csrf
+from quotaflow.http.context import request_locale
 from quotaflow.http.errors import ApiError, api_error
 
 api_blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -32,6 +34,21 @@ def _csrf_for_cookie_sessions() -> None:
 @api_blueprint.errorhandler(ApiError)
 def _api_error(exc: ApiError) -> Any:
     return api_error(exc.status, exc.code, exc.message, exc.details)
+
+
+def caller_locale() -> str:
+    """The API caller's language: its Accept-Language, else the account's setting."""
+    if request.accept_languages:
+        best = request.accept_languages.best_match(current_app.config["LANGUAGES"])
+        if best:
+            return best
+    return request_locale()
+
+
+@api_blueprint.errorhandler(QuotaFlowError)
+def _refused(exc: QuotaFlowError) -> Any:
+    """Every refused use case: its kind's status, code, words in the caller's language."""
+    return api_error(exc.status, exc.code, exc.localized(caller_locale()), exc.details())
 
 
 @api_blueprint.errorhandler(CSRFError)

@@ -40,10 +40,6 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _plan_error(exc: PlanError) -> ApiError:
-    return ApiError(422, exc.code, exc.message, exc.details())
-
-
 def _plan(plan_id: int) -> Plan:
     plan = pq.plan_by_id(db.session, plan_id)
     if plan is None:
@@ -93,12 +89,9 @@ def create_plan() -> Any:
     note = body.get("note", "")
     if note is not None and not isinstance(note, str):
         raise ApiError(422, "invalid_note", "note must be a string", {"pointer": "/note"})
-    try:
-        plan = plan_service.create_plan(db.session, current_user._get_current_object(), period,
-                                        scenario, body["total"], note,
-                                        remote_addr=request.remote_addr)
-    except PlanError as exc:
-        raise _plan_error(exc) from None
+    plan = plan_service.create_plan(db.session, current_user._get_current_object(), period,
+                                    scenario, body["total"], note,
+                                    remote_addr=request.remote_addr)
     paths = current_principal().scope_paths("unit.read")
     response = jsonify({**plan_json(plan),
                         "summary": plan_service.summary_for_scope(db.session, plan, paths)})

@@ -12,13 +12,10 @@ from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
 from quotaflow.services import spec_kinds
 from quotaflow.services import specs as spec_service
-from quotaflow.services.specs import SpecServiceError, SpecValidationError
 from quotaflow.store import db
 from quotaflow.store.models import SpecVersion
 
 MAX_NOTE = 500
-SERVICE_STATUS = {"unknown_kind": 404, "not_found": 404, "bad_key": 422, "unchanged": 409,
-                  "already_active": 409}
 
 
 def version_json(spec: SpecVersion, *, content: bool = False) -> dict[str, Any]:
@@ -37,13 +34,6 @@ def _versions(kind: str, key: str) -> list[SpecVersion]:
     if not found:
         raise ApiError(404, "not_found", f"no spec {kind}/{key}")
     return found
-
-
-def _service_error(exc: SpecServiceError) -> ApiError:
-    if isinstance(exc, SpecValidationError):
-        return ApiError(422, "invalid_spec", exc.message,
-                        {"issues": [p.as_dict() for p in exc.problems]})
-    return ApiError(SERVICE_STATUS.get(exc.code, 422), exc.code, exc.message, exc.params)
 
 
 @api_blueprint.get("/specs")
@@ -86,12 +76,9 @@ def create_spec_version(kind: str, key: str) -> Any:
     activate = body.get("activate", False)
     if not isinstance(activate, bool):
         raise ApiError(400, "invalid_body", "activate is true or false", {"pointer": "/activate"})
-    try:
-        saved = spec_service.save_version(db.session, kind, key, body["content"],
-                                          current_user._get_current_object(), note,
-                                          activate=activate, remote_addr=request.remote_addr)
-    except SpecServiceError as exc:
-        raise _service_error(exc) from None
+    saved = spec_service.save_version(db.session, kind, key, body["content"],
+                                      current_user._get_current_object(), note,
+                                      activate=activate, remote_addr=request.remote_addr)
     response = jsonify(version_json(saved, content=True))
     response.status_code = 201
     return response
@@ -101,10 +88,7 @@ def create_spec_version(kind: str, key: str) -> Any:
 @requires("spec.write")
 def activate_spec_version(kind: str, key: str, version: int) -> Any:
     _versions(kind, key)
-    try:
-        spec = spec_service.activate_version(db.session, kind, key, version,
-                                             current_user._get_current_object(), request.remote_addr)
-    except SpecServiceError as exc:
-        raise _service_error(exc) from None
+    spec = spec_service.activate_version(db.session, kind, key, version,
+                                         current_user._get_current_object(), request.remote_addr)
     return jsonify(version_json(spec))
 

@@ -45,13 +45,9 @@ def post_actuals() -> Any:
     payload = request.get_json(silent=True)
     if isinstance(payload, dict) and "actuals" in payload:
         payload = payload["actuals"]
-    try:
-        result = actuals_service.ingest_records(
-            db.session, current_user._get_current_object(), current_principal(), payload,
-            remote_addr=request.remote_addr)
-    except actuals_service.ActualsError as exc:
-        raise ApiError(422, "invalid_actuals", str(exc),
-                       {"issues": [i.as_dict() for i in exc.issues]}) from None
+    result = actuals_service.ingest_records(
+        db.session, current_user._get_current_object(), current_principal(), payload,
+        remote_addr=request.remote_addr)
     return jsonify(result.as_dict())
 
 

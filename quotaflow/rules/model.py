@@ -4,7 +4,7 @@ A factor model (DESIGN.md, "The allocation model") is a JSON document: input fie
 factors (an expression yielding a non-negative measure per unit, normalised among
 siblings), weights in percent that total exactly 100, and a policy per level (bounds
 as expressions, rounding unit, locked units). :func:`load_model` validates it against
-``schemas/factor-model.schema.json`` and then semantically, and compiles every
+``quotaflow/schemas/factor-model.schema.json`` and then semantically, and compiles every
 expression once; the allocation engine then trusts what it runs.
 """
 

@@ -13,6 +13,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.rules import FactorModel, TreeError, UnitTree, build_tree
 from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
@@ -21,43 +24,37 @@ from quotaflow.store.models import Period
 #: How many unit codes an error names before it only counts the rest.
 NAMED_UNITS = 5
 
-MESSAGES = {
-    "bad_total": "the total must be a positive number of yuan, got {total!r}",
-    "unknown_scenario": "unknown scenario {scenario!r} (known: {known})",
-    "no_model": "no active factor model",
-    "model_invalid": "the factor model is not valid at {at}: {detail}",
-    "presets_invalid": "the scenario presets are not valid at {at}: {detail}",
-    "risks_invalid": "the risk rules are not valid at {at}: {detail}",
-    "no_units": "the organisation has no active units",
-    "inactive_parent": "{count} active units sit under a missing or inactive parent: {units}",
-    "bad_tree": "the organisation tree is not valid: {detail}",
-    "missing_values": "{count} units have no value for {field!r} in {period}: {units}",
-    "out_of_range": "{count} units have a value of {field!r} outside [{min}, {max}] in "
-                    "{period}: {units}",
-    "not_integer": "{count} units have a value of {field!r} that is not a whole number in "
-                   "{period}: {units}",
-    "not_boolean": "{count} units have a value of {field!r} that is not 0 or 1 in "
-                   "{period}: {units}",
-    "allocation": "the model cannot run on this data: {detail}",
-    "note_too_long": "the note is longer than {max} characters",
-    "unit_not_in_plan": "unit {unit!r} is not in this plan",
-}
 
 
-class PlanError(ValueError):
+class PlanError(QuotaFlowError):
     """A plan cannot be computed or read: a stable code, its parameters and where
-    (a JSON pointer into the request). The message is English; pages translate by code."""
+    (a JSON pointer into the request)."""
 
-    def __init__(self, code: str, pointer: str = "", **params: Any) -> None:
-        self.code, self.pointer, self.params = code, pointer, params
-        super().__init__(self.message)
-
-    @property
-    def message(self) -> str:
-        return MESSAGES[self.code].format(**self.params)
-
-    def details(self) -> dict[str, Any]:
-        return {"pointer": self.pointer, **self.params}
+    domain = "plan"
+    CODE_KINDS = code_kinds(unit_not_in_plan="not_found")
+    CODES = messages.register(domain, {
+        "bad_total": _l("Enter the company total as a positive number of yuan."),
+        "unknown_scenario": _l("Unknown scenario “%(scenario)s”."),
+        "no_model": _l("No factor model is active. Activate one before planning."),
+        "model_invalid": _l("The factor model is not valid at %(at)s: %(detail)s"),
+        "presets_invalid": _l("The scenario presets are not valid at %(at)s: %(detail)s"),
+        "risks_invalid": _l("The risk rules are not valid at %(at)s: %(detail)s"),
+        "no_units": _l("The organisation has no active units."),
+        "inactive_parent": _l("%(count)s active units sit under a missing or inactive parent: "
+                              "%(units)s."),
+        "bad_tree": _l("The organisation tree is not valid: %(detail)s"),
+        "missing_values": _l("%(count)s units have no value for “%(field)s” in %(period)s: "
+                             "%(units)s."),
+        "out_of_range": _l("%(count)s units have a value of “%(field)s” outside [%(min)s, %(max)s] "
+                           "in %(period)s: %(units)s."),
+        "not_integer": _l("%(count)s units have a value of “%(field)s” that is not a whole number "
+                          "in %(period)s: %(units)s."),
+        "not_boolean": _l("%(count)s units have a value of “%(field)s” that is not 0 or 1 in "
+                          "%(period)s: %(units)s."),
+        "allocation": _l("The model cannot run on this data: %(detail)s"),
+        "note_too_long": _l("The note is longer than %(max)s characters."),
+        "unit_not_in_plan": _l("Unit %(unit)s is not in this plan."),
+    })
 
 
 @dataclass(frozen=True, eq=False)

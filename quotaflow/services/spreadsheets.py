@@ -37,6 +37,8 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError
 from quotaflow.forms.inputs import (
     CellError,
     coerce_cell,
@@ -45,8 +47,10 @@ from quotaflow.forms.inputs import (
     input_schema,
     validator,
 )
+from quotaflow.messages import _l
 from quotaflow.services import audit, specs
 from quotaflow.services.access import Principal
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import AttributeValue, OrgUnit, Period, User
 from quotaflow.store.queries import in_paths, levels, load_attribute_column, period_by_code
 
@@ -97,15 +101,27 @@ class SheetIssue:
     header: str | None = None
 
 
-class SheetImportError(Exception):
+class SheetImportError(QuotaFlowError):
     """The upload was refused; nothing was written. ``total`` counts every issue found,
     ``issues`` keeps the first :data:`MAX_ISSUES` in row order."""
+
+    domain = "sheet"
+    CODES = messages.register(domain, {
+        "invalid_sheet": _l("The file was refused, nothing was imported: %(total)s problem(s)."),
+    })
 
     def __init__(self, issues: Sequence[SheetIssue], total: int | None = None) -> None:
         self.issues = tuple(issues)
         self.total = len(self.issues) if total is None else total
-        super().__init__(f"{self.total} issue(s): " + "; ".join(
-            f"{i.column or ''}{i.row or ''} {i.code} {dict(i.params)}" for i in self.issues[:5]))
+        super().__init__("invalid_sheet", "", total=self.total)
+
+    def details(self) -> dict[str, Any]:
+        return {"issues": [{"code": i.code, "row": i.row, "column": i.column, **dict(i.params)}
+                           for i in self.issues]}
+
+    def __str__(self) -> str:
+        return f"{self.total} issue(s): " + "; ".join(
+            f"{i.column or ''}{i.row or ''} {i.code} {dict(i.params)}" for i in self.issues[:5])
 
 
 class IssueLog:
@@ -847,16 +863,12 @@ def import_inputs(session: Session, actor: User, principal: Principal, data: byt
             changes.note(code, name, None if math.isnan(old) else old, new)
     issues.raise_if_any()
 
-    try:
+    with unit_of_work(session):
         _write_changes(session, period, changes)
         audit.record(session, actor, "import_inputs", "period", period.code, after={
             "file": filename[:200], "sha256": digest, "rows": len(data_rows),
             "units_changed": len(changes.units), "values_changed": changes.count,
             "fields": sorted(field_cols), "changes": changes.log}, remote_addr=remote_addr)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return InputsImportResult(period.code, len(data_rows), len(changes.units), changes.count,
                               digest)
 

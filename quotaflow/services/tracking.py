@@ -46,6 +46,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.rules.forecast import backtest, forecast_band, run_rate
 from quotaflow.rules.pacing import (
     DEFAULT_WEEKS,
@@ -63,13 +66,20 @@ PACING_KIND = "pacing_curve"
 SPEC_KEY = "default"
 
 
-class TrackingError(ValueError):
+class TrackingError(QuotaFlowError):
     """Progress cannot be computed; ``code``: no_plan, bad_week, no_weeks."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    domain = "tracking"
+    CODE_KINDS = code_kinds(no_plan="not_found")
+    CODES = messages.register(domain, {
+        "no_weeks": _l("Period %(period)s has no weeks."),
+        "no_plan": _l("Period %(period)s has no plan yet: create one in the target simulator "
+                      "to track progress against it."),
+        "bad_week": _l("%(period)s has weeks 1..%(weeks)s, not %(week)s."),
+    })
+
+    def __init__(self, code: str, /, **params: Any) -> None:
+        super().__init__(code, "/week" if code == "bad_week" else "", **params)
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,7 +239,7 @@ def current_week(period: Period, today: dt.date | None = None) -> int:
     today = today or dt.date.today()
     weeks = period.weeks
     if not weeks:
-        raise TrackingError("no_weeks", f"period {period.code} has no weeks")
+        raise TrackingError("no_weeks", period=period.code)
     for w in weeks:
         if w.start_date <= today <= w.end_date:
             return w.week_no
@@ -246,8 +256,7 @@ def target_plan(session: Session, period: Period) -> tuple[Plan, str]:
     latest = session.scalar(select(Plan).where(Plan.period_id == period.id)
                             .order_by(Plan.number.desc()).limit(1))
     if latest is None:
-        raise TrackingError("no_plan", f"period {period.code} has no plan yet: create one "
-                                       "(Plans > Simulate) to track progress against")
+        raise TrackingError("no_plan", period=period.code)
     return latest, "latest"
 
 
@@ -392,11 +401,11 @@ def progress(session: Session, period: Period, week: int | None = None, *,
     """Every active unit's pacing metrics for weeks 1..``week`` of ``period``, forecast
     and backtest (``week`` defaults to the current week)."""
     if not period.weeks:
-        raise TrackingError("no_weeks", f"period {period.code} has no weeks")
+        raise TrackingError("no_weeks", period=period.code)
     week = current_week(period, today) if week is None else int(week)
     n_weeks = len(period.weeks)
     if not 1 <= week <= n_weeks:
-        raise TrackingError("bad_week", f"{period.code} has weeks 1..{n_weeks}, not {week}")
+        raise TrackingError("bad_week", period=period.code, weeks=n_weeks, week=week)
     plan, source = target_plan(session, period)
     tree = unit_tree(session)
     targets, has_target = _targets(session, plan, tree.ids)

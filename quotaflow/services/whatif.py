@@ -36,6 +36,9 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.rules import FactorModel, SpecError, SpecIssue, TreeError, UnitTree, build_tree
 from quotaflow.rules.allocation import allocate, scores_for
 from quotaflow.rules.model import FieldSpec
@@ -76,29 +79,32 @@ __all__ = [
     "snapshot_upload",
 ]
 
-MESSAGES = {
-    "no_plan": "period {period} has no plan yet",
-    "no_policy": "no what-if policy is active",
-    "policy_invalid": "the what-if policy is not valid at {at}: {detail}",
-    "not_a_branch": "unit {unit!r} has no units below it to redistribute its target to",
-    "is_root": "unit {unit!r} is the top of the organisation: its target is the company "
-               "total, which a what-if does not change",
-    "not_in_plan": "unit {unit!r} is not in plan {plan}",
-    "unknown_unit": "unit {unit!r} is not below {root!r}",
-    "unknown_field": "{field!r} is not an input a what-if may change",
-    "unknown_factor": "{factor!r} is not a factor of the plan's model",
-    "not_a_number": "{value!r} is not a number (unit {unit}, {field})",
-    "missing_values": "{count} units below {root} have no value for {field!r}: {units}",
-    "allocation": "the model cannot run on these inputs: {detail}",
-}
 
 
-class WhatIfError(ValueError):
-    """A what-if cannot be run: a stable code and its parameters (pages translate)."""
+class WhatIfError(QuotaFlowError):
+    """A what-if cannot be run: a stable code and its parameters."""
 
-    def __init__(self, code: str, **params: Any) -> None:
-        self.code, self.params = code, params
-        super().__init__(MESSAGES[code].format(**params))
+    domain = "whatif"
+    CODE_KINDS = code_kinds(no_plan="not_found", not_in_plan="not_found", unknown_unit="not_found")
+    CODES = messages.register(domain, {
+        "no_plan": _l("Period %(period)s has no plan yet: a what-if starts from a plan."),
+        "no_policy": _l("No what-if policy is active. Ask an administrator to activate one."),
+        "policy_invalid": _l("The what-if policy is not valid at %(at)s: %(detail)s"),
+        "not_a_branch": _l("%(unit)s has no units below it to redistribute its target to."),
+        "is_root": _l("%(unit)s is the top of the organisation: its target is the company total, "
+                      "which a what-if does not change."),
+        "not_in_plan": _l("%(unit)s is not in plan %(plan)s."),
+        "unknown_unit": _l("%(unit)s is not below %(root)s."),
+        "unknown_field": _l("“%(field)s” is not an input a what-if may change."),
+        "unknown_factor": _l("“%(factor)s” is not a factor of the plan's model."),
+        "not_a_number": _l("“%(value)s” is not a number (%(unit)s, %(field)s)."),
+        "missing_values": _l("%(count)s units below %(root)s have no value for “%(field)s”: "
+                             "%(units)s."),
+        "allocation": _l("The model cannot run on these inputs: %(detail)s"),
+    })
+
+    def __init__(self, code: str, /, **params: Any) -> None:
+        super().__init__(code, "", **params)
 
 
 # -- the policy ----------------------------------------------------------------------

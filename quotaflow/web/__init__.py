@@ -22,10 +22,6 @@ CONTENT_SECURITY_POLICY = (
 
 
 def init_web(app: Flask) -> None:
-    # Importing confirm, emergency and flow_actions also registers their flow actions
-    # (apply_adjustment, publish_recompute, publish, sync_hr) in every process that runs
-    # the app, the CLI's "flows tick" included.
-    from quotaflow.services import flow_actions  # noqa: F401
     from quotaflow.web import (
         admin,
         alerts,

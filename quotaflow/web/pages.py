@@ -6,9 +6,8 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 
-from quotaflow.http.context import request_context
+from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import commands
 from quotaflow.services import org as org_service
@@ -18,15 +17,10 @@ from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("pages", __name__)
-INPUT_ERRORS = {
-    "bad_name": _l("Input names are lower-case letters, digits and _."),
-    "not_a_number": _l("“%(value)s” is not a number."),
-    "not_finite": _l("Enter a finite number."),
-}
 
 
 def input_error_message(error: org_service.InputError) -> str:
-    return str(INPUT_ERRORS[error.code]) % {"value": error.value}
+    return error.localized(request_locale())
 AUDIT_PAGE_SIZE = 50
 
 

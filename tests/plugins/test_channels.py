@@ -232,6 +232,7 @@ def test_hr_webhook_through_the_outbox_worker_waits_then_arrives_once(app) -> No
                 channels["hr_webhook"].deliver(replay)
                 assert receiver_logic.duplicates == [key]
                 assert len(receiver_logic.events) == 1
+            session.rollback()  # end the read: SQLite keeps a transaction's snapshot
             session.expire_all()
             done = session.get(OutboxDelivery, delivery_id)
             assert done.status == "delivered" and done.attempts == 2 and done.last_error is None

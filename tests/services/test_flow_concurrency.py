@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quotaflow.flows import Action
-from quotaflow.services import flows, specs
+from quotaflow.services import flows, registry, specs
 from quotaflow.services.flows import FlowRefused
 from quotaflow.store import db
 from quotaflow.store import queries as q
@@ -49,7 +49,7 @@ def applied(monkeypatch) -> list[int]:
         with lock:
             calls.append(instance.id)
 
-    monkeypatch.setitem(flows._ACTIONS, "apply_adjustment", handler)
+    monkeypatch.setitem(registry._loaded, registry.FLOW_ACTIONS["apply_adjustment"], handler)
     return calls
 
 

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import func, select
 
 from quotaflow.flows import Action
-from quotaflow.services import flows, specs
+from quotaflow.services import flows, registry, specs
 from quotaflow.services.flows import FlowRefused
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.flow_models import FlowInstance, FlowTask
@@ -21,7 +22,7 @@ from quotaflow.store.models import AuditEntry, User, utcnow
 from quotaflow.store.outbox_models import OutboxEvent
 
 SUBJECT = "flow_test"  # no feature listens for this subject type
-FLOW_DIR = Path(__file__).resolve().parents[2] / "seed" / "specs" / "flows"
+FLOW_DIR = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data" / "specs" / "flows"
 _ids = itertools.count(1)
 
 
@@ -43,7 +44,7 @@ def handled(monkeypatch):
         return run
 
     for name in ("apply_adjustment", "publish_recompute"):
-        monkeypatch.setitem(flows._ACTIONS, name, handler(name))
+        monkeypatch.setitem(registry._loaded, registry.FLOW_ACTIONS[name], handler(name))
     return calls
 
 
@@ -168,9 +169,10 @@ def test_a_rejection_ends_without_running_the_action(ctx, handled) -> None:
 
 
 def test_unknown_action_is_refused_and_nothing_changes(ctx, monkeypatch) -> None:
-    monkeypatch.delitem(flows._ACTIONS, "apply_adjustment", raising=False)
     instance = start_appeal(ctx, 1.0)
     ctx.commit()
+    # A flow version stored while an action was declared, run after it no longer is.
+    monkeypatch.delitem(registry.FLOW_ACTIONS, "apply_adjustment")
     before = copy.deepcopy(instance.state)
     audits = ctx.scalar(select(func.count()).select_from(AuditEntry))
     with pytest.raises(FlowRefused) as refused:
@@ -188,7 +190,7 @@ def test_a_failing_handler_refuses_the_step(ctx, monkeypatch) -> None:
     def broken(session, instance):
         raise FlowRefused("adjustment_failed", "the plan is locked")
 
-    monkeypatch.setitem(flows._ACTIONS, "apply_adjustment", broken)
+    monkeypatch.setitem(registry._loaded, registry.FLOW_ACTIONS["apply_adjustment"], broken)
     instance = start_appeal(ctx, 1.0)
     ctx.commit()
     with pytest.raises(FlowRefused):
@@ -198,7 +200,8 @@ def test_a_failing_handler_refuses_the_step(ctx, monkeypatch) -> None:
 
 
 def test_non_assignees_and_non_initiators_are_refused(ctx, handled) -> None:
-    instance = start_appeal(ctx, 3.0)
+    with unit_of_work(ctx):  # each refused act rolls back its own unit of work, not this
+        instance = start_appeal(ctx, 3.0)
     for name, action, code in [
         ("lead.east.t1", Action("approve"), "not_assignee"),
         ("head.east", Action("approve"), "not_assignee"),
@@ -364,7 +367,8 @@ def test_a_refused_tick_leaves_that_instance_whole_and_ticks_the_others(
         raise FlowRefused("adjustment_failed", "the plan is locked")
 
     subject = "flow_tick_test"
-    monkeypatch.setitem(flows._ON_END, subject, [refuse])
+    monkeypatch.setitem(registry.FLOW_END_HANDLERS, subject, ("tests:refuse",))
+    monkeypatch.setitem(registry._loaded, "tests:refuse", refuse)
     save_flow(ctx, "flowtest-tick-auto", simple_flow("flowtest-tick-auto", due_hours=2,
                                                      on_due="auto_approve"))
     save_flow(ctx, "flowtest-tick-remind", simple_flow("flowtest-tick-remind", due_hours=1))

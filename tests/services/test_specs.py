@@ -24,7 +24,7 @@ from quotaflow.services.specs import (
 from quotaflow.store import db
 from quotaflow.store.models import AuditEntry, SpecVersion, User
 
-SEED = Path(__file__).resolve().parents[2] / "seed" / "specs"
+SEED = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data" / "specs"
 
 
 def seed_spec(name: str) -> dict:

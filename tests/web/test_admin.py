@@ -23,7 +23,7 @@ from quotaflow.store.models import (
 )
 from quotaflow.store.queries import unit_by_code, user_by_username
 
-SEED = Path(__file__).resolve().parents[2] / "seed" / "specs"
+SEED = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data" / "specs"
 VIEWS = ("units", "users", "grants", "periods", "specs", "audit")
 EXTERNAL = re.compile(r'(?:src|href)="(?:https?:)?//', re.IGNORECASE)
 

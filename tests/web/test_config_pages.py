@@ -16,7 +16,7 @@ from quotaflow.services import specs as spec_service
 from quotaflow.store import db
 from quotaflow.store.models import AuditEntry, SpecVersion
 
-SEED = Path(__file__).resolve().parents[2] / "seed" / "specs"
+SEED = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data" / "specs"
 OUTSIDERS = ("ceo", "head.east", "lead.east.t1", "sales.p0001")
 
 

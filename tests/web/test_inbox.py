@@ -212,7 +212,7 @@ def test_outbox_cli_status_and_retry(app: Any, cleanup: None) -> None:
             AuditEntry.action == "outbox_requeue", AuditEntry.entity_id == str(dead_id)))
         assert entry.actor_name == "hrbp"
     missing = runner.invoke(main, ["outbox", "retry", "999999999"])
-    assert missing.exit_code != 0 and "there is no delivery 999999999" in missing.output
+    assert missing.exit_code != 0 and "There is no delivery 999999999" in missing.output
 
 
 def test_outbox_cli_purge_deletes_old_delivered_rows(app: Any, cleanup: None) -> None:
