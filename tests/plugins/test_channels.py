@@ -177,6 +177,7 @@ class DedupingHr:
         return ok_json({"stored": True}, 201)
 
 
+@pytest.mark.committing  # the worker claims and delivers in sessions of its own
 def test_hr_webhook_through_the_outbox_worker_waits_then_arrives_once(app) -> None:
     """Receiver down: the delivery waits (retried later). Receiver up: it arrives once.
     A replay (the worker's at-least-once redelivery) carries the same key, so HR drops it."""
