@@ -6,7 +6,6 @@ nothing here assumes an empty alerts table."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import numpy as np
 import pytest
@@ -152,7 +151,7 @@ def test_cli_scan_reports_and_adds_nothing_the_second_time(app, ctx, demo) -> No
 
 
 def test_a_lease_has_one_holder_until_it_expires(ctx) -> None:
-    name = f"test-{uuid.uuid4().hex[:8]}"
+    name = "test-lease"
     now = dt.datetime(2026, 11, 30, 0, 0)
     ttl = dt.timedelta(minutes=10)
     assert jobs.acquire(ctx, name, "worker-a", ttl, now=now)
