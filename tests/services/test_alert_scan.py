@@ -1,7 +1,7 @@
 """The alert scan on the demo: NORTH-T4's streak alert with three concrete remedies,
 sent to its lead and region head; scanning again adds nothing; cooldown; job leases
-and the schedule. The demo database is shared: the scan of week 6 is idempotent, and
-nothing here assumes an empty alerts table."""
+and the schedule. Each test starts from the seeded demo (its transaction is rolled back
+at its end)."""
 
 from __future__ import annotations
 
