@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import itertools
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,6 @@ from quotaflow.store.outbox_models import OutboxEvent
 
 SUBJECT = "flow_test"  # no feature listens for this subject type
 FLOW_DIR = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data" / "specs" / "flows"
-_ids = itertools.count(1)
 
 
 @pytest.fixture
@@ -60,7 +58,7 @@ def start_appeal(session, change_pct: float, *, key: str = "appeal", unit: str =
             "change_pct": change_pct, "reason": "new competitor"}
     return flows.start(session, key, unit=q.unit_by_code(session, unit),
                        initiator=user(session, initiator), data=data, subject_type=SUBJECT,
-                       subject_id=next(_ids), now=now)
+                       subject_id=1, now=now)
 
 
 def pending(session, instance: FlowInstance) -> list[str]:
@@ -102,7 +100,7 @@ def test_start_pins_the_active_version(ctx) -> None:
     v1 = flows.active_flow(ctx, "flowtest-pin")
     instance = flows.start(ctx, "flowtest-pin", unit=q.unit_by_code(ctx, "EAST"),
                            initiator=user(ctx, "head.east"), data={"amount": 1.0},
-                           subject_type=SUBJECT, subject_id=next(_ids))
+                           subject_type=SUBJECT, subject_id=1)
     ctx.commit()
     assert instance.flow_version_id == v1.id and instance.revision == 1
     assert instance.status == "running" and instance.data == {"amount": 1.0}
@@ -277,7 +275,7 @@ def test_tick_reminds_when_a_task_is_due(ctx) -> None:
     t0 = utcnow() - dt.timedelta(hours=3)
     instance = flows.start(ctx, "flowtest-remind", unit=q.unit_by_code(ctx, "EAST"),
                            initiator=user(ctx, "head.east"), data={"amount": 2.0},
-                           subject_type=SUBJECT, subject_id=next(_ids), now=t0)
+                           subject_type=SUBJECT, subject_id=1, now=t0)
     ctx.commit()
     task = ctx.scalar(select(FlowTask).where(FlowTask.instance_id == instance.id))
     assert task.due_at == t0 + dt.timedelta(hours=1)
@@ -304,7 +302,7 @@ def test_tick_auto_approves_and_escalates(ctx, handled) -> None:
     t0 = utcnow() - dt.timedelta(hours=5)
     made = [flows.start(ctx, key, unit=q.unit_by_code(ctx, "EAST"),
                         initiator=user(ctx, "head.east"), data={"amount": 1.0},
-                        subject_type=SUBJECT, subject_id=next(_ids), now=t0)
+                        subject_type=SUBJECT, subject_id=1, now=t0)
             for key in ("flowtest-auto", "flowtest-escalate")]
     flows.tick(ctx, only=[i.id for i in made])
     ctx.commit()
@@ -337,7 +335,7 @@ def test_emergency_recompute_needs_one_executive(ctx, handled) -> None:
     instance = flows.start(ctx, "emergency_recompute", unit=q.unit_by_code(ctx, "HQ"),
                            initiator=user(ctx, "hrbp"),
                            data={"plan_id": 1, "period": "2026Q4", "reason": "merger"},
-                           subject_type=SUBJECT, subject_id=next(_ids))
+                           subject_type=SUBJECT, subject_id=1)
     assert pending(ctx, instance) == ["ceo", "cfo"]
     instance = flows.act(ctx, instance.id, user(ctx, "ceo"), Action("approve"))
     assert instance.status == "approved"
@@ -375,7 +373,7 @@ def test_a_refused_tick_leaves_that_instance_whole_and_ticks_the_others(
     t0 = utcnow() - dt.timedelta(hours=5)
     broken, fine = (flows.start(ctx, key, unit=q.unit_by_code(ctx, "EAST"),
                                 initiator=user(ctx, "head.east"), data={"amount": 1.0},
-                                subject_type=kind, subject_id=next(_ids), now=t0)
+                                subject_type=kind, subject_id=1, now=t0)
                     for key, kind in (("flowtest-tick-auto", subject),
                                       ("flowtest-tick-remind", SUBJECT)))
     ctx.commit()

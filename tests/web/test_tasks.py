@@ -4,7 +4,6 @@ see and act, flows in the configuration pages, and the CLI tick."""
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import re
 
@@ -18,7 +17,6 @@ from quotaflow.store.models import utcnow
 
 SUBJECT = "flow_test"
 HX = {"HX-Request": "true"}
-_ids = itertools.count(50_000)
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +35,7 @@ def start(app, change_pct: float = 2.0, *, now: dt.datetime | None = None) -> in
             initiator=q.user_by_username(session, "head.east"),
             data={"allocated": 1000.0, "requested": 1000.0 * (1 + change_pct / 100),
                   "change_pct": change_pct, "reason": "a new competitor"},
-            subject_type=SUBJECT, subject_id=next(_ids), now=now)
+            subject_type=SUBJECT, subject_id=1, now=now)
         session.commit()
         return instance.id
 
