@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from quotaflow.services import audit
+from quotaflow.services.input_check import InputCheckError, check_values
 from quotaflow.store.models import AttributeValue, OrgUnit, Period, User
 
 ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -21,6 +22,9 @@ MESSAGES = {
     "not_a_number": "{value!r} is not a number",
     "not_finite": "must be a finite number",
 }
+
+
+__all__ = ["InputCheckError", "InputError", "parse_values", "set_attributes"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,12 @@ def set_attributes(
     values: Mapping[str, float | None],
     remote_addr: str | None = None,
 ) -> dict[str, float]:
-    """Replace some of a unit's inputs for a period, audited, in one transaction."""
+    """Replace some of a unit's inputs for a period, audited, in one transaction.
+
+    Every value is first checked against the active factor model's field spec (the
+    check the planner runs): :class:`InputCheckError` names the field, nothing is saved.
+    """
+    check_values(session, values)
     current = dict(
         session.execute(
             select(AttributeValue.name, AttributeValue.value).where(
