@@ -106,12 +106,15 @@ def field_problem(spec: FieldSpec, column: np.ndarray, codes: np.ndarray,
 
 
 def checked_columns(session: Session, period: Period, fields: Sequence[FieldSpec],
-                    unit_ids: np.ndarray, codes: np.ndarray) -> dict[str, np.ndarray]:
+                    unit_ids: np.ndarray, codes: np.ndarray, *,
+                    all_active: bool = False) -> dict[str, np.ndarray]:
     """The input columns of ``fields`` for the units, through the one loader and the one
     field check; missing values take the field's default. Raises PlanError."""
     columns = {}
+    any_inactive = org_columns.inactive_units(session) > 0 if all_active else False
     for spec in fields:
-        column = org_columns.input_column(session, period.id, spec.name, unit_ids)
+        column = org_columns.input_column(session, period.id, spec.name, unit_ids,
+                                          all_active=all_active, any_inactive=any_inactive)
         if (error := field_problem(spec, column, codes, period.code)) is not None:
             raise error
         columns[spec.name] = spec.filled(column)
@@ -130,7 +133,8 @@ def load_period_data(session: Session, period: Period, model: FactorModel) -> Pe
     if (orphan := units.orphans).any():
         raise PlanError("inactive_parent", **_named(units.codes, orphan))
     levels = tuple(level.key for level in q.levels(session))
-    columns = checked_columns(session, period, model.fields, units.ids, units.codes)
+    columns = checked_columns(session, period, model.fields, units.ids, units.codes,
+                              all_active=True)
     try:
         tree = build_tree(units.codes, units.parent_row, columns, levels=levels,
                           labels={"name_en": units.name_en, "name_zh": units.name_zh})

@@ -3,9 +3,9 @@
 Every use case that runs on the whole organisation (plans, what-if, tracking, alert
 scans, the spreadsheet round trip) reads the units and their inputs here, through the
 raw driver cursor: one SQL statement for the units, one per input column, rows turned
-into columns in C (``np.fromiter``), never ORM objects. On PostgreSQL an input column
-comes as one binary ``COPY`` parsed by numpy, so its cost does not grow with Python
-objects.
+into columns in C (``np.fromiter``), never ORM objects; psycopg sends numbers in binary.
+A whole-organisation column comes as values only (its alignment with the units proved
+by its row count), half the Python objects of (id, value) pairs.
 
 What the values must be (type, range, required, integer, boolean) is decided by the
 pure core (:meth:`quotaflow.rules.model.FieldSpec.check`), not here.
@@ -20,11 +20,6 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
-
-#: COPY ... (FORMAT binary) of (unit_id int4, value float8), no NULLs: fixed-size tuples.
-_PG_PAIR = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i4"), ("value_len", ">i4"),
-                     ("value", ">f8")])
-_PG_HEADER = 19  # signature (11) + flags (4) + header extension length (4)
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,11 +51,16 @@ class OrgColumns:
         return (self.parent_ids >= 0) & (self.parent_row < 0)
 
 
-def driver_cursor(session: Session) -> tuple[Any, str]:
-    """The session connection's raw DBAPI cursor and its parameter marker."""
+def driver_cursor(session: Session, *, binary: bool = False) -> tuple[Any, str]:
+    """The session connection's raw DBAPI cursor and its parameter marker.
+
+    ``binary`` asks psycopg for binary results (numbers arrive without text parsing);
+    SQLite has no such choice.
+    """
     connection = session.connection().connection.driver_connection
-    marker = "?" if session.bind.dialect.paramstyle == "qmark" else "%s"
-    return connection.cursor(), marker
+    if session.bind.dialect.name == "postgresql":
+        return connection.cursor(binary=binary), "%s"
+    return connection.cursor(), "?"
 
 
 def parent_rows(ids: np.ndarray, parent_ids: np.ndarray) -> np.ndarray:
@@ -112,24 +112,11 @@ def org_columns(session: Session, *, paths: bool = False) -> OrgColumns:
 
 def _pairs(session: Session, period_id: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(unit ids, values) of one stored input column, in unit id order."""
-    sql = ("SELECT unit_id, value FROM attribute_values WHERE period_id = {m} AND name = {m} "
-           "ORDER BY unit_id")
-    connection = session.connection().connection.driver_connection
-    if session.bind.dialect.name == "postgresql":
-        buffer = bytearray()
-        with connection.cursor() as cursor:
-            copy_sql = ("COPY (SELECT unit_id::int4, value::float8 FROM attribute_values "
-                        "WHERE period_id = %s AND name = %s ORDER BY unit_id) "
-                        "TO STDOUT (FORMAT binary)")
-            with cursor.copy(copy_sql, (period_id, name)) as copy:
-                for block in copy:
-                    buffer += block
-        body = memoryview(buffer)[_PG_HEADER:len(buffer) - 2]  # the trailer: int16 -1
-        pairs = np.frombuffer(body, dtype=_PG_PAIR)
-        return pairs["id"].astype(np.int64), pairs["value"].astype(np.float64)
-    cursor, marker = driver_cursor(session)
+    cursor, marker = driver_cursor(session, binary=True)
     try:
-        cursor.execute(sql.format(m=marker), (period_id, name))
+        cursor.execute("SELECT unit_id, value FROM attribute_values "
+                       f"WHERE period_id = {marker} AND name = {marker} ORDER BY unit_id",
+                       (period_id, name))
         rows = cursor.fetchall()
     finally:
         cursor.close()
@@ -137,10 +124,62 @@ def _pairs(session: Session, period_id: int, name: str) -> tuple[np.ndarray, np.
     return flat[0::2].astype(np.int64), flat[1::2].copy()
 
 
-def input_column(session: Session, period_id: int, name: str, unit_ids: np.ndarray
-                 ) -> np.ndarray:
-    """One input of the given units as float64, NaN where no value is stored."""
+def inactive_units(session: Session) -> int:
+    """How many org units are inactive (none in most organisations)."""
+    cursor, marker = driver_cursor(session)
+    try:
+        cursor.execute(f"SELECT count(*) FROM org_units WHERE active = {marker}", (False,))
+        return int(cursor.fetchone()[0])
+    finally:
+        cursor.close()
+
+
+def _active_values(session: Session, period_id: int, name: str, n: int,
+                   any_inactive: bool) -> np.ndarray | None:
+    """The column for every active unit in id order, fetching values only (half the
+    Python objects of (id, value) pairs), or None unless every active unit has one.
+
+    The rows are distinct units (the primary key) that exist (the foreign key). Without
+    inactive units, as many rows as active units means one per unit, in id order; with
+    some, the rows are first narrowed to active units by a join.
+    """
+    # SQLite reads CROSS JOIN as "this table order": the primary-key range of the column
+    # outside, one unit lookup per value inside (PostgreSQL's planner finds that itself).
+    join = "CROSS JOIN" if session.bind.dialect.name == "sqlite" else "JOIN"
+    cursor, marker = driver_cursor(session, binary=True)
+    try:
+        if any_inactive:
+            cursor.execute(
+                f"SELECT a.value FROM attribute_values a {join} org_units u ON u.id = a.unit_id "
+                f"WHERE a.period_id = {marker} AND a.name = {marker} AND u.active = {marker} "
+                "ORDER BY a.unit_id", (period_id, name, True))
+        else:
+            cursor.execute("SELECT value FROM attribute_values "
+                           f"WHERE period_id = {marker} AND name = {marker} ORDER BY unit_id",
+                           (period_id, name))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    if len(rows) != n:
+        return None
+    return np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=n)
+
+
+def input_column(session: Session, period_id: int, name: str, unit_ids: np.ndarray, *,
+                 all_active: bool = False, any_inactive: bool | None = None) -> np.ndarray:
+    """One input of the given units as float64, NaN where no value is stored.
+
+    ``all_active`` says ``unit_ids`` are :func:`org_columns`' ids (every active unit, in
+    id order, read in this transaction): a complete column then comes without its ids.
+    ``any_inactive`` (:func:`inactive_units` > 0) is asked when not given.
+    """
     unit_ids = np.asarray(unit_ids, dtype=np.int64)
+    if all_active:
+        if any_inactive is None:
+            any_inactive = inactive_units(session) > 0
+        values = _active_values(session, period_id, name, len(unit_ids), any_inactive)
+        if values is not None:
+            return values
     stored_ids, values = _pairs(session, period_id, name)
     if len(stored_ids) == len(unit_ids) and np.array_equal(stored_ids, unit_ids):
         return values  # every unit has a value, in the same order: nothing to place
@@ -156,6 +195,8 @@ def input_column(session: Session, period_id: int, name: str, unit_ids: np.ndarr
 
 
 def input_columns(session: Session, period_id: int, names: Sequence[str],
-                  unit_ids: np.ndarray) -> dict[str, np.ndarray]:
+                  unit_ids: np.ndarray, *, all_active: bool = False) -> dict[str, np.ndarray]:
     """Several inputs of the given units: name -> float64 column (NaN: none stored)."""
-    return {name: input_column(session, period_id, name, unit_ids) for name in names}
+    any_inactive = inactive_units(session) > 0 if all_active else False
+    return {name: input_column(session, period_id, name, unit_ids, all_active=all_active,
+                               any_inactive=any_inactive) for name in names}
