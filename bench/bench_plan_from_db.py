@@ -132,6 +132,9 @@ def build(url: str, people: int) -> int:
             specs.activate(session, specs.create_version(session, kind, key, content, None), None)
         session.commit()
         period_id = period.id
+    with engine.connect() as conn:  # planner statistics, as a live database has them
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
     engine.dispose()
     return period_id
 
