@@ -83,31 +83,38 @@ def level_keys(session: Session) -> dict[int, str]:
         cursor.close()
 
 
-def org_columns(session: Session, *, paths: bool = False) -> OrgColumns:
-    """Every active unit (id, parent, depth, level, code, names; paths if asked) in one
-    query, as numpy columns in id order."""
-    width = 7 if paths else 6
-    cursor, marker = driver_cursor(session)
+def _unit_rows(session: Session, text_columns: tuple[str, ...]
+               ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(id, parent id or -1, depth) as an n x 3 int64 matrix and each text column as a
+    str array, for every active unit in id order (the rows become one object matrix in
+    C, then typed columns)."""
+    cursor, marker = driver_cursor(session, binary=True)
     try:
-        cursor.execute(
-            "SELECT id, COALESCE(parent_id, -1), depth, code, name_en, name_zh"
-            f"{', path' if paths else ''} FROM org_units WHERE active = {marker} ORDER BY id",
-            (True,))
+        cursor.execute(f"SELECT id, COALESCE(parent_id, -1), depth, {', '.join(text_columns)} "
+                       f"FROM org_units WHERE active = {marker} ORDER BY id", (True,))
         rows = cursor.fetchall()
     finally:
         cursor.close()
-    n = len(rows)
-    numbers = np.fromiter(chain.from_iterable(r[:3] for r in rows), dtype=np.int64,
-                          count=3 * n).reshape(n, 3)
-    text = np.array([r[3:] for r in rows], dtype=str).reshape(n, width - 3)
+    n, width = len(rows), 3 + len(text_columns)
+    table = np.fromiter(chain.from_iterable(rows), dtype=object, count=width * n)
+    table = table.reshape(n, width)
+    return table[:, :3].astype(np.int64), [table[:, k].astype(str) for k in range(3, width)]
+
+
+def org_columns(session: Session, *, paths: bool = False) -> OrgColumns:
+    """Every active unit (id, parent, depth, level, code, names; paths if asked) in one
+    query, as numpy columns in id order."""
+    text_columns = ("code", "name_en", "name_zh", *(("path",) if paths else ()))
+    numbers, texts = _unit_rows(session, text_columns)
+    n = len(numbers)
     ids, parent_ids, depth = numbers[:, 0].copy(), numbers[:, 1].copy(), numbers[:, 2].copy()
     keys = level_keys(session)
     top = int(depth.max()) + 1 if n else 0
     by_depth = np.array([keys.get(d, f"level{d}") for d in range(top)] or [""], dtype=str)
     return OrgColumns(
         ids=ids, parent_ids=parent_ids, parent_row=parent_rows(ids, parent_ids), depth=depth,
-        level=by_depth[depth], codes=text[:, 0], name_en=text[:, 1], name_zh=text[:, 2],
-        paths=text[:, 3] if paths else np.zeros(0, dtype=str))
+        level=by_depth[depth], codes=texts[0], name_en=texts[1], name_zh=texts[2],
+        paths=texts[3] if paths else np.zeros(0, dtype=str))
 
 
 def _pairs(session: Session, period_id: int, name: str) -> tuple[np.ndarray, np.ndarray]:
