@@ -83,39 +83,32 @@ def insert_plan_units(session: Session, plan_id: int, unit_ids: np.ndarray, targ
                       lower: np.ndarray, upper: np.ndarray, locked: np.ndarray,
                       factor_amounts: np.ndarray, bounds: np.ndarray, rounding: np.ndarray,
                       risks: dict[int, list[dict[str, Any]]]) -> None:
-    """Insert one plan's rows (arrays in the same unit order) in one bulk statement
-    (COPY on PostgreSQL, executemany of plain tuples on SQLite).
+    """Insert one plan's rows (arrays in the same unit order) in one bulk statement.
 
     ``risks`` maps a position in the arrays to that unit's risks (most units have none).
     Runs on the session's connection, so it commits or rolls back with the session.
     """
-    # Every row goes in with no risks (a constant, not a parameter per row); the few
-    # units that have some get them by one executemany afterwards.
-    rows = zip(unit_ids.tolist(), target.tolist(), _nullable(lower), _nullable(upper),
-               locked.tolist(), _json_rows(factor_amounts), bounds.tolist(), rounding.tolist(),
-               strict=True)
-    per_row = [c for c in PLAN_UNIT_COLUMNS if c not in ("plan_id", "risks")]
+    n = len(unit_ids)
+    risk_text = ["[]"] * n
+    for i, items in risks.items():
+        risk_text[i] = json.dumps(items, ensure_ascii=False)
+    rows = zip([plan_id] * n, unit_ids.tolist(), target.tolist(), _nullable(lower),
+               _nullable(upper), locked.tolist(), _json_rows(factor_amounts), bounds.tolist(),
+               rounding.tolist(), risk_text, strict=True)
+    columns = ", ".join(PLAN_UNIT_COLUMNS)
     connection = session.connection().connection.driver_connection
     if session.bind.dialect.name == "postgresql":
         # COPY is the fast path of PostgreSQL's bulk load (several times executemany).
-        copy_sql = f"COPY plan_units (plan_id, risks, {', '.join(per_row)}) FROM STDIN"
-        with connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
+        with connection.cursor() as cursor, \
+                cursor.copy(f"COPY plan_units ({columns}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row((plan_id, "[]", *row))
-    else:
-        cursor, marker = _cursor(session)
-        cursor.executemany(
-            f"INSERT INTO plan_units (plan_id, risks, {', '.join(per_row)}) "
-            f"VALUES ({int(plan_id)}, '[]', {', '.join([marker] * len(per_row))})", rows)
-        cursor.close()
-    if risks:
-        cursor, marker = _cursor(session)
-        cursor.executemany(
-            f"UPDATE plan_units SET risks = {marker} WHERE plan_id = {marker} "
-            f"AND unit_id = {marker}",
-            [(json.dumps(items, ensure_ascii=False), plan_id, int(unit_ids[i]))
-             for i, items in sorted(risks.items())])
-        cursor.close()
+                copy.write_row(row)
+        return
+    cursor, marker = _cursor(session)
+    cursor.executemany(
+        f"INSERT INTO plan_units ({columns}) VALUES ({', '.join([marker] * len(PLAN_UNIT_COLUMNS))})",
+        rows)
+    cursor.close()
 
 
 def plans(session: Session, period_id: int | None = None) -> list[Plan]:
