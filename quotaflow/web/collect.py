@@ -24,6 +24,7 @@ from quotaflow.forms import (
 )
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import forms as forms_service
+from quotaflow.services.input_check import InputCheckError
 from quotaflow.store import db
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.forms import CsrfOnlyForm
@@ -91,10 +92,15 @@ def unit_form(code: str) -> Any:
         else:
             errors = {**translate_errors(field_errors), **errors}
             if not errors:
-                forms_service.submit_inputs(db.session, current_user._get_current_object(), unit,
-                                            period, version, data, request.remote_addr)
-                flash(gettext("Saved the inputs of %(unit)s.", unit=unit.name(_locale())), "success")
-                return redirect(url_for("collect.unit_form", code=unit.code))
+                try:
+                    forms_service.submit_inputs(db.session, current_user._get_current_object(),
+                                                unit, period, version, data, request.remote_addr)
+                except InputCheckError as exc:  # the model's field check, as on every path
+                    errors = {exc.params["field"]: exc.localized(_locale())}
+                else:
+                    flash(gettext("Saved the inputs of %(unit)s.", unit=unit.name(_locale())),
+                          "success")
+                    return redirect(url_for("collect.unit_form", code=unit.code))
     view = build_form(spec, data, errors, roles=roles, locale=_locale())
     return render_template(
         "collect/unit.html", unit=unit, period=period, version=version, form=view, csrf=csrf,

@@ -14,6 +14,7 @@ from quotaflow.services import org as org_service
 from quotaflow.services.specs import field_labels
 from quotaflow.store import db
 from quotaflow.store import queries as q
+from quotaflow.web.context import current_locale
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.periods import chosen_period
 
@@ -75,10 +76,14 @@ def org_unit(code: str) -> Any:
         except org_service.InputError as exc:
             errors[exc.field] = input_error_message(exc)
         else:
-            org_service.set_attributes(db.session, current_user._get_current_object(), unit, period, values,
-                                       request.remote_addr)
-            flash(gettext("Saved."), "success")
-            return redirect(url_for("pages.org_unit", code=unit.code, period=period.code))
+            try:
+                org_service.set_attributes(db.session, current_user._get_current_object(), unit, period,
+                                           values, request.remote_addr)
+            except org_service.InputCheckError as exc:
+                errors[exc.params["field"]] = exc.localized(current_locale())
+            else:
+                flash(gettext("Saved."), "success")
+                return redirect(url_for("pages.org_unit", code=unit.code, period=period.code))
     readable = principal.scope_paths("unit.read")
     ancestors = [(a, any(a.path.startswith(p) for p in readable)) for a in q.ancestors(db.session, unit)]
     return render_template(
