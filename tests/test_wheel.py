@@ -42,7 +42,7 @@ with app.app_context():
 login = app.test_client().get("/login")
 print(json.dumps({"file": quotaflow.__file__, "company": company,
                   "login": login.status_code, "form": b'name="password"' in login.data,
-                  "repo_on_path": [p for p in sys.path if p.startswith(sys.argv[1])]}))
+                  "repo_on_path": [p for p in sys.path if p.rstrip("/") == sys.argv[1].rstrip("/")]}))
 """
 
 

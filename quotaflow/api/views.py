@@ -109,8 +109,11 @@ def unit_attributes(code: str) -> Any:
         values = org_service.parse_values(body["values"])
     except org_service.InputError as exc:
         raise ApiError(422, "invalid_value", exc.message, {"pointer": exc.where}) from None
-    stored = org_service.set_attributes(db.session, current_user._get_current_object(), g.unit,
-                                        period, values, request.remote_addr)
+    try:
+        stored = org_service.set_attributes(db.session, current_user._get_current_object(), g.unit,
+                                            period, values, request.remote_addr)
+    except org_service.InputCheckError as exc:
+        raise ApiError(422, "invalid_value", exc.message, exc.details()) from None
     return jsonify({"unit": code, "period": period.code, "values": stored})
 
 

@@ -597,12 +597,3 @@ def rollup(parent_row: np.ndarray, depth: np.ndarray, values: np.ndarray) -> np.
         rows = np.flatnonzero((depth == d) & (parent_row >= 0))
         np.add.at(total, parent_row[rows], total[rows])
     return total
-
-
-def parent_rows(ids: np.ndarray, parent_ids: np.ndarray) -> np.ndarray:
-    """Row of each unit's parent among ``ids`` (-1 where the parent is absent)."""
-    order = np.argsort(ids, kind="stable")
-    pos = np.searchsorted(ids[order], parent_ids)
-    pos = np.minimum(pos, max(len(ids) - 1, 0))
-    found = (parent_ids >= 0) & (ids[order][pos] == parent_ids)
-    return np.where(found, order[pos], -1)

@@ -38,6 +38,9 @@ BUNDLE_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "required": ["format", "format_version", "specs"],
+    # A bundle carries specs only: inputs (unit values) are written through their own
+    # checked paths, never smuggled in beside the specs.
+    "additionalProperties": False,
     "properties": {
         "format": {"const": BUNDLE_FORMAT},
         "format_version": {"const": FORMAT_VERSION},

@@ -13,12 +13,16 @@ from quotaflow import messages
 from quotaflow.errors import QuotaFlowError
 from quotaflow.messages import _l
 from quotaflow.services import audit
+from quotaflow.services.input_check import InputCheckError, check_values
 from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import AttributeValue, OrgUnit, Period, User
 
 ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
+
+
+__all__ = ["InputCheckError", "InputError", "parse_values", "set_attributes"]
 
 
 class InputError(QuotaFlowError):
@@ -80,7 +84,12 @@ def set_attributes(
     values: Mapping[str, float | None],
     remote_addr: str | None = None,
 ) -> dict[str, float]:
-    """Replace some of a unit's inputs for a period, audited, in one transaction."""
+    """Replace some of a unit's inputs for a period, audited, in one transaction.
+
+    Every value is first checked against the active factor model's field spec (the
+    check the planner runs): :class:`InputCheckError` names the field, nothing is saved.
+    """
+    check_values(session, values)
     current = dict(
         session.execute(
             select(AttributeValue.name, AttributeValue.value).where(

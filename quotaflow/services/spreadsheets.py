@@ -48,7 +48,7 @@ from quotaflow.forms.inputs import (
     validator,
 )
 from quotaflow.messages import _l
-from quotaflow.services import audit, specs
+from quotaflow.services import audit, input_check, specs
 from quotaflow.services.access import Principal
 from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import AttributeValue, OrgUnit, Period, User
@@ -793,6 +793,7 @@ def import_inputs(session: Session, actor: User, principal: Principal, data: byt
         return col, header_of.get(col, name) if col else name
 
     changes = _Changes()
+    written: dict[str, list[tuple[int, float]]] = {name: [] for name in field_cols}
     first_row: dict[str, int] = {}
     for (number, cells), code in zip(data_rows, codes, strict=True):
         unit = None
@@ -847,6 +848,7 @@ def import_inputs(session: Session, actor: User, principal: Principal, data: byt
         k = position[unit]
         for name in field_cols:
             new = _as_stored(values.get(name)) if name not in cleared else None
+            written[name].append((number, math.nan if new is None else new))
             old = float(stored[name][k])
             row = {"period_id": period.id, "unit_id": unit, "name": name, "value": new}
             if math.isnan(old):
@@ -862,6 +864,9 @@ def import_inputs(session: Session, actor: User, principal: Principal, data: byt
             changes.units.add(unit)
             changes.note(code, name, None if math.isnan(old) else old, new)
     issues.raise_if_any()
+    # The one input check every write path runs (the planner's), on what would be written.
+    _check_written(input_check.active_fields(session), written, field_cols, header_of, issues)
+    issues.raise_if_any()
 
     with unit_of_work(session):
         _write_changes(session, period, changes)
@@ -871,6 +876,27 @@ def import_inputs(session: Session, actor: User, principal: Principal, data: byt
             "fields": sorted(field_cols), "changes": changes.log}, remote_addr=remote_addr)
     return InputsImportResult(period.code, len(data_rows), len(changes.units), changes.count,
                               digest)
+
+
+#: input_check's codes -> the sheet report's (translated by the web layer).
+_SHEET_CODES = {"missing": "input.required", "below_minimum": "input.minimum",
+                "above_maximum": "input.maximum", "not_integer": "cell.not_an_integer",
+                "not_boolean": "cell.not_a_boolean", "not_finite": "cell.not_finite"}
+
+
+def _check_written(fields: Mapping[str, Any], written: Mapping[str, list[tuple[int, float]]],
+                   field_cols: Mapping[str, int], header_of: Mapping[int, str],
+                   issues: IssueLog) -> None:
+    """Report, by row and column, every value the active model's field check refuses."""
+    columns = {name: [v for _n, v in pairs] for name, pairs in written.items()}
+    for name, problems in input_check.first_problems(fields, columns, MAX_ISSUES).items():
+        col = field_cols[name]
+        for p in problems:
+            params = dict(p.params)
+            if "min" in params or "max" in params:
+                params["limit"] = params.pop("min", params.pop("max", None))
+            issues.add(_SHEET_CODES[p.code], params, row=written[name][p.row][0], col=col,
+                       header=header_of[col])
 
 
 def _write_changes(session: Session, period: Period, changes: _Changes) -> None:

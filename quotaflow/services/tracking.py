@@ -60,7 +60,8 @@ from quotaflow.rules.pacing import (
 )
 from quotaflow.services import actuals as actuals_service
 from quotaflow.services import specs
-from quotaflow.store.models import AttributeValue, OrgLevel, OrgUnit, Period, Plan, PlanUnit
+from quotaflow.store import org_columns
+from quotaflow.store.models import AttributeValue, Period, Plan, PlanUnit
 
 PACING_KIND = "pacing_curve"
 SPEC_KEY = "default"
@@ -101,21 +102,11 @@ class UnitTree:
 
 
 def unit_tree(session: Session) -> UnitTree:
-    rows = session.execute(
-        select(OrgUnit.id, OrgUnit.parent_id, OrgUnit.depth, OrgUnit.code, OrgUnit.name_en,
-               OrgUnit.name_zh, OrgUnit.path, OrgLevel.key)
-        .join(OrgLevel, OrgLevel.depth == OrgUnit.depth)
-        .where(OrgUnit.active).order_by(OrgUnit.id)).all()
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    parents = np.array([-1 if r[1] is None else r[1] for r in rows], dtype=np.int64)
+    units = org_columns.org_columns(session, paths=True)
     return UnitTree(
-        ids=ids, codes=np.array([r[3] for r in rows], dtype=object),
-        levels=np.array([r[7] for r in rows], dtype=object),
-        names_en=np.array([r[4] for r in rows], dtype=object),
-        names_zh=np.array([r[5] for r in rows], dtype=object),
-        paths=np.array([r[6] for r in rows], dtype=object),
-        parent_row=actuals_service.parent_rows(ids, parents),
-        depth=np.array([r[2] for r in rows], dtype=np.int64))
+        ids=units.ids, codes=units.codes.astype(object), levels=units.level.astype(object),
+        names_en=units.name_en.astype(object), names_zh=units.name_zh.astype(object),
+        paths=units.paths.astype(object), parent_row=units.parent_row, depth=units.depth)
 
 
 @dataclass(frozen=True, eq=False)

@@ -46,10 +46,10 @@ from quotaflow.rules.scoring import AllocationError, Scores, factor_measures
 from quotaflow.rules.specs import pointer, schema_issues
 from quotaflow.services import audit, specs
 from quotaflow.services import plans as plan_service
-from quotaflow.services.plan_data import PlanError
+from quotaflow.services.plan_data import PlanError, field_problem
 from quotaflow.services.uploads import store_upload
+from quotaflow.store import org_columns
 from quotaflow.store import plan_queries as pq
-from quotaflow.store import queries as q
 from quotaflow.store.models import AuditEntry, OrgUnit, Period, Plan, PlanUnit, Upload, User
 
 POLICY_KIND = "whatif_policy"
@@ -377,7 +377,7 @@ def _load_base(session: Session, unit: OrgUnit, plan: Plan) -> SandboxBase:
         raise WhatIfError("is_root", unit=unit.code)
     model = _plan_model(session, plan)
     policy = _active_policy(session, model)
-    units = pq.active_unit_columns(session)
+    units = org_columns.org_columns(session)
     # The subtree: the unit, then every active unit whose parent is in it (level by level).
     inside = units.ids == unit.id
     if not inside.any():
@@ -399,23 +399,22 @@ def _load_base(session: Session, unit: OrgUnit, plan: Plan) -> SandboxBase:
     pos = np.clip(np.searchsorted(ids[sort], parent_ids), 0, len(ids) - 1)
     parent = np.where(ids[sort][pos] == parent_ids, sort[pos], -1)
     parent[0] = -1
-    level_names = {lv.depth: lv.key for lv in q.levels(session)}
-    depth = units.depth[rows][order]
-    level = np.array([level_names.get(int(d), f"level{int(d)}") for d in range(depth.max() + 1)],
-                     dtype=str)[depth]
+    level = units.level[rows][order]
     columns = {}
     for spec in model.fields:
-        col = q.load_attribute_column(session, plan.period_id, spec.name, ids)
+        col = org_columns.input_column(session, plan.period_id, spec.name, ids)
         missing = np.isnan(col)
         missing[0] = False  # the root's own inputs are not used
-        if missing.any():
-            if spec.required or spec.default is None:
-                bad = np.flatnonzero(missing)
-                raise WhatIfError("missing_values", count=len(bad), root=unit.code,
-                                  field=spec.name, units=", ".join(codes[bad[:5]].tolist()))
-            col[missing] = float(spec.default)
+        if spec.needs_value and missing.any():
+            bad = np.flatnonzero(missing)
+            raise WhatIfError("missing_values", count=len(bad), root=unit.code,
+                              field=spec.name, units=", ".join(codes[bad[:5]].tolist()))
+        col = spec.filled(col)
         if np.isnan(col[0]):  # any in-range value will do
-            col[0] = float(spec.default if spec.default is not None else spec.min or 0)
+            col[0] = float(spec.default if spec.default is not None else np.ceil(spec.min or 0))
+        # The one field check: what the planner refuses, what-if refuses.
+        if (error := field_problem(spec, col, codes, plan.period.code)) is not None:
+            raise error
         columns[spec.name] = col
     tree = build_tree(codes, parent, columns, level=level,
                       labels={"name_en": units.name_en[rows][order],

@@ -25,6 +25,7 @@ from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import commands
 from quotaflow.services import forms as forms_service
+from quotaflow.services.input_check import InputCheckError
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.periods import planning_period
@@ -91,9 +92,14 @@ def unit_form(code: str) -> Any:
         else:
             errors = {**translate_errors(field_errors), **errors}
             if not errors:
-                commands.submit_inputs(request_context(), unit, period, version, data)
-                flash(gettext("Saved the inputs of %(unit)s.", unit=unit.name(_locale())), "success")
-                return redirect(url_for("collect.unit_form", code=unit.code))
+                try:
+                    commands.submit_inputs(request_context(), unit, period, version, data)
+                except InputCheckError as exc:  # the model's field check, as on every path
+                    errors = {exc.params["field"]: exc.localized(_locale())}
+                else:
+                    flash(gettext("Saved the inputs of %(unit)s.", unit=unit.name(_locale())),
+                          "success")
+                    return redirect(url_for("collect.unit_form", code=unit.code))
     view = build_form(spec, data, errors, roles=roles, locale=_locale())
     return render_template(
         "collect/unit.html", unit=unit, period=period, version=version, form=view, csrf=csrf,

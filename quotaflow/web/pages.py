@@ -13,6 +13,7 @@ from quotaflow.services import commands
 from quotaflow.services import org as org_service
 from quotaflow.services import units as unit_service
 from quotaflow.services.specs import field_labels
+from quotaflow.web.context import current_locale
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.periods import chosen_period
 
@@ -75,9 +76,13 @@ def org_unit(code: str) -> Any:
         except org_service.InputError as exc:
             errors[exc.field] = input_error_message(exc)
         else:
-            commands.set_attributes(ctx, unit, period, values)
-            flash(gettext("Saved."), "success")
-            return redirect(url_for("pages.org_unit", code=unit.code, period=period.code))
+            try:
+                commands.set_attributes(ctx, unit, period, values)
+            except org_service.InputCheckError as exc:
+                errors[exc.params["field"]] = exc.localized(current_locale())
+            else:
+                flash(gettext("Saved."), "success")
+                return redirect(url_for("pages.org_unit", code=unit.code, period=period.code))
     ancestors = unit_service.ancestors(ctx, unit)
     return render_template(
         "org/unit.html",
