@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, g, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
+from quotaflow.errors import QuotaFlowError
 from quotaflow.extensions import csrf
 from quotaflow.http.errors import ApiError, api_error
 
@@ -32,6 +33,13 @@ def _csrf_for_cookie_sessions() -> None:
 @api_blueprint.errorhandler(ApiError)
 def _api_error(exc: ApiError) -> Any:
     return api_error(exc.status, exc.code, exc.message, exc.details)
+
+
+@api_blueprint.errorhandler(QuotaFlowError)
+def _refused(exc: QuotaFlowError) -> Any:
+    from quotaflow.http.context import request_locale
+
+    return api_error(exc.status, exc.code, exc.localized(request_locale()), exc.details())
 
 
 @api_blueprint.errorhandler(CSRFError)

@@ -10,16 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify, request
-from flask_login import current_user
 
 from quotaflow.api import api_blueprint
 from quotaflow.flows import Action
+from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
-from quotaflow.http.guard import current_principal, requires
+from quotaflow.http.guard import requires
 from quotaflow.services import flows
 from quotaflow.services.flows import FlowRefused
-from quotaflow.store import db
-from quotaflow.store.flow_models import FlowInstance, FlowTask
 
 ACTIONS = ("approve", "reject", "return", "transfer", "add_approver", "comment", "urge",
            "withdraw", "edit", "submit")
@@ -34,7 +32,7 @@ def _when(value: Any) -> str | None:
     return value.isoformat() + "Z" if value is not None else None
 
 
-def instance_json(instance: FlowInstance, *, full: bool = True) -> dict[str, Any]:
+def instance_json(instance: Any, *, full: bool = True) -> dict[str, Any]:
     state = instance.state or {}
     out: dict[str, Any] = {
         "id": instance.id, "flow": instance.flow_key,
@@ -56,35 +54,26 @@ def instance_json(instance: FlowInstance, *, full: bool = True) -> dict[str, Any
     return out
 
 
-def task_json(task: FlowTask) -> dict[str, Any]:
+def task_json(task: Any) -> dict[str, Any]:
     return {"instance_id": task.instance_id, "task_id": task.task_id, "node": task.node,
             "status": task.status, "due_at": _when(task.due_at),
             "instance": instance_json(task.instance, full=False)}
-
-
-def _visible(instance_id: int) -> FlowInstance:
-    instance = db.session.get(FlowInstance, instance_id)
-    principal = current_principal()
-    if instance is None or principal is None or not flows.visible_to(
-            instance, principal, current_user.username):
-        raise ApiError(404, "not_found", f"no flow instance {instance_id}")
-    return instance
 
 
 @api_blueprint.get("/tasks")
 @requires("flow.participate")
 def my_tasks() -> Any:
     return jsonify({
-        "tasks": [task_json(t) for t in flows.pending_tasks(db.session, current_user)],
+        "tasks": [task_json(t) for t in flows.my_tasks(request_context())],
         "started": [instance_json(i, full=False)
-                    for i in flows.started_by(db.session, current_user)],
+                    for i in flows.my_instances(request_context())],
     })
 
 
 @api_blueprint.get("/flows/<int:instance_id>")
 @requires("flow.participate")
 def flow_instance(instance_id: int) -> Any:
-    return jsonify(instance_json(_visible(instance_id)))
+    return jsonify(instance_json(flows.visible_instance(request_context(), instance_id)))
 
 
 def _action(body: Any) -> tuple[Action, int | None]:
@@ -119,17 +108,12 @@ def _action(body: Any) -> tuple[Action, int | None]:
 @api_blueprint.post("/flows/<int:instance_id>/actions")
 @requires("flow.participate")
 def flow_action(instance_id: int) -> Any:
-    instance = _visible(instance_id)
-    if current_user.username not in flows.participants(instance):
-        raise ApiError(403, "forbidden", "only the initiator and the approvers act on this "
-                       "instance")
+    ctx = request_context()
+    flows.visible_instance(ctx, instance_id)  # absent (404) before a bad body (400)
     action, revision = _action(request.get_json(silent=True))
     try:
-        with db.transaction() as session:
-            done = flows.act(session, instance_id, current_user, action, revision=revision,
-                             remote_addr=request.remote_addr)
+        done = flows.act_as(ctx, instance_id, action, revision=revision)
     except FlowRefused as exc:
         raise ApiError(REFUSAL_STATUS.get(exc.code, 422), exc.code, exc.message,
                        exc.params or None) from None
-    return jsonify(instance_json(db.session.get(FlowInstance, done.id,
-                                                populate_existing=True)))
+    return jsonify(instance_json(done))

@@ -6,23 +6,21 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, jsonify, request
-from flask_login import current_user
 
 from quotaflow.api import api_blueprint
+from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
-from quotaflow.http.guard import current_principal, requires
+from quotaflow.http.guard import requires
+from quotaflow.services import org as org_service
 from quotaflow.services import plans as plan_service
 from quotaflow.services.plan_data import PlanError
-from quotaflow.store import db
-from quotaflow.store import plan_queries as pq
-from quotaflow.store import queries as q
-from quotaflow.store.models import Plan
+from quotaflow.services.users import actor
 
 ROWS_DEFAULT_LIMIT = 1000
 ROWS_MAX_LIMIT = 10000
 
 
-def plan_json(plan: Plan) -> dict[str, Any]:
+def plan_json(plan: Any) -> dict[str, Any]:
     """A plan's header: no unit figures besides the company totals."""
     summary = plan.summary or {}
     return {
@@ -44,11 +42,8 @@ def _plan_error(exc: PlanError) -> ApiError:
     return ApiError(422, exc.code, exc.message, exc.details())
 
 
-def _plan(plan_id: int) -> Plan:
-    plan = pq.plan_by_id(db.session, plan_id)
-    if plan is None:
-        raise ApiError(404, "not_found", f"no plan {plan_id}")
-    return plan
+def _plan(plan_id: int) -> Any:
+    return plan_service.get_plan(request_context(), plan_id)
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -74,15 +69,14 @@ def create_plan() -> Any:
         raise ApiError(400, "invalid_body",
                        'expected {"period": "2026Q4", "scenario": "...", "total": number}',
                        {"pointer": ""})
-    periods = q.periods(db.session)
+    ctx = request_context()
     code = body.get("period")
-    if code is None and periods:
-        period = periods[-1]
-    else:
-        period = next((p for p in periods if p.code == code), None)
-        if period is None:
-            raise ApiError(422, "unknown_period", f"unknown period {code!r}",
-                           {"pointer": "/period", "known": [p.code for p in periods]})
+    period = org_service.find_period(ctx, code if isinstance(code, str) or code is None
+                                     else str(code))
+    if period is None:
+        raise ApiError(422, "unknown_period", f"unknown period {code!r}",
+                       {"pointer": "/period",
+                        "known": [p.code for p in org_service.periods(ctx)]})
     scenario = body.get("scenario")
     if not isinstance(scenario, str) or not scenario:
         raise ApiError(422, "invalid_scenario", "scenario must be a scenario key such as "
@@ -94,14 +88,13 @@ def create_plan() -> Any:
     if note is not None and not isinstance(note, str):
         raise ApiError(422, "invalid_note", "note must be a string", {"pointer": "/note"})
     try:
-        plan = plan_service.create_plan(db.session, current_user._get_current_object(), period,
-                                        scenario, body["total"], note,
-                                        remote_addr=request.remote_addr)
+        plan = plan_service.create_plan(ctx.session, actor(ctx), period, scenario, body["total"],
+                                        note, remote_addr=ctx.remote_addr)
     except PlanError as exc:
         raise _plan_error(exc) from None
-    paths = current_principal().scope_paths("unit.read")
+    paths = plan_service.scope_paths(ctx)
     response = jsonify({**plan_json(plan),
-                        "summary": plan_service.summary_for_scope(db.session, plan, paths)})
+                        "summary": plan_service.summary_for_scope(ctx.session, plan, paths)})
     response.status_code = 201
     response.headers["Location"] = f"/api/v1/plans/{plan.id}"
     return response
@@ -110,28 +103,25 @@ def create_plan() -> Any:
 @api_blueprint.get("/plans")
 @requires("unit.read")
 def list_plans() -> Any:
+    ctx = request_context()
     code = request.args.get("period")
-    period_id = None
-    if code is not None:
-        period = q.period_by_code(db.session, code)
-        if period is None:
-            raise ApiError(404, "not_found", f"unknown period {code!r}", {"parameter": "period"})
-        period_id = period.id
-    return jsonify({"plans": [plan_json(p) for p in pq.plans(db.session, period_id)]})
+    period_id = None if code is None else org_service.period(ctx, code).id
+    return jsonify({"plans": [plan_json(p) for p in plan_service.list_plans(ctx, period_id)]})
 
 
 @api_blueprint.get("/plans/<int:plan_id>")
 @requires("unit.read")
 def get_plan(plan_id: int) -> Any:
+    ctx = request_context()
     plan = _plan(plan_id)
-    paths = current_principal().scope_paths("unit.read")
+    paths = plan_service.scope_paths(ctx)
     offset = _int_arg("offset", 0, 0, 10**9)
     limit = _int_arg("limit", ROWS_DEFAULT_LIMIT, 1, ROWS_MAX_LIMIT)
-    total = pq.count_plan_rows(db.session, plan.id, paths)
-    units = plan_service.unit_records(db.session, plan, paths, offset=offset, limit=limit)
+    total = plan_service.count_scope_rows(ctx, plan)
+    units = plan_service.unit_records(ctx.session, plan, paths, offset=offset, limit=limit)
     return jsonify({
         **plan_json(plan),
-        "summary": plan_service.summary_for_scope(db.session, plan, paths),
+        "summary": plan_service.summary_for_scope(ctx.session, plan, paths),
         "factors": [f["key"] for f in plan.model_version.content["factors"]],
         "units_total": total, "offset": offset, "limit": limit,
         "next_offset": offset + len(units) if offset + len(units) < total else None,
@@ -144,7 +134,7 @@ def get_plan(plan_id: int) -> Any:
 def get_plan_unit(plan_id: int, code: str) -> Any:
     plan = _plan(plan_id)
     try:
-        explanation = plan_service.plan_explanation(db.session, plan, g.unit)
+        explanation = plan_service.plan_explanation(request_context().session, plan, g.unit)
     except PlanError as exc:
         raise ApiError(404, "not_found", exc.message, {"unit": code}) from None
     return jsonify(explanation)

@@ -5,23 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify, request
-from flask_login import current_user
 
 from quotaflow.api import api_blueprint
+from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
 from quotaflow.services import spec_kinds
 from quotaflow.services import specs as spec_service
 from quotaflow.services.specs import SpecServiceError, SpecValidationError
-from quotaflow.store import db
-from quotaflow.store.models import SpecVersion
+from quotaflow.services.users import actor
 
 MAX_NOTE = 500
 SERVICE_STATUS = {"unknown_kind": 404, "not_found": 404, "bad_key": 422, "unchanged": 409,
                   "already_active": 409}
 
 
-def version_json(spec: SpecVersion, *, content: bool = False) -> dict[str, Any]:
+def version_json(spec: Any, *, content: bool = False) -> dict[str, Any]:
     out = {"kind": spec.kind, "key": spec.key, "version": spec.version, "status": spec.status,
            "content_hash": spec.content_hash, "author": spec.author.username if spec.author else None,
            "created_at": spec.created_at.isoformat() + "Z", "note": spec.note}
@@ -30,10 +29,10 @@ def version_json(spec: SpecVersion, *, content: bool = False) -> dict[str, Any]:
     return out
 
 
-def _versions(kind: str, key: str) -> list[SpecVersion]:
+def _versions(kind: str, key: str) -> list[Any]:
     if spec_kinds.get(kind) is None:
         raise ApiError(404, "not_found", f"unknown spec kind {kind!r}", {"pointer": "/kind"})
-    found = spec_service.versions(db.session, kind, key)
+    found = spec_service.versions(request_context().session, kind, key)
     if not found:
         raise ApiError(404, "not_found", f"no spec {kind}/{key}")
     return found
@@ -52,7 +51,7 @@ def specs_index() -> Any:
     return jsonify({"specs": [
         {"kind": s.kind, "key": s.key, "versions": s.count, "latest": s.latest,
          "active": version_json(s.active) if s.active else None}
-        for s in spec_service.summaries(db.session)
+        for s in spec_service.summaries(request_context().session)
     ], "kinds": [k.name for k in spec_kinds.kinds()]})
 
 
@@ -87,9 +86,9 @@ def create_spec_version(kind: str, key: str) -> Any:
     if not isinstance(activate, bool):
         raise ApiError(400, "invalid_body", "activate is true or false", {"pointer": "/activate"})
     try:
-        saved = spec_service.save_version(db.session, kind, key, body["content"],
-                                          current_user._get_current_object(), note,
-                                          activate=activate, remote_addr=request.remote_addr)
+        ctx = request_context()
+        saved = spec_service.save_version(ctx.session, kind, key, body["content"], actor(ctx),
+                                          note, activate=activate, remote_addr=ctx.remote_addr)
     except SpecServiceError as exc:
         raise _service_error(exc) from None
     response = jsonify(version_json(saved, content=True))
@@ -102,8 +101,9 @@ def create_spec_version(kind: str, key: str) -> Any:
 def activate_spec_version(kind: str, key: str, version: int) -> Any:
     _versions(kind, key)
     try:
-        spec = spec_service.activate_version(db.session, kind, key, version,
-                                             current_user._get_current_object(), request.remote_addr)
+        ctx = request_context()
+        spec = spec_service.activate_version(ctx.session, kind, key, version, actor(ctx),
+                                             ctx.remote_addr)
     except SpecServiceError as exc:
         raise _service_error(exc) from None
     return jsonify(version_json(spec))

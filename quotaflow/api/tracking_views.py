@@ -6,19 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, jsonify, request
-from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from quotaflow.api import api_blueprint
 from quotaflow.api.views import _period_arg
+from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
-from quotaflow.http.guard import current_principal, requires
+from quotaflow.http.guard import requires
 from quotaflow.services import actuals as actuals_service
 from quotaflow.services import alerts as alert_service
 from quotaflow.services import tracking
-from quotaflow.store import db
-from quotaflow.store.tracking_models import Alert
+from quotaflow.services.users import actor
 
 ALERTS_DEFAULT_LIMIT = 200
 ALERTS_MAX_LIMIT = 2000
@@ -45,10 +42,10 @@ def post_actuals() -> Any:
     payload = request.get_json(silent=True)
     if isinstance(payload, dict) and "actuals" in payload:
         payload = payload["actuals"]
+    ctx = request_context()
     try:
-        result = actuals_service.ingest_records(
-            db.session, current_user._get_current_object(), current_principal(), payload,
-            remote_addr=request.remote_addr)
+        result = actuals_service.ingest_records(ctx.session, actor(ctx), ctx.principal, payload,
+                                                remote_addr=ctx.remote_addr)
     except actuals_service.ActualsError as exc:
         raise ApiError(422, "invalid_actuals", str(exc),
                        {"issues": [i.as_dict() for i in exc.issues]}) from None
@@ -63,9 +60,8 @@ def list_alerts() -> Any:
     if status == "all":
         status = None
     try:
-        rows = alert_service.alerts_in_scope(
-            db.session, current_principal().scope_paths("unit.read"), period_id=period.id,
-            status=status, week=_int_arg("week", None, 1, 60),
+        rows = alert_service.scope_alerts(
+            request_context(), period_id=period.id, status=status, week=_int_arg("week", None, 1, 60),
             limit=_int_arg("limit", ALERTS_DEFAULT_LIMIT, 1, ALERTS_MAX_LIMIT) or 1,
             offset=_int_arg("offset", 0, 0, 10**9) or 0)
     except alert_service.AlertError as exc:
@@ -76,15 +72,7 @@ def list_alerts() -> Any:
 @api_blueprint.post("/alerts/<int:alert_id>/acknowledge")
 @requires("unit.read", write="unit.write")
 def acknowledge_alert(alert_id: int) -> Any:
-    alert = db.session.scalar(select(Alert).options(joinedload(Alert.unit))
-                              .where(Alert.id == alert_id))
-    principal = current_principal()
-    if alert is None or not principal.can("unit.read", alert.unit.path):
-        raise ApiError(404, "not_found", f"no alert {alert_id}")
-    if not principal.can("unit.write", alert.unit.path):
-        raise ApiError(403, "forbidden", "you may not acknowledge this alert")
-    alert = alert_service.acknowledge(db.session, alert, current_user._get_current_object(),
-                                      remote_addr=request.remote_addr)
+    alert = alert_service.acknowledge_alert(request_context(), alert_id)
     return jsonify(alert_service.alert_json(alert))
 
 
@@ -94,7 +82,7 @@ def unit_progress(code: str) -> Any:
     period = _period_arg(request.args.get("period"))
     week = _int_arg("week", None, 1, 60)
     try:
-        p = tracking.progress(db.session, period, week)
+        p = tracking.progress(request_context().session, period, week)
     except tracking.TrackingError as exc:
         raise ApiError(404 if exc.code == "no_plan" else 400, exc.code, exc.message,
                        {"pointer": "/week"} if exc.code == "bad_week" else None) from None

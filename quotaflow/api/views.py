@@ -9,17 +9,16 @@ from flask_login import current_user
 
 from quotaflow.api import api_blueprint
 from quotaflow.api.openapi import openapi_document
+from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import current_principal, public, requires
+from quotaflow.services import audit as audit_service
 from quotaflow.services import org as org_service
-from quotaflow.store import db
-from quotaflow.store import queries as q
-from quotaflow.store.models import OrgUnit
 
 AUDIT_PAGE_SIZE = 100
 
 
-def unit_json(unit: OrgUnit) -> dict[str, Any]:
+def unit_json(unit: Any) -> dict[str, Any]:
     return {
         "code": unit.code,
         "parent": unit.parent.code if unit.parent else None,
@@ -33,15 +32,8 @@ def unit_json(unit: OrgUnit) -> dict[str, Any]:
 
 
 def _period_arg(code: str | None) -> Any:
-    periods = q.periods(db.session)
-    if code is None:
-        if not periods:
-            raise ApiError(404, "not_found", "no periods defined")
-        return periods[-1]
-    period = next((p for p in periods if p.code == code), None)
-    if period is None:
-        raise ApiError(404, "not_found", f"unknown period {code!r}", {"pointer": "/period"})
-    return period
+    """The period named in the request (default: the latest); 404 when unknown."""
+    return org_service.period(request_context(), code)
 
 
 @api_blueprint.get("/openapi.json")
@@ -69,7 +61,7 @@ def periods() -> Any:
         {"code": p.code, "start": p.start_date.isoformat(), "end": p.end_date.isoformat(),
          "weeks": [{"week": w.week_no, "iso_year": w.iso_year, "iso_week": w.iso_week,
                     "start": w.start_date.isoformat(), "end": w.end_date.isoformat()} for w in p.weeks]}
-        for p in q.periods(db.session)
+        for p in org_service.periods(request_context())
     ]})
 
 
@@ -77,8 +69,7 @@ def periods() -> Any:
 @requires("unit.read")
 def units() -> Any:
     """The tops of the caller's scope."""
-    roots = q.units_at(db.session, current_principal().scope_paths("unit.read"))
-    return jsonify({"units": [unit_json(u) for u in roots]})
+    return jsonify({"units": [unit_json(u) for u in org_service.scope_tops(request_context())]})
 
 
 @api_blueprint.get("/units/<code>")
@@ -90,7 +81,7 @@ def unit(code: str) -> Any:
 @api_blueprint.get("/units/<code>/children")
 @requires("unit.read")
 def unit_children(code: str) -> Any:
-    return jsonify({"units": [unit_json(u) for u in q.children(db.session, g.unit)]})
+    return jsonify({"units": [unit_json(u) for u in org_service.children(request_context(), g.unit)]})
 
 
 @api_blueprint.route("/units/<code>/attributes", methods=["GET", "PUT"])
@@ -99,18 +90,16 @@ def unit_attributes(code: str) -> Any:
     if request.method == "GET":
         period = _period_arg(request.args.get("period"))
         return jsonify({"unit": code, "period": period.code,
-                        "values": q.unit_attributes(db.session, g.unit.id, period.id)})
+                        "values": org_service.attributes(request_context(), g.unit, period)})
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("values"), dict):
         raise ApiError(400, "invalid_body", 'expected {"period": "...", "values": {"name": number}}',
                        {"pointer": "/values"})
     period = _period_arg(body.get("period"))
     try:
-        values = org_service.parse_values(body["values"])
+        stored = org_service.update_attributes(request_context(), g.unit, period, body["values"])
     except org_service.InputError as exc:
         raise ApiError(422, "invalid_value", exc.message, {"pointer": exc.where}) from None
-    stored = org_service.set_attributes(db.session, current_user._get_current_object(), g.unit,
-                                        period, values, request.remote_addr)
     return jsonify({"unit": code, "period": period.code, "values": stored})
 
 
@@ -119,7 +108,7 @@ def unit_attributes(code: str) -> Any:
 def unit_history(code: str) -> Any:
     return jsonify({"unit": code, "results": [
         {"period": period, "metric": metric, "value": value}
-        for period, metric, value in q.unit_history(db.session, g.unit.id)
+        for period, metric, value in org_service.history(request_context(), g.unit)
     ]})
 
 
@@ -127,7 +116,7 @@ def unit_history(code: str) -> Any:
 @requires("audit.read")
 def audit() -> Any:
     page = max(0, request.args.get("page", 0, type=int))
-    entries = q.audit_page(db.session, page, AUDIT_PAGE_SIZE)
+    entries = audit_service.entries(request_context(), page, AUDIT_PAGE_SIZE)
     return jsonify({"page": page, "entries": [
         {"id": e.id, "at": e.at.isoformat() + "Z", "actor": e.actor_name, "action": e.action,
          "entity_type": e.entity_type, "entity_id": e.entity_id, "before": e.before, "after": e.after}

@@ -8,7 +8,10 @@ from typing import Any
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from quotaflow.errors import Forbidden, NotFound
 from quotaflow.services import audit
+from quotaflow.services.uow import Context, use_case
+from quotaflow.store import queries as q
 from quotaflow.store.models import OrgUnit, Period, User, utcnow
 from quotaflow.store.queries import in_paths
 from quotaflow.store.tracking_models import ALERT_STATUSES, Alert, ScanRun
@@ -96,3 +99,31 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "acknowledged_at": alert.acknowledged_at.isoformat() + "Z"
         if alert.acknowledged_at else None,
     }
+
+
+def scope_alerts(ctx: Context, *, period_id: int | None = None, status: str | None = None,
+                 week: int | None = None, limit: int = 500, offset: int = 0) -> list[Alert]:
+    """Alerts of the units in the caller's read scope (see :func:`alerts_in_scope`)."""
+    paths = ctx.principal.scope_paths("unit.read") if ctx.principal is not None else ("/",)
+    return alerts_in_scope(ctx.session, paths, period_id=period_id, status=status, week=week,
+                           limit=limit, offset=offset)
+
+
+@use_case
+def acknowledge_alert(ctx: Context, alert_id: int) -> Alert:
+    """Acknowledge an alert of a unit the caller may write (absent when out of read scope)."""
+    alert = q.alert_with_unit(ctx.session, alert_id)
+    principal = ctx.principal
+    if alert is None or (principal is not None and not principal.can("unit.read",
+                                                                     alert.unit.path)):
+        raise NotFound("not_found", "/alert_id")
+    if principal is not None and not principal.can("unit.write", alert.unit.path):
+        raise Forbidden("forbidden")
+    return acknowledge(ctx.session, alert, q.user_by_id(ctx.session, ctx.user_id),
+                       remote_addr=ctx.remote_addr)
+
+
+def alerts_by_ids(ctx: Context, alert_ids: Sequence[int]) -> list[Alert]:
+    """The alerts ``alert_ids`` (e.g. those a scan raised), in that order."""
+    found = (q.alert_with_unit(ctx.session, alert_id) for alert_id in alert_ids)
+    return [alert for alert in found if alert is not None]

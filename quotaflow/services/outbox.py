@@ -27,8 +27,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from quotaflow.channels import INBOX, ChannelInfo
+from quotaflow.errors import Forbidden
 from quotaflow.rules.specs import SpecIssue, pointer, schema_issues
 from quotaflow.services import audit
+from quotaflow.services.uow import Context, use_case
 from quotaflow.store.models import SpecVersion, User, utcnow
 from quotaflow.store.outbox_models import InboxMessage, OutboxDelivery, OutboxEvent
 
@@ -371,3 +373,33 @@ def mark_read(session: Session, user: User, message_id: int | None = None,
                      str(message_id) if message_id is not None else "all",
                      after={"count": len(messages)}, remote_addr=remote_addr)
     return len(messages)
+
+
+# --- use cases of the outbox page, the API and the CLI ---------------------------------------
+
+
+def _may_read_outbox(ctx: Context) -> None:
+    if ctx.principal is not None and not ctx.principal.can("outbox.read"):
+        raise Forbidden("forbidden")
+
+
+def status(ctx: Context, limit: int = 100) -> tuple[list[ChannelCounts], list[OutboxDelivery]]:
+    """Deliveries per channel and status, and the dead or failing ones (outbox.read)."""
+    _may_read_outbox(ctx)
+    return counts(ctx.session), problem_deliveries(ctx.session, limit=limit)
+
+
+@use_case
+def retry_delivery(ctx: Context, delivery_id: int) -> OutboxDelivery:
+    """Re-queue a dead or waiting delivery (outbox.read), audited as the caller."""
+    _may_read_outbox(ctx)
+    actor = ctx.session.get(User, ctx.user_id) if ctx.user_id is not None else None
+    return requeue(ctx.session, delivery_id, actor, remote_addr=ctx.remote_addr)
+
+
+@use_case
+def purge_delivered(ctx: Context, older_than_days: int = DEFAULT_PURGE_DAYS) -> PurgeResult:
+    """Delete old delivered deliveries and then their events (see :func:`purge`)."""
+    _may_read_outbox(ctx)
+    actor = ctx.session.get(User, ctx.user_id) if ctx.user_id is not None else None
+    return purge(ctx.session, older_than_days, actor=actor, remote_addr=ctx.remote_addr)

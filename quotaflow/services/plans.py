@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from quotaflow.errors import NotFound
 from quotaflow.plugins import expression_functions
 from quotaflow.rules import (
     ExpressionError,
@@ -37,6 +38,7 @@ from quotaflow.rules.allocation import NO_UPPER
 from quotaflow.rules.scoring import AllocationError
 from quotaflow.services import audit, specs
 from quotaflow.services.plan_data import PeriodData, PlanError, load_period_data
+from quotaflow.services.uow import Context
 from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
 from quotaflow.store.models import OrgUnit, Period, Plan, PlanUnit, SpecVersion, User
@@ -782,3 +784,26 @@ def impact_preview(session: Session, draft: SpecVersion | Mapping[str, Any], pla
                          old_factors=[f["key"] for f in plan.model_version.content["factors"]],
                          new_factors=list(model.factor_keys))
 
+
+
+# -- plans as a person reads them (pages and API) ------------------------------------------------
+
+def get_plan(ctx: Context, plan_id: int) -> Plan:
+    plan = pq.plan_by_id(ctx.session, plan_id)
+    if plan is None:
+        raise NotFound("not_found", "/plan_id")
+    return plan
+
+
+def list_plans(ctx: Context, period_id: int | None = None) -> list[Plan]:
+    """Plans (of one period), newest period first."""
+    return pq.plans(ctx.session, period_id)
+
+
+def scope_paths(ctx: Context) -> tuple[str, ...]:
+    return ctx.principal.scope_paths("unit.read") if ctx.principal is not None else ("/",)
+
+
+def count_scope_rows(ctx: Context, plan: Plan) -> int:
+    """How many of the plan's unit rows lie in the caller's read scope."""
+    return pq.count_plan_rows(ctx.session, plan.id, scope_paths(ctx))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from sqlalchemy import ColumnElement, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from quotaflow.store.models import (
     AttributeValue,
@@ -14,9 +14,11 @@ from quotaflow.store.models import (
     OrgLevel,
     OrgUnit,
     Period,
+    RoleGrant,
     UnitResult,
     User,
 )
+from quotaflow.store.tracking_models import Alert
 
 
 def in_paths(paths: Sequence[str]) -> ColumnElement[bool]:
@@ -150,3 +152,29 @@ def audit_page(session: Session, page: int, per_page: int = 50) -> list[AuditEnt
 
 def user_by_username(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username))
+
+
+def users(session: Session, *, active: bool | None = None) -> list[User]:
+    """Accounts by user name (grants loaded with them)."""
+    stmt = select(User).order_by(User.username)
+    if active is not None:
+        stmt = stmt.where(User.active.is_(active))
+    return list(session.scalars(stmt))
+
+
+def user_by_id(session: Session, user_id: int | None) -> User | None:
+    return session.get(User, user_id) if user_id is not None else None
+
+
+def role_grant(session: Session, grant_id: int) -> RoleGrant | None:
+    return session.get(RoleGrant, grant_id)
+
+
+def find_grant(session: Session, user_id: int, role: str, unit_id: int) -> RoleGrant | None:
+    return session.scalar(select(RoleGrant).where(
+        RoleGrant.user_id == user_id, RoleGrant.role == role, RoleGrant.unit_id == unit_id))
+
+
+def alert_with_unit(session: Session, alert_id: int) -> Alert | None:
+    return session.scalar(select(Alert).options(joinedload(Alert.unit))
+                          .where(Alert.id == alert_id))
