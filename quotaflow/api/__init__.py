@@ -48,7 +48,9 @@ def _csrf_error(exc: CSRFError) -> Any:
 
 
 from quotaflow.api import (  # noqa: E402,F401  (registers the routes)
+    confirm_views,
     flow_views,
+    letter_views,
     plan_views,
     spec_views,
     tracking_views,

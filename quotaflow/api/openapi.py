@@ -22,6 +22,21 @@ def _get(summary: str, schema: dict[str, Any], *, params: list[Any] | None = Non
     }
 
 
+def _post(summary: str, schema: dict[str, Any] | None, *, body: dict[str, Any] | None = None,
+          params: list[Any] | None = None, status: str = "200",
+          errors: tuple[str, ...] = ("400", "401", "403", "404", "409", "422"),
+          content_type: str = "application/json") -> dict[str, Any]:
+    """A write: its JSON (or multipart) body, its answer and the refusals it may give."""
+    out: dict[str, Any] = {"summary": summary, "parameters": params or []}
+    if body is not None:
+        out["requestBody"] = {"required": True, "content": {content_type: {"schema": body}}}
+    answer: dict[str, Any] = {"description": "OK"}
+    if schema is not None:
+        answer["content"] = {"application/json": {"schema": schema}}
+    out["responses"] = {status: answer, **{code: ERROR for code in errors}}
+    return out
+
+
 KIND = {"name": "kind", "in": "path", "required": True, "schema": {"type": "string"},
         "description": "Spec kind: factor_model, scenario_presets, risk_rules, form"}
 KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
@@ -309,6 +324,10 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}, {"session": []}],
         "paths": {
+            "/openapi.json": {"get": {"summary": "This document (public)", "security": [],
+                                      "responses": {"200": {"description": "OpenAPI 3.1",
+                                                            "content": {"application/json": {
+                                                                "schema": {"type": "object"}}}}}}},
             "/me": {"get": _get("The caller and their grants", {"type": "object"})},
             "/periods": {"get": _get("Periods with their ISO weeks", {"type": "object"})},
             "/units": {"get": _get("The tops of the caller's scope", units)},
@@ -324,6 +343,9 @@ def openapi_document() -> dict[str, Any]:
             **_plan_paths(),
             **_flow_paths(),
             **_tracking_paths(),
+            **_confirm_paths(),
+            **_plan_version_paths(),
+            **_letter_paths(),
         },
         "components": {
             "securitySchemes": {
@@ -351,4 +373,159 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"Error": {"description": "Error", "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
         },
+    }
+
+
+def _id_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"},
+            "description": description}
+
+
+ITEM_ID = _id_param("item_id", "Confirmation item id (GET /confirmations)")
+APPEAL_ID = _id_param("appeal_id", "Appeal id")
+UPLOAD_ID = _id_param("upload_id", "Upload id (as returned by POST /uploads)")
+LETTER_ID = _id_param("letter_id", "Commitment letter id")
+
+
+def _confirm_paths() -> dict[str, Any]:
+    """Two-way confirmation: my items, accept one or many, appeal with evidence, uploads."""
+    item = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "unit": {"type": "string"},
+        "unit_name_en": {"type": "string"}, "unit_name_zh": {"type": "string"},
+        "period": {"type": "string"}, "plan_id": {"type": "integer"},
+        "target": {"type": "integer"},
+        "status": {"enum": ["pending", "accepted", "appealed", "adjusted", "closed"]},
+        "version": {"type": "integer", "description": "Send it back when answering: a "
+                    "target that changed meanwhile is refused (409 stale)"},
+        "decided_at": {"type": ["string", "null"]},
+        "open_appeal": {"type": ["integer", "null"]}}}
+    items = {"type": "object", "properties": {"items": {"type": "array", "items": item}}}
+    appeal = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "item_id": {"type": "integer"}, "unit": {"type": "string"},
+        "level": {"type": "string"}, "plan_id": {"type": "integer"},
+        "allocated": {"type": "integer"}, "requested": {"type": "integer"},
+        "approved": {"type": ["integer", "null"]}, "reason": {"type": "string"},
+        "evidence": {"type": "array", "items": {"type": "integer"}},
+        "status": {"type": "string"}, "flow": {"type": "string"},
+        "flow_instance_id": {"type": ["integer", "null"]},
+        "result_plan_id": {"type": ["integer", "null"]},
+        "decision_note": {"type": ["string", "null"]}, "submitted_at": {"type": "string"},
+        "decided_at": {"type": ["string", "null"]}}}
+    upload = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "size": {"type": "integer"},
+        "content_type": {"type": "string"}, "sha256": {"type": "string"},
+        "unit": {"type": "string"}, "url": {"type": "string"}}}
+    version = {"type": "object", "properties": {"version": {"type": "integer"}}}
+    period = {"name": "period", "in": "query", "required": False,
+              "schema": {"type": "string"}, "description": "Only this period's items"}
+    return {
+        "/confirmations": {"get": _get("Targets waiting for my answer (the unit's head: "
+                                       "region head, team lead, sales person)", items,
+                                       params=[period])},
+        "/confirmations/{item_id}/accept": {"post": _post(
+            "Accept my unit's target", item, body=version, params=[ITEM_ID])},
+        "/confirmations/accept": {"post": _post(
+            "Accept several targets at once: all or nothing", items, body={
+                "type": "object", "required": ["items"], "properties": {"items": {
+                    "type": "array", "minItems": 1, "items": {
+                        "type": "object", "required": ["id"], "properties": {
+                            "id": {"type": "integer"}, "version": {"type": "integer"}}}}}})},
+        "/confirmations/{item_id}/appeal": {
+            "get": _get("What an appeal of my item may ask for: range, step, evidence and "
+                        "reason needed", {"type": "object", "properties": {
+                            k: {"type": "number"} for k in (
+                                "allocated", "minimum", "maximum", "step", "range_percent",
+                                "min_evidence", "reason_min")}}, params=[ITEM_ID]),
+            "post": _post("Appeal my unit's target: the requested amount (within the policy's "
+                          "range, checked again when approved), a reason and evidence (upload "
+                          "ids from POST /uploads); the policy's flow decides it", appeal,
+                          body={"type": "object", "required": ["requested", "reason"],
+                                "properties": {
+                                    "requested": {"type": "integer"},
+                                    "reason": {"type": "string", "maxLength": 2000},
+                                    "evidence": {"type": "array",
+                                                 "items": {"type": "integer"}},
+                                    "version": {"type": "integer"}}},
+                          params=[ITEM_ID], status="201")},
+        "/appeals/{appeal_id}": {"get": _get("One appeal (units in the caller's scope)",
+                                             appeal, params=[APPEAL_ID])},
+        "/uploads": {"post": _post(
+            "Store a file (evidence) for a unit the caller may write; answers its id",
+            upload, body={"type": "object", "required": ["unit", "file"], "properties": {
+                "unit": {"type": "string", "description": "Unit code"},
+                "file": {"type": "string", "contentMediaType": "application/octet-stream"}}},
+            status="201", errors=("400", "401", "403", "404", "413", "422"),
+            content_type="multipart/form-data")},
+        "/uploads/{upload_id}": {"get": {
+            "summary": "Download an uploaded file (units in the caller's scope)",
+            "parameters": [UPLOAD_ID],
+            "responses": {"200": {"description": "The file", "content": {
+                "application/octet-stream": {"schema": {"type": "string",
+                                                        "contentMediaType":
+                                                        "application/octet-stream"}}}},
+                "401": ERROR, "403": ERROR, "404": ERROR}}},
+    }
+
+
+def _plan_version_paths() -> dict[str, Any]:
+    """Publishing a plan and comparing two versions of a period's plan."""
+    diff = {"type": "object", "properties": {
+        "plan": _PLAN, "against": _PLAN, "units_total": {"type": "integer"},
+        "units_changed": {"type": "integer"},
+        "units": {"type": "array", "items": {"type": "object", "properties": {
+            "code": {"type": "string"}, "name_en": {"type": "string"},
+            "name_zh": {"type": "string"}, "old": {"type": ["integer", "null"]},
+            "new": {"type": ["integer", "null"]}, "change": {"type": "integer"},
+            "change_pct": {"type": ["number", "null"]}}}},
+        "versions": {"type": "array", "items": {"type": "object"}}}}
+    against = {"name": "against", "in": "query", "required": False,
+               "schema": {"type": "integer"},
+               "description": "The plan to compare with (default: the one this was based on)"}
+    limit = {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}}
+    return {
+        "/plans/{plan_id}/publish": {"post": _post(
+            "Publish a draft plan (plan.publish): the regions are asked to confirm their "
+            "targets", _PLAN, params=[PLAN_ID], errors=("401", "403", "404", "409", "422"))},
+        "/plans/{plan_id}/diff": {"get": _get(
+            "Each unit's target in two versions, changed units first (caller's scope)",
+            diff, params=[PLAN_ID, against, limit])},
+    }
+
+
+def _letter_paths() -> dict[str, Any]:
+    """Commitment letters: mine and my team's, one card, sign, countersign, PDF."""
+    letter = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "unit": {"type": "string"}, "plan_id": {"type": "integer"},
+        "version": {"type": "integer"},
+        "status": {"enum": ["issued", "signed", "countersigned", "superseded"]},
+        "target": {"type": "integer"}, "content_sha256": {"type": "string"},
+        "issued_at": {"type": "string"}, "superseded_by": {"type": ["integer", "null"]},
+        "signatures": {"type": "array", "items": {"type": "object"}},
+        "pdf": {"type": "string"}, "can_sign": {"type": "boolean"},
+        "can_countersign": {"type": "boolean"},
+        "content": {"type": "object", "description": "The card as signed (one letter)"},
+        "intact": {"type": "boolean", "description": "The content matches its hash"}}}
+    refused = ("401", "403", "404", "409")
+    return {
+        "/letters": {"get": _get("My card and its history (sales people) and the cards of "
+                                 "the teams I lead, or of my scope", {
+                                     "type": "object", "properties": {
+                                         "mine": {"oneOf": [letter, {"type": "null"}]},
+                                         "history": {"type": "array", "items": letter},
+                                         "team": {"type": "array", "items": letter}}})},
+        "/letters/{letter_id}": {"get": _get("One card with its content and signatures",
+                                             letter, params=[LETTER_ID])},
+        "/letters/{letter_id}/sign": {"post": _post(
+            "Sign my own card (\"I commit\")", letter, params=[LETTER_ID], errors=refused)},
+        "/letters/{letter_id}/countersign": {"post": _post(
+            "Countersign a card of my team, after the person signed", letter,
+            params=[LETTER_ID], errors=refused)},
+        "/letters/{letter_id}/pdf": {"get": {
+            "summary": "The card as a PDF (Chinese and English labels, signatures, hash)",
+            "parameters": [LETTER_ID],
+            "responses": {"200": {"description": "The PDF", "content": {
+                "application/pdf": {"schema": {"type": "string",
+                                               "contentMediaType": "application/pdf"}}}},
+                "401": ERROR, "403": ERROR, "404": ERROR, "503": ERROR}}},
     }

@@ -138,3 +138,36 @@ def get_plan_unit(plan_id: int, code: str) -> Any:
     except PlanError as exc:
         raise ApiError(404, "not_found", exc.message, {"unit": code}) from None
     return jsonify(explanation)
+
+
+@api_blueprint.post("/plans/<int:plan_id>/publish")
+@requires("plan.publish")
+def publish_plan(plan_id: int) -> Any:
+    """Publish a draft plan: the regions are asked to confirm their targets."""
+    from quotaflow.api.confirm_views import confirmation_error
+    from quotaflow.services import confirmation as conf
+
+    try:
+        plan = conf.publish_plan_as(request_context(), plan_id)
+    except conf.ConfirmationError as exc:
+        raise confirmation_error(exc) from None
+    return jsonify(plan_json(plan))
+
+
+@api_blueprint.get("/plans/<int:plan_id>/diff")
+@requires("unit.read")
+def plan_diff(plan_id: int) -> Any:
+    """Each unit's target in this plan and in ``against`` (default: the one it was based
+    on), changed units first, within the caller's scope."""
+    against = _int_arg("against", 0, 0, 2**62) or None
+    limit = _int_arg("limit", ROWS_DEFAULT_LIMIT, 1, ROWS_MAX_LIMIT)
+    found = plan_service.compare_plans(request_context(), plan_id, against, limit=limit)
+    return jsonify({
+        "plan": plan_json(found.new), "against": plan_json(found.old),
+        "units_total": found.total, "units_changed": found.changed,
+        "units": [{"code": r.unit.code, "name_en": r.unit.name_en, "name_zh": r.unit.name_zh,
+                   "old": r.old, "new": r.new, "change": r.change,
+                   "change_pct": r.change_pct} for r in found.rows],
+        "versions": [{"id": p.id, "number": p.number, "status": p.status}
+                     for p in found.versions],
+    })

@@ -807,3 +807,32 @@ def scope_paths(ctx: Context) -> tuple[str, ...]:
 def count_scope_rows(ctx: Context, plan: Plan) -> int:
     """How many of the plan's unit rows lie in the caller's read scope."""
     return pq.count_plan_rows(ctx.session, plan.id, scope_paths(ctx))
+
+
+@dataclass(frozen=True)
+class PlanComparison:
+    """Two versions of a period's plan, unit by unit, inside the caller's scope."""
+
+    old: Plan
+    new: Plan
+    rows: list[DiffRow]
+    total: int  # units compared
+    changed: int  # of which changed
+    versions: list[Plan]  # the period's other versions (to compare against)
+
+
+def compare_plans(ctx: Context, plan_id: int, against: int | None = None, *,
+                  limit: int | None = None) -> PlanComparison:
+    """Plan ``plan_id`` against ``against`` (default: the version it was based on)."""
+    new = get_plan(ctx, plan_id)
+    against = against or new.based_on_id
+    if against is None:
+        raise NotFound("not_found", "/against")
+    old = get_plan(ctx, against)
+    if old.period_id != new.period_id:
+        raise NotFound("not_found", "/against")
+    paths = scope_paths(ctx)
+    total, changed = plan_diff_counts(ctx.session, old, new, paths)
+    return PlanComparison(old, new, plan_diff(ctx.session, old, new, paths, limit=limit),
+                          total, changed,
+                          [p for p in pq.plans(ctx.session, new.period_id) if p.id != new.id])

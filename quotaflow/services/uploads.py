@@ -22,7 +22,9 @@ from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session
 
+from quotaflow.errors import Forbidden, NotFound
 from quotaflow.services import audit
+from quotaflow.services.uow import Context, use_case
 from quotaflow.store.models import OrgUnit, Upload, User
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -181,3 +183,45 @@ def upload_file_path(storage_dir: Path, upload: Upload) -> Path:
 
 def get_upload(session: Session, upload_id: int) -> Upload | None:
     return session.get(Upload, upload_id)
+
+
+# -- use cases of the pages and the API -----------------------------------------------------
+
+UPLOADS_DIR = "uploads"
+
+
+def storage_dir(instance_path: str | Path) -> Path:
+    """Where uploaded files live: ``<instance>/uploads``."""
+    return Path(instance_path) / UPLOADS_DIR
+
+
+def max_bytes(config: Mapping[str, Any]) -> int:
+    """UPLOAD_MAX_BYTES from the app config, else QUOTAFLOW_UPLOAD_MAX_BYTES, else 10 MB."""
+    configured = config.get("UPLOAD_MAX_BYTES") or os.environ.get("QUOTAFLOW_UPLOAD_MAX_BYTES")
+    return int(configured) if configured else DEFAULT_MAX_BYTES
+
+
+def visible_upload(ctx: Context, upload_id: int) -> Upload:
+    """The upload, if the caller may read its unit; else ``not_found``."""
+    found = get_upload(ctx.session, upload_id)
+    if found is None or (ctx.principal is not None
+                         and not ctx.principal.can("unit.read", found.unit.path)):
+        raise NotFound("not_found", "/upload_id")
+    return found
+
+
+@use_case
+def upload_for_unit(ctx: Context, unit_code: str, filename: str, stream: BinaryIO, *,
+                    directory: Path, limit: int = DEFAULT_MAX_BYTES) -> Upload:
+    """Store a file for the unit ``unit_code`` (unit.write over it); raises UploadError."""
+    from quotaflow.store.queries import unit_by_code, user_by_id
+
+    unit = unit_by_code(ctx.session, unit_code or "")
+    principal = ctx.principal
+    if unit is None or (principal is not None and not principal.can("unit.read", unit.path)):
+        raise NotFound("not_found", "/unit")
+    if principal is not None and not principal.can("unit.write", unit.path):
+        raise Forbidden("forbidden", "/unit")
+    return store_upload(ctx.session, user_by_id(ctx.session, ctx.user_id), unit, filename,
+                        stream, storage_dir=directory, max_bytes=limit,
+                        remote_addr=ctx.remote_addr)

@@ -1,0 +1,109 @@
+"""Commitment letters in the API: my card and my team's, one card, sign, countersign, the
+PDF. The twins of the /letters pages, calling the same use cases (services/letters.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, jsonify
+
+from quotaflow.api import api_blueprint
+from quotaflow.http.context import request_context
+from quotaflow.http.errors import ApiError
+from quotaflow.http.guard import requires
+from quotaflow.services import letters as letter_service
+from quotaflow.services.letter_pdf import FontMissingError
+
+#: HTTP status per letter refusal (the rest: 409, the card's state does not allow it).
+LETTER_STATUS = {"not_yours": 403, "not_manager": 403}
+
+
+def _when(value: Any) -> str | None:
+    return value.isoformat() + "Z" if value is not None else None
+
+
+def letter_json(letter: Any, actions: Any = None, *, content: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": letter.id, "unit": letter.unit.code, "plan_id": letter.plan_id,
+        "version": letter.version, "status": letter.status,
+        "target": (letter.content or {}).get("target"),
+        "content_sha256": letter.content_sha256, "issued_at": _when(letter.issued_at),
+        "superseded_by": letter.superseded_by_id,
+        "signatures": [{"role": s.role, "user": s.user.username,
+                        "signed_at": _when(s.signed_at), "content_sha256": s.content_sha256}
+                       for s in letter.signatures],
+        "pdf": f"/api/v1/letters/{letter.id}/pdf",
+    }
+    if actions is not None:
+        out["can_sign"], out["can_countersign"] = actions.can_sign, actions.can_countersign
+    if content:
+        out["content"] = letter.content
+        out["intact"] = letter_service.verify(letter)
+    return out
+
+
+def _refused(exc: letter_service.LetterError) -> ApiError:
+    return ApiError(LETTER_STATUS.get(exc.code, 409), exc.code, str(exc),
+                    {"pointer": "", **exc.params})
+
+
+@api_blueprint.get("/letters")
+@requires("unit.read")
+def list_letters() -> Any:
+    """My card and its history (sales people), and the cards of the teams I lead (team
+    leads) or of my scope (others)."""
+    ctx = request_context()
+    found = letter_service.letters_for(ctx)
+    leads = letter_service.lead_paths(ctx)
+
+    def row(letter: Any) -> dict[str, Any]:
+        return letter_json(letter, letter_service.letter_actions(ctx, letter, leads))
+
+    return jsonify({"mine": row(found.mine) if found.mine else None,
+                    "history": [letter_json(x) for x in found.history],
+                    "team": [row(x) for x in found.team]})
+
+
+@api_blueprint.get("/letters/<int:letter_id>")
+@requires("unit.read")
+def get_letter(letter_id: int) -> Any:
+    ctx = request_context()
+    letter = letter_service.visible_letter(ctx, letter_id)
+    return jsonify(letter_json(letter, letter_service.letter_actions(ctx, letter),
+                               content=True))
+
+
+@api_blueprint.post("/letters/<int:letter_id>/sign")
+@requires("unit.read", "unit.read")  # one's own card: the service checks whose
+def sign_letter(letter_id: int) -> Any:
+    ctx = request_context()
+    try:
+        letter_service.sign_letter(ctx, letter_id)
+    except letter_service.LetterError as exc:
+        raise _refused(exc) from None
+    return get_letter(letter_id)
+
+
+@api_blueprint.post("/letters/<int:letter_id>/countersign")
+@requires("unit.read", "unit.write")
+def countersign_letter(letter_id: int) -> Any:
+    ctx = request_context()
+    try:
+        letter_service.countersign_letter(ctx, letter_id)
+    except letter_service.LetterError as exc:
+        raise _refused(exc) from None
+    return get_letter(letter_id)
+
+
+@api_blueprint.get("/letters/<int:letter_id>/pdf")
+@requires("unit.read")
+def letter_pdf(letter_id: int) -> Any:
+    try:
+        data, name = letter_service.letter_pdf(request_context(), letter_id,
+                                               font=current_app.config.get("PDF_FONT"))
+    except FontMissingError as exc:
+        current_app.logger.error("letter PDF: %s", exc)
+        raise ApiError(503, "pdf_unavailable", str(exc)) from None
+    return Response(data, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "private, no-store"})
