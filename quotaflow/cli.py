@@ -347,13 +347,12 @@ def alerts_scan(period_code: str | None, week: int | None, username: str | None)
 
     Running it again for the same week adds nothing.
     """
-    from quotaflow.services import alert_scan, alerts, org
+    from quotaflow.services import alert_scan, alerts
     from quotaflow.services.tracking import TrackingError
 
     ctx = _context(username)
     try:
-        period = org.current_period(ctx, period_code)
-        result = alert_scan.scan(ctx.session, period, week, trigger="cli", actor=_actor(username))
+        result = alert_scan.run_scan(ctx, period_code, week, trigger="cli")
     except QuotaFlowError as exc:
         raise _refused(exc) from None
     except (TrackingError, alert_scan.ScanError) as exc:

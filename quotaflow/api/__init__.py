@@ -51,6 +51,7 @@ from quotaflow.api import (  # noqa: E402,F401  (registers the routes)
     confirm_views,
     flow_views,
     letter_views,
+    outbox_views,
     plan_views,
     spec_views,
     tracking_views,

@@ -346,6 +346,7 @@ def openapi_document() -> dict[str, Any]:
             **_confirm_paths(),
             **_plan_version_paths(),
             **_letter_paths(),
+            **_operations_paths(),
         },
         "components": {
             "securitySchemes": {
@@ -528,4 +529,75 @@ def _letter_paths() -> dict[str, Any]:
                 "application/pdf": {"schema": {"type": "string",
                                                "contentMediaType": "application/pdf"}}}},
                 "401": ERROR, "403": ERROR, "404": ERROR, "503": ERROR}}},
+    }
+
+
+def _operations_paths() -> dict[str, Any]:
+    """During the quarter: the alert scan, actuals by file, the outbox and the inbox."""
+    scan = {"type": "object", "properties": {
+        "run_id": {"type": "integer"}, "period": {"type": "string"}, "week": {"type": "integer"},
+        "units": {"type": "integer"}, "hits": {"type": "integer"},
+        "raised": {"type": "integer", "description": "New alerts"},
+        "alert_ids": {"type": "array", "items": {"type": "integer"}},
+        "existing": {"type": "integer"}, "suppressed": {"type": "integer"},
+        "targets_source": {"type": "string"}, "plan_number": {"type": "integer"}}}
+    counts = {"type": "object", "properties": {
+        k: {"type": "integer"} for k in ("records", "inserted", "updated", "unchanged")}}
+    delivery = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "event_id": {"type": "integer"}, "topic": {"type": "string"},
+        "channel": {"type": "string"}, "status": {"enum": ["pending", "delivered", "failed"]},
+        "attempts": {"type": "integer"}, "last_error": {"type": ["string", "null"]},
+        "next_attempt_at": {"type": ["string", "null"]},
+        "delivered_at": {"type": ["string", "null"]}, "created_at": {"type": "string"}}}
+    message = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "topic": {"type": "string"}, "title_en": {"type": "string"},
+        "title_zh": {"type": "string"}, "body_en": {"type": "string"},
+        "body_zh": {"type": "string"}, "url": {"type": ["string", "null"]},
+        "created_at": {"type": "string"}, "read_at": {"type": ["string", "null"]}}}
+    read = {"type": "object", "properties": {"read": {"type": "integer",
+                                                      "description": "Messages marked read"}}}
+    fmt = {"name": "format", "in": "query", "required": False,
+           "schema": {"enum": ["xlsx", "csv"], "default": "xlsx"}}
+    file_body = {"type": "object", "required": ["file"], "properties": {"file": {
+        "type": "string", "contentMediaType": "application/octet-stream",
+        "description": ".csv or .xlsx: unit_code, date, value[, source, source_id]"}}}
+    return {
+        "/alerts/scan": {"post": _post(
+            "Scan a week for alerts with the active rules (alerts.scan: admins, HR); running "
+            "it again for the same week adds nothing", scan, body={
+                "type": "object", "properties": {
+                    "period": {"type": "string", "description": "Default: the period "
+                               "holding today, else the latest"},
+                    "week": {"type": "integer", "minimum": 1,
+                             "description": "Default: the current week"}}})},
+        "/actuals/import": {"post": _post(
+            "Import actuals from a file (unit.write over every person in it): all or "
+            "nothing; details.issues lists each problem by row and column", counts,
+            body=file_body, content_type="multipart/form-data",
+            errors=("400", "401", "403", "413", "422"))},
+        "/actuals/template": {"get": {
+            "summary": "The actuals upload template", "parameters": [fmt],
+            "responses": {"200": {"description": "The template", "content": {
+                "application/octet-stream": {"schema": {
+                    "type": "string", "contentMediaType": "application/octet-stream"}}}},
+                "400": ERROR, "401": ERROR, "403": ERROR}}},
+        "/outbox": {"get": _get("Deliveries per channel and status, and the dead or "
+                                "failing ones (outbox.read: admins, HR)", {
+                                    "type": "object", "properties": {
+                                        "channels": {"type": "array",
+                                                     "items": {"type": "object"}},
+                                        "problems": {"type": "array", "items": delivery}}})},
+        "/outbox/deliveries/{delivery_id}/retry": {"post": _post(
+            "Re-queue a dead or waiting delivery: due now, attempts reset (outbox.read)",
+            delivery, params=[_id_param("delivery_id", "Outbox delivery id")],
+            errors=("401", "403", "404", "409"))},
+        "/inbox": {"get": _get("My in-app messages, newest first, and how many are unread", {
+            "type": "object", "properties": {"unread": {"type": "integer"},
+                                             "messages": {"type": "array", "items": message}}})},
+        "/inbox/{message_id}/read": {"post": _post(
+            "Mark one of my messages read", read,
+            params=[_id_param("message_id", "Inbox message id")],
+            errors=("401", "403", "404"))},
+        "/inbox/read-all": {"post": _post("Mark all my messages read", read,
+                                          errors=("401", "403"))},
     }

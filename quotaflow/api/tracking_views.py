@@ -3,6 +3,7 @@ read a unit's progress. The guard enforces each permission; rows are scope-check
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from flask import g, jsonify, request
@@ -92,3 +93,69 @@ def unit_progress(code: str) -> Any:
     children = [p.unit(str(p.codes[i])) for i in p.children_rows(unit.code).tolist()]
     return jsonify({**p.summary(), "unit": p.unit(unit.code), "series": p.series(unit.code),
                     "children": children})
+
+
+@api_blueprint.post("/alerts/scan")
+@requires("alerts.scan")
+def scan_alerts() -> Any:
+    """Scan a week for alerts (admins, HR); running it again adds nothing."""
+    from quotaflow.services import alert_scan
+
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", 'expected {"period": "2026Q4", "week": 6}',
+                       {"pointer": ""})
+    period, week = body.get("period"), body.get("week")
+    if period is not None and not isinstance(period, str):
+        raise ApiError(422, "invalid_period", "period is a period code such as 2026Q4",
+                       {"pointer": "/period"})
+    if week is not None and (not isinstance(week, int) or isinstance(week, bool)):
+        raise ApiError(422, "bad_week", "week is a whole number (1..)", {"pointer": "/week"})
+    try:
+        result = alert_scan.run_scan(request_context(), period, week, trigger="api")
+    except tracking.TrackingError as exc:
+        raise ApiError(404 if exc.code == "no_plan" else 422, exc.code, exc.message,
+                       {"pointer": "/week"} if exc.code == "bad_week" else None) from None
+    except alert_scan.ScanError as exc:
+        raise ApiError(409 if exc.code == "concurrent" else 422, exc.code, exc.message) from None
+    return jsonify(result.as_dict())
+
+
+@api_blueprint.post("/actuals/import")
+@requires("unit.write")
+def import_actuals() -> Any:
+    """Import a .csv or .xlsx of actuals (multipart field ``file``): all or nothing."""
+    from flask import current_app
+
+    from quotaflow.services.spreadsheets import SheetImportError
+
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ApiError(400, "no_file", 'send the file as multipart field "file"',
+                       {"pointer": "/file"})
+    ctx = request_context()
+    try:
+        result = actuals_service.import_file(
+            ctx.session, actor(ctx), ctx.principal, upload.read(), upload.filename,
+            max_bytes=current_app.config.get("MAX_CONTENT_LENGTH"), remote_addr=ctx.remote_addr)
+    except SheetImportError as exc:
+        raise ApiError(422, "invalid_actuals", f"{exc.total} problem(s); nothing was imported",
+                       {"pointer": "/file", "total": exc.total, "issues": [
+                           {"row": i.row, "column": i.column, "header": i.header,
+                            "code": i.code, "params": dict(i.params)}
+                           for i in exc.issues]}) from None
+    return jsonify(result.as_dict())
+
+
+@api_blueprint.get("/actuals/template")
+@requires("unit.write")
+def actuals_template() -> Any:
+    """The actuals upload template (?format=xlsx or csv)."""
+    from flask import send_file
+
+    fmt = request.args.get("format", "xlsx")
+    if fmt not in ("xlsx", "csv"):
+        raise ApiError(400, "bad_request", "format is xlsx or csv", {"pointer": "/format"})
+    content, filename, mimetype = actuals_service.template(fmt)
+    return send_file(io.BytesIO(content), mimetype=mimetype, as_attachment=True,
+                     download_name=filename, max_age=0)

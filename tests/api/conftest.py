@@ -17,7 +17,7 @@ from quotaflow.services import uploads as upload_service
 from quotaflow.store import confirmation_queries as cq
 from quotaflow.store import db
 from quotaflow.store import queries as q
-from quotaflow.store.outbox_models import OutboxDelivery
+from quotaflow.store.outbox_models import InboxMessage, OutboxDelivery, OutboxEvent
 from quotaflow.store.tracking_models import Alert
 
 
@@ -34,6 +34,7 @@ class World:
     letter_id: int  # P0001's card (sales.p0001; lead.east.t1 countersigns)
     alert_id: int | None
     delivery_id: int | None
+    message_id: int  # head.north's inbox message
 
 
 def store_file(app, unit_code: str, name: str = "proof.txt") -> int:
@@ -69,5 +70,15 @@ def world(app) -> World:
         alert_id = session.scalar(select(Alert.id).order_by(Alert.id).limit(1))
         delivery_id = session.scalar(select(OutboxDelivery.id).order_by(OutboxDelivery.id)
                                      .limit(1))
+        reader = user(session, "head.north")
+        event = OutboxEvent(topic="test.api", key=f"test.api:{period.code}", payload={},
+                            to_users=[reader.id])
+        session.add(event)
+        session.flush()
+        message = InboxMessage(user_id=reader.id, event_id=event.id, topic="test.api",
+                               title_en="A test message", title_zh="测试消息")
+        session.add(message)
+        session.commit()
         return World(period.code, plan.id, draft.id, east.id, north.id, appeal.id,
-                     appeal.flow_instance_id, upload_id, letter.id, alert_id, delivery_id)
+                     appeal.flow_instance_id, upload_id, letter.id, alert_id, delivery_id,
+                     message.id)

@@ -133,6 +133,17 @@ CASES: dict[tuple[str, str], Case] = {
         "lead.east.t1", f"/letters/{w.letter_id}/countersign", {}),
     ("/letters/{letter_id}/pdf", "get"): lambda w: (
         "sales.p0001", f"/letters/{w.letter_id}/pdf", {}),
+    ("/alerts/scan", "post"): lambda w: ("hrbp", "/alerts/scan",
+                                         {"json": {"period": "2026Q4", "week": 6}}),
+    ("/actuals/import", "post"): lambda w: ("head.east", "/actuals/import", _csv()),
+    ("/actuals/template", "get"): lambda w: ("head.east", "/actuals/template?format=csv", {}),
+    ("/outbox", "get"): lambda w: ("hrbp", "/outbox", {}),
+    ("/outbox/deliveries/{delivery_id}/retry", "post"): lambda w: (
+        "hrbp", f"/outbox/deliveries/{w.delivery_id}/retry", {}),
+    ("/inbox", "get"): lambda w: ("head.north", "/inbox", {}),
+    ("/inbox/{message_id}/read", "post"): lambda w: (
+        "head.north", f"/inbox/{w.message_id}/read", {}),
+    ("/inbox/read-all", "post"): lambda w: ("head.north", "/inbox/read-all", {}),
 }
 
 
