@@ -48,6 +48,7 @@ def _csrf_error(exc: CSRFError) -> Any:
 
 
 from quotaflow.api import (  # noqa: E402,F401  (registers the routes)
+    admin_views,
     confirm_views,
     flow_views,
     letter_views,

@@ -347,6 +347,7 @@ def openapi_document() -> dict[str, Any]:
             **_plan_version_paths(),
             **_letter_paths(),
             **_operations_paths(),
+            **_admin_paths(),
         },
         "components": {
             "securitySchemes": {
@@ -600,4 +601,58 @@ def _operations_paths() -> dict[str, Any]:
             errors=("401", "403", "404"))},
         "/inbox/read-all": {"post": _post("Mark all my messages read", read,
                                           errors=("401", "403"))},
+    }
+
+
+def _admin_paths() -> dict[str, Any]:
+    """Accounts and role grants (users.manage: administrators)."""
+    grant = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "role": {"type": "string"}, "unit": {"type": "string"},
+        "created_at": {"type": "string"}}}
+    user = {"type": "object", "properties": {
+        "username": {"type": "string"}, "display_name": {"type": "string"},
+        "email": {"type": ["string", "null"]}, "locale": {"enum": ["zh", "en"]},
+        "active": {"type": "boolean"}, "person_unit": {"type": ["string", "null"]},
+        "created_at": {"type": "string"}, "grants": {"type": "array", "items": grant}}}
+    roles = {"enum": ["admin", "hrbp", "executive", "region_head", "team_lead", "sales"]}
+    username = {"name": "username", "in": "path", "required": True,
+                "schema": {"type": "string"}}
+    active = {"name": "active", "in": "query", "required": False,
+              "schema": {"enum": ["true", "false", "all"]}}
+    grant_body = {"type": "object", "required": ["role", "scope"], "properties": {
+        "role": roles, "scope": {"type": "string", "description": "Unit code"}}}
+    return {
+        "/users": {
+            "get": _get("Accounts with their role grants", {"type": "object", "properties": {
+                "users": {"type": "array", "items": user}}}, params=[active]),
+            "post": _post("Create an account with one role grant", user, body={
+                "type": "object",
+                "required": ["username", "display_name", "password", "role", "scope"],
+                "properties": {
+                    "username": {"type": "string", "maxLength": 64},
+                    "display_name": {"type": "string", "maxLength": 200},
+                    "password": {"type": "string", "minLength": 8},
+                    "role": roles, "scope": {"type": "string", "description": "Unit code"},
+                    "locale": {"enum": ["zh", "en"], "default": "zh"},
+                    "email": {"type": ["string", "null"]}}}, status="201")},
+        "/users/{username}": {"get": _get("One account", user, params=[username])},
+        "/users/{username}/deactivate": {"post": _post(
+            "Deactivate an account: no sign-in, no tokens; kept for the audit log", user,
+            params=[username], errors=("401", "403", "404"))},
+        "/users/{username}/activate": {"post": _post(
+            "Reactivate an account", user, params=[username], errors=("401", "403", "404"))},
+        "/users/{username}/grants": {"post": _post(
+            "Grant a role over a unit's subtree", grant, body=grant_body, params=[username],
+            status="201")},
+        "/users/{username}/grants/{grant_id}": {"delete": _post(
+            "Revoke a role grant", None,
+            params=[username, _id_param("grant_id", "Role grant id")], status="204",
+            errors=("401", "403", "404"))},
+        "/users/{username}/tokens": {"post": _post(
+            "Create an API token for the account; the token is shown only in this answer",
+            {"type": "object", "properties": {k: {"type": "string"} for k in
+                                              ("username", "name", "token")}},
+            body={"type": "object", "properties": {"name": {"type": "string",
+                                                            "maxLength": 100}}},
+            params=[username], status="201", errors=("400", "401", "403", "404", "422"))},
     }

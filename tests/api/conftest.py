@@ -14,9 +14,11 @@ from sqlalchemy import select
 from quotaflow.services import alert_scan, letters
 from quotaflow.services import confirmation as conf
 from quotaflow.services import uploads as upload_service
+from quotaflow.services.auth import hash_password
 from quotaflow.store import confirmation_queries as cq
 from quotaflow.store import db
 from quotaflow.store import queries as q
+from quotaflow.store.models import RoleGrant, User
 from quotaflow.store.outbox_models import InboxMessage, OutboxDelivery, OutboxEvent
 from quotaflow.store.tracking_models import Alert
 
@@ -35,6 +37,8 @@ class World:
     alert_id: int | None
     delivery_id: int | None
     message_id: int  # head.north's inbox message
+    spare_user: str  # an account of its own (sales over P0003)
+    spare_grant: int
 
 
 def store_file(app, unit_code: str, name: str = "proof.txt") -> int:
@@ -78,7 +82,11 @@ def world(app) -> World:
         message = InboxMessage(user_id=reader.id, event_id=event.id, topic="test.api",
                                title_en="A test message", title_zh="测试消息")
         session.add(message)
+        spare = User(username=f"api.spare.{period.code.lower()}", display_name="Spare",
+                     password_hash=hash_password("a-long-password"), locale="en")
+        spare.grants.append(RoleGrant(role="sales", unit=q.unit_by_code(session, "P0003")))
+        session.add(spare)
         session.commit()
         return World(period.code, plan.id, draft.id, east.id, north.id, appeal.id,
                      appeal.flow_instance_id, upload_id, letter.id, alert_id, delivery_id,
-                     message.id)
+                     message.id, spare.username, spare.grants[0].id)

@@ -144,6 +144,22 @@ CASES: dict[tuple[str, str], Case] = {
     ("/inbox/{message_id}/read", "post"): lambda w: (
         "head.north", f"/inbox/{w.message_id}/read", {}),
     ("/inbox/read-all", "post"): lambda w: ("head.north", "/inbox/read-all", {}),
+    ("/users", "get"): lambda w: ("admin", "/users?active=true", {}),
+    ("/users", "post"): lambda w: (
+        "admin", "/users", {"json": {"username": f"api.{w.period.lower()}", "display_name": "A",
+                                     "password": "a-long-password", "role": "sales",
+                                     "scope": "P0001"}}),
+    ("/users/{username}", "get"): lambda w: ("admin", "/users/head.east", {}),
+    ("/users/{username}/deactivate", "post"): lambda w: (
+        "admin", f"/users/{w.spare_user}/deactivate", {}),
+    ("/users/{username}/activate", "post"): lambda w: (
+        "admin", f"/users/{w.spare_user}/activate", {}),
+    ("/users/{username}/grants", "post"): lambda w: (
+        "admin", f"/users/{w.spare_user}/grants", {"json": {"role": "sales", "scope": "P0002"}}),
+    ("/users/{username}/grants/{grant_id}", "delete"): lambda w: (
+        "admin", f"/users/{w.spare_user}/grants/{w.spare_grant}", {}),
+    ("/users/{username}/tokens", "post"): lambda w: (
+        "admin", f"/users/{w.spare_user}/tokens", {"json": {"name": "ci"}}),
 }
 
 
