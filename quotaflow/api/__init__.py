@@ -50,6 +50,7 @@ def _csrf_error(exc: CSRFError) -> Any:
 from quotaflow.api import (  # noqa: E402,F401  (registers the routes)
     admin_views,
     confirm_views,
+    emergency_views,
     flow_views,
     letter_views,
     outbox_views,

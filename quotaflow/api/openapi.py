@@ -348,6 +348,7 @@ def openapi_document() -> dict[str, Any]:
             **_letter_paths(),
             **_operations_paths(),
             **_admin_paths(),
+            **_emergency_paths(),
         },
         "components": {
             "securitySchemes": {
@@ -655,4 +656,57 @@ def _admin_paths() -> dict[str, Any]:
             body={"type": "object", "properties": {"name": {"type": "string",
                                                             "maxLength": 100}}},
             params=[username], status="201", errors=("400", "401", "403", "404", "422"))},
+    }
+
+
+def _emergency_paths() -> dict[str, Any]:
+    """Emergency recomputes (plan.emergency); approving is a flow action on the request's
+    flow instance (POST /flows/{instance_id}/actions, by an executive)."""
+    preview = {"type": "object", "description": "Old and new planned totals, units changed, "
+               "frozen units, region changes, and whether frozen units keep their targets "
+               "and sums stay exact", "properties": {
+                   "plan_id": {"type": "integer"}, "company_total": {"type": "integer"},
+                   "planned_total": {"type": "integer"}, "changed": {"type": "integer"},
+                   "frozen_count": {"type": "integer"}, "frozen_kept": {"type": "boolean"},
+                   "sums_exact": {"type": "boolean"}, "total_placed": {"type": "boolean"},
+                   "regions": {"type": "array", "items": {"type": "object"}}}}
+    recompute = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "period": {"type": "string"}, "plan_id": {"type": "integer"},
+        "cities": {"type": "array", "items": {"type": "string"}},
+        "units": {"type": "array", "items": {"type": "string"}},
+        "frozen_count": {"type": "integer"}, "total": {"type": ["integer", "null"]},
+        "reason": {"type": "string"},
+        "status": {"enum": ["pending", "published", "rejected", "withdrawn"]},
+        "flow_instance_id": {"type": ["integer", "null"], "description": "Approve with POST "
+                             "/flows/{flow_instance_id}/actions {\"action\": \"approve\"}"},
+        "result_plan_id": {"type": ["integer", "null"]},
+        "requested_by": {"type": ["string", "null"]}, "requested_at": {"type": "string"},
+        "decided_at": {"type": ["string", "null"]}, "preview": {"type": ["object", "null"]},
+        "result": {"type": ["object", "null"]}}}
+    choice = {"type": "object", "properties": {
+        "period": {"type": "string"},
+        "cities": {"type": "array", "items": {"type": "string"},
+                   "description": "Cities to freeze (English names)"},
+        "units": {"type": "array", "items": {"type": "string"},
+                  "description": "Unit codes to freeze (and everything below)"},
+        "total": {"type": ["number", "string", "null"],
+                  "description": "A new company total in yuan (default: unchanged)"},
+        "reason": {"type": "string"}}}
+    period = {"name": "period", "in": "query", "required": False, "schema": {"type": "string"}}
+    return {
+        "/emergency": {
+            "get": _get("Emergency recompute requests, newest first, and the cities one may "
+                        "freeze", {"type": "object", "properties": {
+                            "requests": {"type": "array", "items": recompute},
+                            "cities": {"type": "array", "items": {"type": "object"}}}},
+                        params=[period]),
+            "post": _post("Request an emergency recompute: frozen units keep their targets, "
+                          "the rest is re-run; the fast-track flow decides it", recompute,
+                          body={**choice, "required": ["reason"]}, status="201")},
+        "/emergency/preview": {"post": _post(
+            "The recompute as it would be published now (nothing saved)", preview,
+            body=choice)},
+        "/emergency/{request_id}": {"get": _get(
+            "One request with its preview and, once published, its result", recompute,
+            params=[_id_param("request_id", "Emergency recompute request id")])},
     }

@@ -11,7 +11,7 @@ import pytest
 from confirm_support import draft_plan, fresh_period, user
 from sqlalchemy import select
 
-from quotaflow.services import alert_scan, letters
+from quotaflow.services import alert_scan, emergency, letters
 from quotaflow.services import confirmation as conf
 from quotaflow.services import uploads as upload_service
 from quotaflow.services.auth import hash_password
@@ -39,6 +39,7 @@ class World:
     message_id: int  # head.north's inbox message
     spare_user: str  # an account of its own (sales over P0003)
     spare_grant: int
+    emergency_id: int  # a pending emergency recompute of the period (Jinan frozen)
 
 
 def store_file(app, unit_code: str, name: str = "proof.txt") -> int:
@@ -87,6 +88,8 @@ def world(app) -> World:
         spare.grants.append(RoleGrant(role="sales", unit=q.unit_by_code(session, "P0003")))
         session.add(spare)
         session.commit()
+        recompute = emergency.submit(session, period, user(session, "hrbp"),
+                                     reason="Local policy change in Jinan.", cities=["Jinan"])
         return World(period.code, plan.id, draft.id, east.id, north.id, appeal.id,
                      appeal.flow_instance_id, upload_id, letter.id, alert_id, delivery_id,
-                     message.id, spare.username, spare.grants[0].id)
+                     message.id, spare.username, spare.grants[0].id, recompute.id)

@@ -160,6 +160,14 @@ CASES: dict[tuple[str, str], Case] = {
         "admin", f"/users/{w.spare_user}/grants/{w.spare_grant}", {}),
     ("/users/{username}/tokens", "post"): lambda w: (
         "admin", f"/users/{w.spare_user}/tokens", {"json": {"name": "ci"}}),
+    ("/emergency", "get"): lambda w: ("hrbp", f"/emergency?period={w.period}", {}),
+    ("/emergency/preview", "post"): lambda w: (
+        "hrbp", "/emergency/preview", {"json": {"period": w.period, "cities": ["Jinan"]}}),
+    ("/emergency", "post"): lambda w: (
+        "hrbp", "/emergency", {"json": {"period": w.period, "cities": ["Jinan"],
+                                        "reason": "Local policy change in Jinan."}}),
+    ("/emergency/{request_id}", "get"): lambda w: (
+        "ceo", f"/emergency/{w.emergency_id}", {}),
 }
 
 
