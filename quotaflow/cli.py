@@ -207,9 +207,9 @@ def config_group() -> None:
 
 def _actor(username: str | None) -> Any:
     """The user ``--as`` names (None: the system)."""
-    from quotaflow.services import users
+    from quotaflow.services.auth import actor
 
-    return users.actor(_context(username))
+    return actor(_context(username))
 
 
 @config_group.command("export")
@@ -283,9 +283,10 @@ def outbox_run(once: bool, interval: float, batch: int) -> None:
 @with_appcontext
 def outbox_status() -> None:
     """Deliveries per channel and status, and the dead ones with their last error."""
-    from quotaflow.services import outbox
+    from quotaflow.services import inbox
 
-    rows, problems = outbox.status(_context(), limit=50)
+    rows, problems = inbox.delivery_status(_context())
+    problems = problems[:50]
     click.echo(f"{'channel':<16}{'pending':>9}{'delivered':>11}{'failed':>8}")
     for row in rows:
         click.echo(f"{row.channel:<16}{row.pending:>9}{row.delivered:>11}{row.failed:>8}")
@@ -300,10 +301,10 @@ def outbox_status() -> None:
 @with_appcontext
 def outbox_retry(delivery_id: int, username: str | None) -> None:
     """Re-queue a dead (failed) or waiting delivery: due now, attempts reset."""
-    from quotaflow.services import outbox
+    from quotaflow.services import inbox, outbox
 
     try:
-        delivery = outbox.retry_delivery(_context(username), delivery_id)
+        delivery = inbox.retry_delivery(_context(username), delivery_id)
     except outbox.OutboxError as exc:
         raise click.ClickException(str(exc)) from None
     except QuotaFlowError as exc:
@@ -382,8 +383,9 @@ def actuals_import(file: str, username: str | None) -> None:
     from quotaflow.services.spreadsheets import SheetImportError
 
     path = Path(file)
-    ctx = _context(username)
+    ctx = _context()
     try:
+        # The whole company (no scope), recorded in the audit log as --as USERNAME.
         result = actuals.import_file(ctx.session, _actor(username), None, path.read_bytes(),
                                      path.name)
     except SheetImportError as exc:
@@ -419,17 +421,16 @@ def plans_emergency(period_code: str, cities: tuple[str, ...], units: tuple[str,
                     total: str | None, reason: str, username: str, only_preview: bool) -> None:
     """Request an emergency recompute: frozen units keep their targets, the rest is re-run,
     the fast-track flow approves, then a new plan version is published."""
-    from quotaflow.services import emergency, org
+    from quotaflow.services import commands, emergency, emergency_reads, periods
 
     ctx = _context(username)
-    actor = _actor(username)
     try:
-        period = org.period(ctx, period_code)
+        period = periods.period(ctx, period_code)
     except QuotaFlowError as exc:
         raise _refused(exc) from None
     try:
-        found = emergency.preview(ctx.session, period, cities=cities, unit_codes=units,
-                                  total=total)
+        found = emergency_reads.preview(ctx, period, cities=cities, unit_codes=units,
+                                        total=total)
         click.echo(f"{period.code} plan #{found.plan.number}: total {found.company_total:,}, "
                    f"planned {found.old_planned:,} -> {found.planned_total:,}; "
                    f"{found.changed} unit(s) change ({found.changed_people} people), "
@@ -438,8 +439,8 @@ def plans_emergency(period_code: str, cities: tuple[str, ...], units: tuple[str,
             click.echo(f"  {r.code}: {r.old:,} -> {r.new:,} ({r.delta:+,})")
         if only_preview:
             return
-        made = emergency.submit(ctx.session, period, actor, reason=reason, cities=cities,
-                                unit_codes=units, total=total)
+        made = commands.request_emergency(ctx, period, reason=reason, cities=cities,
+                                          unit_codes=units, total=total)
     except emergency.EmergencyError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"emergency recompute #{made.id} submitted; approval flow instance "

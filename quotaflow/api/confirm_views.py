@@ -9,11 +9,14 @@ from typing import Any
 from flask import current_app, jsonify, request, send_file
 
 from quotaflow.api import api_blueprint
+from quotaflow.errors import NotFound
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
+from quotaflow.services import commands, confirmation_reads
 from quotaflow.services import confirmation as conf
 from quotaflow.services import uploads as upload_service
+from quotaflow.services.auth import actor
 
 #: HTTP status per confirmation refusal (the rest: 422, a field of the input).
 CONFIRM_STATUS = {"not_found": 404, "not_yours": 403, "not_pending": 409, "stale": 409,
@@ -74,19 +77,24 @@ def _version(body: dict[str, Any], pointer: str = "/version") -> int | None:
 @api_blueprint.get("/confirmations")
 @requires("unit.confirm")
 def my_confirmations() -> Any:
-    rows = conf.my_confirmations(request_context(), request.args.get("period") or None)
+    ctx = request_context()
+    period = request.args.get("period") or None
+    rows = [r for r in conf.my_items(ctx.session, actor(ctx))
+            if period is None or r.period_code == period]
     return jsonify({"items": [item_json(r.item, r.open_appeal) for r in rows]})
 
 
 @api_blueprint.post("/confirmations/<int:item_id>/accept")
 @requires("unit.confirm")
 def accept_item(item_id: int) -> Any:
+    ctx = request_context()
+    item = confirmation_reads.my_item(ctx, item_id)  # someone else's looks absent
     version = _version(_body())
     try:
-        item = conf.accept_item(request_context(), item_id, version)
+        commands.accept(ctx, item.id, version=version)
     except conf.ConfirmationError as exc:
         raise confirmation_error(exc) from None
-    return jsonify(item_json(item))
+    return jsonify(item_json(confirmation_reads.item(ctx, item_id)))
 
 
 @api_blueprint.post("/confirmations/accept")
@@ -105,8 +113,11 @@ def accept_items() -> Any:
             raise ApiError(422, "invalid_items", "each item has an integer id",
                            {"pointer": f"/items/{index}/id"})
         answers.append((item_id, _version(entry, f"/items/{index}/version")))
+    ctx = request_context()
+    for item_id, _version_seen in answers:
+        confirmation_reads.my_item(ctx, item_id)  # someone else's looks absent
     try:
-        accepted = conf.accept_items(request_context(), answers)
+        accepted = commands.accept_many(ctx, answers)
     except conf.ConfirmationError as exc:
         raise confirmation_error(exc) from None
     return jsonify({"items": [item_json(i) for i in accepted]})
@@ -116,8 +127,10 @@ def accept_items() -> Any:
 @requires("unit.confirm")
 def appeal_bounds(item_id: int) -> Any:
     """What an appeal of the item may ask for."""
+    ctx = request_context()
+    item = confirmation_reads.my_item(ctx, item_id)
     try:
-        b = conf.item_bounds(request_context(), item_id)
+        b = conf.appeal_bounds(ctx.session, item)
     except conf.ConfirmationError as exc:
         raise confirmation_error(exc) from None
     return jsonify({"allocated": b.allocated, "minimum": b.minimum, "maximum": b.maximum,
@@ -136,10 +149,12 @@ def appeal_item(item_id: int) -> Any:
             isinstance(i, int) and not isinstance(i, bool) for i in evidence):
         raise ApiError(422, "invalid_evidence", "evidence is a list of upload ids "
                        "(POST /uploads)", {"pointer": "/evidence"})
+    ctx = request_context()
+    item = confirmation_reads.my_item(ctx, item_id)
     try:
-        appeal = conf.appeal_item(request_context(), item_id, requested=body.get("requested"),
-                                  reason=body.get("reason"), evidence=evidence,
-                                  version=_version(body))
+        appeal = commands.submit_appeal(ctx, item.id, requested=body.get("requested"),
+                                        reason=body.get("reason"), evidence=evidence,
+                                        version=_version(body))
     except conf.ConfirmationError as exc:
         raise confirmation_error(exc) from None
     response = jsonify(appeal_json(appeal))
@@ -150,7 +165,7 @@ def appeal_item(item_id: int) -> Any:
 @api_blueprint.get("/appeals/<int:appeal_id>")
 @requires("unit.read")
 def appeal_detail(appeal_id: int) -> Any:
-    return jsonify(appeal_json(conf.visible_appeal(request_context(), appeal_id)))
+    return jsonify(appeal_json(confirmation_reads.readable_appeal(request_context(), appeal_id)))
 
 
 @api_blueprint.post("/uploads")
@@ -178,6 +193,8 @@ def upload_file() -> Any:
 @requires("unit.read")
 def download_upload(upload_id: int) -> Any:
     found = upload_service.visible_upload(request_context(), upload_id)
+    if found is None:
+        raise NotFound("not_found", "/upload_id")
     path = upload_service.upload_file_path(
         upload_service.storage_dir(current_app.instance_path), found)
     if not path.is_file():

@@ -14,7 +14,7 @@ from quotaflow.api import api_blueprint
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
-from quotaflow.services import emergency
+from quotaflow.services import commands, emergency, emergency_reads, periods
 
 #: HTTP status per emergency refusal (the rest: 422, the input).
 EMERGENCY_STATUS = {"not_found": 404, "not_allowed": 403, "pending": 409, "no_published": 409,
@@ -64,9 +64,10 @@ def _choices() -> dict[str, Any]:
 @requires("plan.emergency")
 def list_recomputes() -> Any:
     ctx = request_context()
-    found = emergency.list_recomputes(ctx, request.args.get("period") or None)
+    code = request.args.get("period") or None
+    found = emergency_reads.requests(ctx, periods.period(ctx, code).id if code else None)
     return jsonify({"requests": [recompute_json(r) for r in found],
-                    "cities": [{"en": en, "zh": zh} for en, zh in emergency.city_choices(ctx)]})
+                    "cities": [{"en": en, "zh": zh} for en, zh in emergency_reads.cities(ctx)]})
 
 
 @api_blueprint.post("/emergency/preview")
@@ -74,9 +75,10 @@ def list_recomputes() -> Any:
 def preview_recompute() -> Any:
     """The recompute as it would be published now; nothing is saved."""
     body = _choices()
+    ctx = request_context()
     try:
-        found = emergency.preview_recompute(
-            request_context(), body.get("period"), cities=body.get("cities"),
+        found = emergency_reads.preview(
+            ctx, periods.period(ctx, body.get("period")), cities=body.get("cities"),
             unit_codes=body.get("units"), total=body.get("total"))
     except emergency.EmergencyError as exc:
         raise _refused(exc) from None
@@ -88,9 +90,10 @@ def preview_recompute() -> Any:
 def request_recompute() -> Any:
     """Request a recompute: it waits for an executive's approval (a flow action)."""
     body = _choices()
+    ctx = request_context()
     try:
-        made = emergency.request_recompute(
-            request_context(), body.get("period"), reason=body.get("reason"),
+        made = commands.request_emergency(
+            ctx, periods.period(ctx, body.get("period")), reason=body.get("reason"),
             cities=body.get("cities"), unit_codes=body.get("units"), total=body.get("total"))
     except emergency.EmergencyError as exc:
         raise _refused(exc) from None
@@ -103,4 +106,5 @@ def request_recompute() -> Any:
 @api_blueprint.get("/emergency/<int:request_id>")
 @requires("plan.emergency")
 def get_recompute(request_id: int) -> Any:
-    return jsonify(recompute_json(emergency.visible_recompute(request_context(), request_id)))
+    found, _instance = emergency_reads.request_detail(request_context(), request_id)
+    return jsonify(recompute_json(found))

@@ -16,7 +16,7 @@ from quotaflow.flows import Action
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
-from quotaflow.services import flows
+from quotaflow.services import flow_reads, flows
 from quotaflow.services.flows import FlowRefused
 
 ACTIONS = ("approve", "reject", "return", "transfer", "add_approver", "comment", "urge",
@@ -63,17 +63,17 @@ def task_json(task: Any) -> dict[str, Any]:
 @api_blueprint.get("/tasks")
 @requires("flow.participate")
 def my_tasks() -> Any:
+    tasks, started, _overseen = flow_reads.my_lists(request_context())
     return jsonify({
-        "tasks": [task_json(t) for t in flows.my_tasks(request_context())],
-        "started": [instance_json(i, full=False)
-                    for i in flows.my_instances(request_context())],
+        "tasks": [task_json(t) for t in tasks],
+        "started": [instance_json(i, full=False) for i in started],
     })
 
 
 @api_blueprint.get("/flows/<int:instance_id>")
 @requires("flow.participate")
 def flow_instance(instance_id: int) -> Any:
-    return jsonify(instance_json(flows.visible_instance(request_context(), instance_id)))
+    return jsonify(instance_json(flow_reads.visible_instance(request_context(), instance_id)))
 
 
 def _action(body: Any) -> tuple[Action, int | None]:
@@ -109,11 +109,14 @@ def _action(body: Any) -> tuple[Action, int | None]:
 @requires("flow.participate")
 def flow_action(instance_id: int) -> Any:
     ctx = request_context()
-    flows.visible_instance(ctx, instance_id)  # absent (404) before a bad body (400)
+    instance = flow_reads.visible_instance(ctx, instance_id)
+    if ctx.username not in flows.participants(instance):
+        raise ApiError(403, "forbidden", "only the initiator and the approvers act on this "
+                       "instance")
     action, revision = _action(request.get_json(silent=True))
     try:
-        done = flows.act_as(ctx, instance_id, action, revision=revision)
+        flow_reads.act(ctx, instance_id, action, revision=revision)
     except FlowRefused as exc:
         raise ApiError(REFUSAL_STATUS.get(exc.code, 422), exc.code, exc.message,
                        exc.params or None) from None
-    return jsonify(instance_json(done))
+    return jsonify(instance_json(flow_reads.visible_instance(ctx, instance_id, fresh=True)))

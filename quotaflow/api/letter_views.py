@@ -11,6 +11,7 @@ from quotaflow.api import api_blueprint
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
+from quotaflow.services import letter_reads
 from quotaflow.services import letters as letter_service
 from quotaflow.services.letter_pdf import FontMissingError
 
@@ -35,7 +36,7 @@ def letter_json(letter: Any, actions: Any = None, *, content: bool = False) -> d
         "pdf": f"/api/v1/letters/{letter.id}/pdf",
     }
     if actions is not None:
-        out["can_sign"], out["can_countersign"] = actions.can_sign, actions.can_countersign
+        out["can_sign"], out["can_countersign"] = actions["can_sign"], actions["can_countersign"]
     if content:
         out["content"] = letter.content
         out["intact"] = letter_service.verify(letter)
@@ -53,24 +54,22 @@ def list_letters() -> Any:
     """My card and its history (sales people), and the cards of the teams I lead (team
     leads) or of my scope (others)."""
     ctx = request_context()
-    found = letter_service.letters_for(ctx)
-    leads = letter_service.lead_paths(ctx)
+    history = letter_reads.my_history(ctx) or []
 
     def row(letter: Any) -> dict[str, Any]:
-        return letter_json(letter, letter_service.letter_actions(ctx, letter, leads))
+        return letter_json(letter, letter_reads.actions(ctx, letter))
 
-    return jsonify({"mine": row(found.mine) if found.mine else None,
-                    "history": [letter_json(x) for x in found.history],
-                    "team": [row(x) for x in found.team]})
+    return jsonify({"mine": row(history[0]) if history else None,
+                    "history": [letter_json(x) for x in history],
+                    "team": [row(x) for x in letter_reads.team_letters(ctx)]})
 
 
 @api_blueprint.get("/letters/<int:letter_id>")
 @requires("unit.read")
 def get_letter(letter_id: int) -> Any:
     ctx = request_context()
-    letter = letter_service.visible_letter(ctx, letter_id)
-    return jsonify(letter_json(letter, letter_service.letter_actions(ctx, letter),
-                               content=True))
+    letter = letter_reads.readable_letter(ctx, letter_id)
+    return jsonify(letter_json(letter, letter_reads.actions(ctx, letter), content=True))
 
 
 @api_blueprint.post("/letters/<int:letter_id>/sign")
@@ -78,7 +77,7 @@ def get_letter(letter_id: int) -> Any:
 def sign_letter(letter_id: int) -> Any:
     ctx = request_context()
     try:
-        letter_service.sign_letter(ctx, letter_id)
+        letter_reads.sign(ctx, letter_id)
     except letter_service.LetterError as exc:
         raise _refused(exc) from None
     return get_letter(letter_id)
@@ -89,7 +88,7 @@ def sign_letter(letter_id: int) -> Any:
 def countersign_letter(letter_id: int) -> Any:
     ctx = request_context()
     try:
-        letter_service.countersign_letter(ctx, letter_id)
+        letter_reads.countersign(ctx, letter_id)
     except letter_service.LetterError as exc:
         raise _refused(exc) from None
     return get_letter(letter_id)

@@ -12,6 +12,7 @@ from quotaflow.api import api_blueprint
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
+from quotaflow.services import inbox as inbox_service
 from quotaflow.services import outbox
 
 #: HTTP status per outbox refusal.
@@ -40,7 +41,7 @@ def message_json(message: Any) -> dict[str, Any]:
 @api_blueprint.get("/outbox")
 @requires("outbox.read")
 def outbox_status() -> Any:
-    counts, problems = outbox.status(request_context())
+    counts, problems = inbox_service.delivery_status(request_context())
     return jsonify({
         "channels": [{"channel": c.channel, "pending": c.pending, "delivered": c.delivered,
                       "failed": c.failed, "waiting_with_error": c.waiting_with_error}
@@ -53,7 +54,7 @@ def outbox_status() -> Any:
 def retry_delivery(delivery_id: int) -> Any:
     """Re-queue a dead or waiting delivery: due now, attempts reset."""
     try:
-        delivery = outbox.retry_delivery(request_context(), delivery_id)
+        delivery = inbox_service.retry_delivery(request_context(), delivery_id)
     except outbox.OutboxError as exc:
         raise ApiError(OUTBOX_STATUS.get(exc.code, 422), exc.code, str(exc),
                        {"pointer": "/delivery_id"}) from None
@@ -63,17 +64,18 @@ def retry_delivery(delivery_id: int) -> Any:
 @api_blueprint.get("/inbox")
 @requires("unit.read")
 def inbox() -> Any:
-    messages, unread = outbox.my_inbox(request_context())
-    return jsonify({"unread": unread, "messages": [message_json(m) for m in messages]})
+    ctx = request_context()
+    return jsonify({"unread": inbox_service.unread_count(ctx),
+                    "messages": [message_json(m) for m in inbox_service.my_messages(ctx)]})
 
 
 @api_blueprint.post("/inbox/<int:message_id>/read")
 @requires("unit.read")
 def read_message(message_id: int) -> Any:
-    return jsonify({"read": outbox.read_messages(request_context(), message_id)})
+    return jsonify({"read": inbox_service.mark_read(request_context(), message_id)})
 
 
 @api_blueprint.post("/inbox/read-all")
 @requires("unit.read")
 def read_all() -> Any:
-    return jsonify({"read": outbox.read_messages(request_context())})
+    return jsonify({"read": inbox_service.mark_read(request_context())})

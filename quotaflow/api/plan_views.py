@@ -8,13 +8,13 @@ from typing import Any
 from flask import g, jsonify, request
 
 from quotaflow.api import api_blueprint
+from quotaflow.errors import NotFound
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
-from quotaflow.services import org as org_service
+from quotaflow.services import commands, periods, plan_reads
 from quotaflow.services import plans as plan_service
 from quotaflow.services.plan_data import PlanError
-from quotaflow.services.users import actor
 
 ROWS_DEFAULT_LIMIT = 1000
 ROWS_MAX_LIMIT = 10000
@@ -43,7 +43,7 @@ def _plan_error(exc: PlanError) -> ApiError:
 
 
 def _plan(plan_id: int) -> Any:
-    return plan_service.get_plan(request_context(), plan_id)
+    return plan_reads.plan(request_context(), plan_id)
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -71,12 +71,13 @@ def create_plan() -> Any:
                        {"pointer": ""})
     ctx = request_context()
     code = body.get("period")
-    period = org_service.find_period(ctx, code if isinstance(code, str) or code is None
-                                     else str(code))
-    if period is None:
+    try:
+        period = periods.period(ctx, code if isinstance(code, str) or code is None
+                                else str(code))
+    except NotFound:
         raise ApiError(422, "unknown_period", f"unknown period {code!r}",
                        {"pointer": "/period",
-                        "known": [p.code for p in org_service.periods(ctx)]})
+                        "known": [p.code for p in periods.periods(ctx)]}) from None
     scenario = body.get("scenario")
     if not isinstance(scenario, str) or not scenario:
         raise ApiError(422, "invalid_scenario", "scenario must be a scenario key such as "
@@ -88,8 +89,7 @@ def create_plan() -> Any:
     if note is not None and not isinstance(note, str):
         raise ApiError(422, "invalid_note", "note must be a string", {"pointer": "/note"})
     try:
-        plan = plan_service.create_plan(ctx.session, actor(ctx), period, scenario, body["total"],
-                                        note, remote_addr=ctx.remote_addr)
+        plan = commands.create_plan(ctx, period, scenario, body["total"], note)
     except PlanError as exc:
         raise _plan_error(exc) from None
     paths = plan_service.scope_paths(ctx)
@@ -105,8 +105,8 @@ def create_plan() -> Any:
 def list_plans() -> Any:
     ctx = request_context()
     code = request.args.get("period")
-    period_id = None if code is None else org_service.period(ctx, code).id
-    return jsonify({"plans": [plan_json(p) for p in plan_service.list_plans(ctx, period_id)]})
+    period_id = None if code is None else periods.period(ctx, code).id
+    return jsonify({"plans": [plan_json(p) for p in plan_reads.plans(ctx, period_id)]})
 
 
 @api_blueprint.get("/plans/<int:plan_id>")
@@ -147,8 +147,9 @@ def publish_plan(plan_id: int) -> Any:
     from quotaflow.api.confirm_views import confirmation_error
     from quotaflow.services import confirmation as conf
 
+    ctx = request_context()
     try:
-        plan = conf.publish_plan_as(request_context(), plan_id)
+        plan = commands.publish_plan(ctx, plan_reads.plan(ctx, plan_id))
     except conf.ConfirmationError as exc:
         raise confirmation_error(exc) from None
     return jsonify(plan_json(plan))

@@ -10,10 +10,9 @@ from quotaflow.api import api_blueprint
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
-from quotaflow.services import spec_kinds
+from quotaflow.services import commands, spec_kinds
 from quotaflow.services import specs as spec_service
 from quotaflow.services.specs import SpecServiceError, SpecValidationError
-from quotaflow.services.users import actor
 
 MAX_NOTE = 500
 SERVICE_STATUS = {"unknown_kind": 404, "not_found": 404, "bad_key": 422, "unchanged": 409,
@@ -86,9 +85,8 @@ def create_spec_version(kind: str, key: str) -> Any:
     if not isinstance(activate, bool):
         raise ApiError(400, "invalid_body", "activate is true or false", {"pointer": "/activate"})
     try:
-        ctx = request_context()
-        saved = spec_service.save_version(ctx.session, kind, key, body["content"], actor(ctx),
-                                          note, activate=activate, remote_addr=ctx.remote_addr)
+        saved = commands.save_spec(request_context(), kind, key, body["content"], note,
+                                   activate=activate)
     except SpecServiceError as exc:
         raise _service_error(exc) from None
     response = jsonify(version_json(saved, content=True))
@@ -101,9 +99,7 @@ def create_spec_version(kind: str, key: str) -> Any:
 def activate_spec_version(kind: str, key: str, version: int) -> Any:
     _versions(kind, key)
     try:
-        ctx = request_context()
-        spec = spec_service.activate_version(ctx.session, kind, key, version, actor(ctx),
-                                             ctx.remote_addr)
+        spec = commands.activate_spec(request_context(), kind, key, version)
     except SpecServiceError as exc:
         raise _service_error(exc) from None
     return jsonify(version_json(spec))

@@ -15,8 +15,8 @@ from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
 from quotaflow.services import actuals as actuals_service
 from quotaflow.services import alerts as alert_service
-from quotaflow.services import tracking
-from quotaflow.services.users import actor
+from quotaflow.services import commands, tracking
+from quotaflow.services.auth import actor
 
 ALERTS_DEFAULT_LIMIT = 200
 ALERTS_MAX_LIMIT = 2000
@@ -133,11 +133,9 @@ def import_actuals() -> Any:
     if upload is None or not upload.filename:
         raise ApiError(400, "no_file", 'send the file as multipart field "file"',
                        {"pointer": "/file"})
-    ctx = request_context()
     try:
-        result = actuals_service.import_file(
-            ctx.session, actor(ctx), ctx.principal, upload.read(), upload.filename,
-            max_bytes=current_app.config.get("MAX_CONTENT_LENGTH"), remote_addr=ctx.remote_addr)
+        result = commands.import_actuals(request_context(), upload.read(), upload.filename,
+                                         max_bytes=current_app.config.get("MAX_CONTENT_LENGTH"))
     except SheetImportError as exc:
         raise ApiError(422, "invalid_actuals", f"{exc.total} problem(s); nothing was imported",
                        {"pointer": "/file", "total": exc.total, "issues": [

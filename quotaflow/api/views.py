@@ -12,8 +12,10 @@ from quotaflow.api.openapi import openapi_document
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import current_principal, public, requires
-from quotaflow.services import audit as audit_service
+from quotaflow.services import commands
 from quotaflow.services import org as org_service
+from quotaflow.services import periods as period_service
+from quotaflow.services import units as unit_service
 
 AUDIT_PAGE_SIZE = 100
 
@@ -33,7 +35,7 @@ def unit_json(unit: Any) -> dict[str, Any]:
 
 def _period_arg(code: str | None) -> Any:
     """The period named in the request (default: the latest); 404 when unknown."""
-    return org_service.period(request_context(), code)
+    return period_service.period(request_context(), code)
 
 
 @api_blueprint.get("/openapi.json")
@@ -61,7 +63,7 @@ def periods() -> Any:
         {"code": p.code, "start": p.start_date.isoformat(), "end": p.end_date.isoformat(),
          "weeks": [{"week": w.week_no, "iso_year": w.iso_year, "iso_week": w.iso_week,
                     "start": w.start_date.isoformat(), "end": w.end_date.isoformat()} for w in p.weeks]}
-        for p in org_service.periods(request_context())
+        for p in period_service.periods(request_context())
     ]})
 
 
@@ -69,7 +71,7 @@ def periods() -> Any:
 @requires("unit.read")
 def units() -> Any:
     """The tops of the caller's scope."""
-    return jsonify({"units": [unit_json(u) for u in org_service.scope_tops(request_context())]})
+    return jsonify({"units": [unit_json(u) for u in unit_service.scope_roots(request_context())]})
 
 
 @api_blueprint.get("/units/<code>")
@@ -81,7 +83,7 @@ def unit(code: str) -> Any:
 @api_blueprint.get("/units/<code>/children")
 @requires("unit.read")
 def unit_children(code: str) -> Any:
-    return jsonify({"units": [unit_json(u) for u in org_service.children(request_context(), g.unit)]})
+    return jsonify({"units": [unit_json(u) for u in unit_service.children(request_context(), g.unit)]})
 
 
 @api_blueprint.route("/units/<code>/attributes", methods=["GET", "PUT"])
@@ -90,16 +92,17 @@ def unit_attributes(code: str) -> Any:
     if request.method == "GET":
         period = _period_arg(request.args.get("period"))
         return jsonify({"unit": code, "period": period.code,
-                        "values": org_service.attributes(request_context(), g.unit, period)})
+                        "values": unit_service.attributes(request_context(), g.unit, period.id)})
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("values"), dict):
         raise ApiError(400, "invalid_body", 'expected {"period": "...", "values": {"name": number}}',
                        {"pointer": "/values"})
     period = _period_arg(body.get("period"))
     try:
-        stored = org_service.update_attributes(request_context(), g.unit, period, body["values"])
+        values = org_service.parse_values(body["values"])
     except org_service.InputError as exc:
         raise ApiError(422, "invalid_value", exc.message, {"pointer": exc.where}) from None
+    stored = commands.set_attributes(request_context(), g.unit, period, values)
     return jsonify({"unit": code, "period": period.code, "values": stored})
 
 
@@ -108,7 +111,7 @@ def unit_attributes(code: str) -> Any:
 def unit_history(code: str) -> Any:
     return jsonify({"unit": code, "results": [
         {"period": period, "metric": metric, "value": value}
-        for period, metric, value in org_service.history(request_context(), g.unit)
+        for period, metric, value in unit_service.history(request_context(), g.unit)
     ]})
 
 
@@ -116,7 +119,7 @@ def unit_history(code: str) -> Any:
 @requires("audit.read")
 def audit() -> Any:
     page = max(0, request.args.get("page", 0, type=int))
-    entries = audit_service.entries(request_context(), page, AUDIT_PAGE_SIZE)
+    entries = unit_service.audit_page(request_context(), page, AUDIT_PAGE_SIZE)
     return jsonify({"page": page, "entries": [
         {"id": e.id, "at": e.at.isoformat() + "Z", "actor": e.actor_name, "action": e.action,
          "entity_type": e.entity_type, "entity_id": e.entity_id, "before": e.before, "after": e.after}

@@ -15,10 +15,9 @@ from typing import Any, TypeVar
 from flask import abort, current_app, g, redirect, request, url_for
 from flask_login import current_user
 
+from quotaflow.services import units as unit_service
 from quotaflow.services.access import PERMISSIONS, UNIT_PERMISSIONS, Principal
 from quotaflow.services.auth import principal_for
-from quotaflow.store import db
-from quotaflow.store.queries import unit_by_code
 
 F = TypeVar("F", bound=Callable[..., Any])
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -104,7 +103,9 @@ def enforce() -> Any:
         return _refuse(401)
     code = (request.view_args or {}).get(UNIT_ARG)
     if code is not None and permission in UNIT_PERMISSIONS:
-        unit = unit_by_code(db.session, code)
+        from quotaflow.http.context import request_context  # it imports this module
+
+        unit = unit_service.unit_by_code(request_context(), code)
         # Out of read scope looks the same as absent, so codes cannot be probed.
         if unit is None or not principal.can("unit.read", unit.path):
             return _refuse(404)

@@ -86,6 +86,10 @@ class Principal:
             raise ValueError(f"{permission!r} is checked against a unit")
         return any(unit_path.startswith(path) for path in self.scope_paths(permission))
 
+    def roles_at(self, unit_path: str) -> frozenset[str]:
+        """The roles the user holds over the unit at ``unit_path`` (granted on it or above)."""
+        return frozenset(g.role for g in self.grants if unit_path.startswith(g.unit_path))
+
     def scope_paths(self, permission: str) -> tuple[str, ...]:
         """The minimal set of subtree roots where ``permission`` holds."""
         allowed = UNIT_PERMISSIONS[permission]

@@ -336,7 +336,7 @@ def run_scan(ctx: Context, period_code: str | None = None, week: int | None = No
              trigger: str = "api") -> ScanResult:
     """Scan a week (default: the current week) of the period ``period_code`` (default: the
     one holding today, else the latest) as the caller (alerts.scan); commits whole."""
-    from quotaflow.services.org import current_period
+    from quotaflow.services.periods import current_period
 
     if ctx.principal is not None and not ctx.principal.can("alerts.scan"):
         raise Forbidden("forbidden")

@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session, joinedload
 
 from quotaflow.errors import Forbidden, NotFound
 from quotaflow.services import audit
+from quotaflow.services.auth import actor
 from quotaflow.services.uow import Context, use_case
-from quotaflow.store import queries as q
+from quotaflow.store import alert_queries
 from quotaflow.store.models import OrgUnit, Period, User, utcnow
 from quotaflow.store.queries import in_paths
 from quotaflow.store.tracking_models import ALERT_STATUSES, Alert, ScanRun
@@ -101,9 +102,38 @@ def alert_json(alert: Alert) -> dict[str, Any]:
     }
 
 
+# -- use cases of the pages (and the API): the reader's context decides the scope ---------
+
+
+def page_alerts(ctx: Context, period_id: int, status: str | None, limit: int = 500
+                ) -> list[Alert]:
+    """The period's alerts of units the principal may read."""
+    paths = ctx.principal.scope_paths("unit.read") if ctx.principal is not None else ()
+    return alerts_in_scope(ctx.session, paths, period_id=period_id, status=status, limit=limit)
+
+
+def last_scan(ctx: Context, period_id: int) -> ScanRun | None:
+    return last_run(ctx.session, period_id)
+
+
+def readable_alert(ctx: Context, alert_id: int) -> Alert:
+    """The alert if the principal may read its unit; NotFound otherwise (no probing)."""
+    found = alert_queries.alert(ctx.session, alert_id)
+    if found is None or ctx.principal is None or not ctx.principal.can("unit.read",
+                                                                       found.unit.path):
+        raise NotFound("not_found")
+    return found
+
+
+def can_acknowledge(ctx: Context, alert: Alert) -> bool:
+    return alert.status == "open" and ctx.principal is not None and ctx.principal.can(
+        "unit.write", alert.unit.path)
+
+
 def scope_alerts(ctx: Context, *, period_id: int | None = None, status: str | None = None,
                  week: int | None = None, limit: int = 500, offset: int = 0) -> list[Alert]:
-    """Alerts of the units in the caller's read scope (see :func:`alerts_in_scope`)."""
+    """Alerts of the units in the caller's read scope, of a week and a page (the API's list;
+    see :func:`alerts_in_scope`)."""
     paths = ctx.principal.scope_paths("unit.read") if ctx.principal is not None else ("/",)
     return alerts_in_scope(ctx.session, paths, period_id=period_id, status=status, week=week,
                            limit=limit, offset=offset)
@@ -111,19 +141,14 @@ def scope_alerts(ctx: Context, *, period_id: int | None = None, status: str | No
 
 @use_case
 def acknowledge_alert(ctx: Context, alert_id: int) -> Alert:
-    """Acknowledge an alert of a unit the caller may write (absent when out of read scope)."""
-    alert = q.alert_with_unit(ctx.session, alert_id)
-    principal = ctx.principal
-    if alert is None or (principal is not None and not principal.can("unit.read",
-                                                                     alert.unit.path)):
-        raise NotFound("not_found", "/alert_id")
-    if principal is not None and not principal.can("unit.write", alert.unit.path):
+    """Acknowledge an alert of a unit the principal may write (Forbidden if only read)."""
+    found = readable_alert(ctx, alert_id)
+    if not ctx.principal.can("unit.write", found.unit.path):
         raise Forbidden("forbidden")
-    return acknowledge(ctx.session, alert, q.user_by_id(ctx.session, ctx.user_id),
-                       remote_addr=ctx.remote_addr)
+    return acknowledge(ctx.session, found, actor(ctx), remote_addr=ctx.remote_addr)
 
 
 def alerts_by_ids(ctx: Context, alert_ids: Sequence[int]) -> list[Alert]:
     """The alerts ``alert_ids`` (e.g. those a scan raised), in that order."""
-    found = (q.alert_with_unit(ctx.session, alert_id) for alert_id in alert_ids)
+    found = (alert_queries.alert(ctx.session, alert_id) for alert_id in alert_ids)
     return [alert for alert in found if alert is not None]

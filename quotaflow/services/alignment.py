@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from quotaflow.store import confirmation_queries as cq
+from quotaflow.store import queries
 from quotaflow.store.models import utcnow
 
 
@@ -48,7 +49,7 @@ def alignment(session: Session, period: Any, now: dt.datetime | None = None) -> 
     appeals = cq.period_appeals(session, period.id)
     plan = cq.published_plan(session, period.id)
     published_at = min((g.opened_at for g in groups), default=None)
-    level_keys = [lv.key for lv in cq.levels(session)]
+    level_keys = [lv.key for lv in queries.levels(session)]
     per_depth = cq.units_per_depth(session, plan.id) if plan else {}
     by_level: list[LevelStats] = []
     for depth, key in enumerate(level_keys):

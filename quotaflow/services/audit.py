@@ -6,9 +6,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from quotaflow.errors import Forbidden
-from quotaflow.services.uow import Context
-from quotaflow.store import queries as q
 from quotaflow.store.models import AuditEntry, User
 
 
@@ -35,10 +32,3 @@ def record(
     )
     session.add(entry)
     return entry
-
-
-def entries(ctx: Context, page: int, per_page: int = 50) -> list[AuditEntry]:
-    """A page of the audit log, newest first (audit.read)."""
-    if ctx.principal is not None and not ctx.principal.can("audit.read"):
-        raise Forbidden("forbidden")
-    return q.audit_page(ctx.session, page, per_page)

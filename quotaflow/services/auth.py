@@ -13,6 +13,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from quotaflow.services import audit
 from quotaflow.services.access import Grant, Principal
+from quotaflow.services.uow import Context
+from quotaflow.store import queries
 from quotaflow.store.models import ApiToken, LoginAttempt, User, utcnow
 
 TOKEN_PREFIX = "qf_"
@@ -103,3 +105,22 @@ def user_for_token(session: Session, token: str) -> User | None:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# -- reads for the pages (the sign-in loaders) -------------------------------------------
+
+
+def active_user(ctx: Context, user_id: int) -> User | None:
+    """The signed-in user of a session cookie, if the account is still active."""
+    user = ctx.session.get(User, user_id)
+    return user if user is not None and user.active else None
+
+
+def actor(ctx: Context) -> User | None:
+    """The user a context acts for (None for the system)."""
+    return ctx.session.get(User, ctx.user_id) if ctx.user_id is not None else None
+
+
+def display_names(ctx: Context, usernames: set[str]) -> dict[str, str]:
+    """Display names by username (people named on a page, e.g. a flow's history)."""
+    return queries.display_names(ctx.session, usernames)

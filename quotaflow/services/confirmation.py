@@ -31,12 +31,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from quotaflow.errors import Forbidden, NotFound
 from quotaflow.services import audit, specs
 from quotaflow.services import plans as plan_service
 from quotaflow.services.access import UNIT_PERMISSIONS
 from quotaflow.services.plan_data import PlanError
-from quotaflow.services.uow import Context, use_case
 from quotaflow.store import confirmation_queries as cq
 from quotaflow.store.confirmation_models import Appeal, ConfirmationGroup, ConfirmationItem
 from quotaflow.store.models import OrgUnit, Plan, SpecVersion, User, utcnow
@@ -816,84 +814,3 @@ def my_items(session: Session, user: User) -> list[MyItem]:
     mine = [i for i in candidates if user.id in heads[i.unit_id]]
     appeals = {a.item_id: a for a in cq.open_appeals(session, [i.id for i in mine])}
     return [MyItem(i, i.group.period.code, appeals.get(i.id)) for i in mine]
-
-
-# -- use cases of the confirmation pages and the API ----------------------------------------
-
-def _user(ctx: Context) -> User:
-    user = ctx.session.get(User, ctx.user_id) if ctx.user_id is not None else None
-    if user is None:
-        raise Forbidden("forbidden")
-    return user
-
-
-def my_confirmations(ctx: Context, period: str | None = None) -> list[MyItem]:
-    """The caller's items waiting for an answer (of one period, if given)."""
-    rows = my_items(ctx.session, _user(ctx))
-    return [r for r in rows if period is None or r.period_code == period]
-
-
-def my_item(ctx: Context, item_id: int) -> ConfirmationItem:
-    """The item, if the caller answers for it; ``not_found`` otherwise (no probing)."""
-    item = cq.item(ctx.session, item_id)
-    if item is None or not can_act(ctx.session, item, _user(ctx)):
-        raise NotFound("not_found", "/item_id")
-    return item
-
-
-@use_case
-def accept_item(ctx: Context, item_id: int, version: int | None = None) -> ConfirmationItem:
-    """The caller accepts one target (``version``: the one they saw)."""
-    item = my_item(ctx, item_id)
-    accept(ctx.session, item.id, _user(ctx), version=version, remote_addr=ctx.remote_addr)
-    return cq.item(ctx.session, item_id)
-
-
-@use_case
-def accept_items(ctx: Context, answers: Sequence[tuple[int, int | None]]
-                 ) -> list[ConfirmationItem]:
-    """The caller accepts several targets: all or nothing; someone else's looks absent."""
-    for item_id, _version in answers:
-        my_item(ctx, item_id)
-    return list(accept_many(ctx.session, answers, _user(ctx), remote_addr=ctx.remote_addr))
-
-
-def item_bounds(ctx: Context, item_id: int) -> AppealBounds:
-    """What an appeal of the caller's item may ask for."""
-    return appeal_bounds(ctx.session, my_item(ctx, item_id))
-
-
-@use_case
-def appeal_item(ctx: Context, item_id: int, *, requested: Any, reason: Any,
-                evidence: Sequence[int] = (), version: int | None = None) -> Appeal:
-    """The caller appeals their item's target with evidence (upload ids they may read)."""
-    from quotaflow.services.uploads import visible_upload
-
-    item = my_item(ctx, item_id)
-    for index, upload_id in enumerate(evidence):
-        try:
-            visible_upload(ctx, upload_id)
-        except NotFound:
-            raise ConfirmationError("evidence_foreign", f"/evidence/{index}", field="evidence",
-                                    upload=upload_id, unit=item.unit.code) from None
-    return submit_appeal(ctx.session, item.id, _user(ctx), requested=requested, reason=reason,
-                         evidence=list(evidence), version=version, remote_addr=ctx.remote_addr)
-
-
-def visible_appeal(ctx: Context, appeal_id: int) -> Appeal:
-    """An appeal of a unit in the caller's read scope; ``not_found`` otherwise."""
-    found = cq.appeal(ctx.session, appeal_id)
-    if found is None or (ctx.principal is not None
-                         and not ctx.principal.can("unit.read", found.unit.path)):
-        raise NotFound("not_found", "/appeal_id")
-    return found
-
-
-@use_case
-def publish_plan_as(ctx: Context, plan_id: int) -> Plan:
-    """Publish a draft plan (plan.publish) and open the confirmation."""
-    if ctx.principal is not None and not ctx.principal.can("plan.publish"):
-        raise Forbidden("forbidden")
-    plan = plan_service.get_plan(ctx, plan_id)
-    actor = ctx.session.get(User, ctx.user_id) if ctx.user_id is not None else None
-    return publish(ctx.session, plan, actor, remote_addr=ctx.remote_addr)

@@ -37,12 +37,10 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from quotaflow.errors import Forbidden, NotFound
 from quotaflow.services import audit
 from quotaflow.services import plans as plan_service
 from quotaflow.services.access import Principal
 from quotaflow.services.plan_data import PlanError
-from quotaflow.services.uow import Context
 from quotaflow.store import confirmation_queries as cq
 from quotaflow.store import plan_queries as pq
 from quotaflow.store.emergency_models import EmergencyRecompute
@@ -601,59 +599,3 @@ def register_flow_handlers() -> None:
 
 
 register_flow_handlers()
-
-
-# -- use cases of the emergency pages and the API -------------------------------------------
-
-def _may_request(ctx: Context) -> None:
-    if ctx.principal is not None and not ctx.principal.can(PERMISSION):
-        raise Forbidden("forbidden")
-
-
-def preview_recompute(ctx: Context, period_code: str | None, *,
-                      cities: Iterable[Any] | None = None,
-                      unit_codes: Iterable[Any] | None = None, total: Any = None) -> Preview:
-    """The recompute as it would be published (plan.emergency); writes nothing."""
-    from quotaflow.services.org import period
-
-    _may_request(ctx)
-    return preview(ctx.session, period(ctx, period_code), cities=cities,
-                   unit_codes=unit_codes, total=total)
-
-
-def request_recompute(ctx: Context, period_code: str | None, *, reason: Any,
-                      cities: Iterable[Any] | None = None,
-                      unit_codes: Iterable[Any] | None = None,
-                      total: Any = None) -> EmergencyRecompute:
-    """Store the caller's request and start the fast-track approval flow (an executive
-    approves it as a flow action; the new plan version is then published)."""
-    from quotaflow.services.org import period
-
-    _may_request(ctx)
-    actor = ctx.session.get(User, ctx.user_id) if ctx.user_id is not None else None
-    if actor is None:
-        raise Forbidden("forbidden")
-    return submit(ctx.session, period(ctx, period_code), actor, reason=reason, cities=cities,
-                  unit_codes=unit_codes, total=total, remote_addr=ctx.remote_addr)
-
-
-def list_recomputes(ctx: Context, period_code: str | None = None,
-                    limit: int = 50) -> list[EmergencyRecompute]:
-    """Requests, newest first (of one period, if given)."""
-    from quotaflow.services.org import period
-
-    _may_request(ctx)
-    period_id = period(ctx, period_code).id if period_code else None
-    return requests(ctx.session, period_id, limit)
-
-
-def visible_recompute(ctx: Context, request_id: int) -> EmergencyRecompute:
-    _may_request(ctx)
-    found = ctx.session.get(EmergencyRecompute, request_id)
-    if found is None:
-        raise NotFound("not_found", "/request_id")
-    return found
-
-
-def city_choices(ctx: Context) -> list[tuple[str, str]]:
-    return cities(ctx.session)

@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from quotaflow.errors import Forbidden, NotFound
 from quotaflow.flows import (
     DEFAULT_ACTIONS,
     SYSTEM,
@@ -570,46 +569,6 @@ def for_subject(session: Session, subject_type: str, subject_id: int) -> list[Fl
         select(FlowInstance).where(FlowInstance.subject_type == subject_type,
                                    FlowInstance.subject_id == subject_id)
         .order_by(FlowInstance.id.desc())))
-
-
-# -- one instance as a person sees it, and acting on it (pages and API) ---------------------------
-
-def visible_instance(ctx: Context, instance_id: int) -> FlowInstance:
-    """The instance, if the caller may see it (see :func:`visible_to`); else ``not_found``."""
-    instance = ctx.session.get(FlowInstance, instance_id)
-    if instance is None or (ctx.principal is not None and not visible_to(
-            instance, ctx.principal, ctx.username)):
-        raise NotFound("not_found", "/instance_id")
-    return instance
-
-
-@use_case
-def act_as(ctx: Context, instance_id: int, action: Action, *,
-           revision: int | None = None) -> FlowInstance:
-    """The caller (initiator or approver) acts on a visible instance, in one unit of work.
-
-    Raises ``not_found`` when the caller may not see it, ``forbidden`` when they take no
-    part in it, :class:`FlowRefused` when the flow refuses the step.
-    """
-    instance = visible_instance(ctx, instance_id)
-    if ctx.username not in participants(instance):
-        raise Forbidden("forbidden")
-    actor = ctx.session.get(User, ctx.user_id)
-    done = act(ctx.session, instance.id, actor, action, revision=revision,
-               remote_addr=ctx.remote_addr)
-    return ctx.session.get(FlowInstance, done.id, populate_existing=True)
-
-
-def my_tasks(ctx: Context) -> list[FlowTask]:
-    """The caller's tasks waiting for their decision."""
-    user = ctx.session.get(User, ctx.user_id)
-    return pending_tasks(ctx.session, user) if user is not None else []
-
-
-def my_instances(ctx: Context, limit: int = 100) -> list[FlowInstance]:
-    """The instances the caller started, newest first."""
-    user = ctx.session.get(User, ctx.user_id)
-    return started_by(ctx.session, user, limit) if user is not None else []
 
 
 @use_case

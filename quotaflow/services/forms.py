@@ -97,13 +97,14 @@ def _collect_grants(principal: Principal) -> list[tuple[str, tuple[str, ...] | N
 
 def can_collect(principal: Principal, unit: OrgUnit) -> bool:
     """Whether the user fills in inputs for ``unit`` (in write scope, at a collected level)."""
-    return any(unit.path.startswith(path) and (levels is None or unit.level.key in levels)
-               for path, levels in _collect_grants(principal))
+    levels = [COLLECT_LEVELS[role] for role in principal.roles_at(unit.path)
+              if role in COLLECT_LEVELS]
+    return any(keys is None or unit.level.key in keys for keys in levels)
 
 
 def unit_roles(principal: Principal, unit: OrgUnit) -> frozenset[str]:
     """The roles the user holds over ``unit`` (a form's editable_by is checked against them)."""
-    return frozenset(g.role for g in principal.grants if unit.path.startswith(g.unit_path))
+    return principal.roles_at(unit.path)
 
 
 def collect_progress(session: Session, principal: Principal, period: Period,

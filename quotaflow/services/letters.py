@@ -24,10 +24,9 @@ from sqlalchemy import event, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from quotaflow.errors import Forbidden, NotFound
 from quotaflow.services import audit, specs, tracking
 from quotaflow.services.plans import plan_explanation
-from quotaflow.services.uow import Context, use_case
+from quotaflow.services.uow import Context
 from quotaflow.store.guards import ImmutableRecordError
 from quotaflow.store.letter_models import CommitmentLetter, LetterSignature
 from quotaflow.store.models import (
@@ -611,97 +610,15 @@ def countersign(session: Session, letter: CommitmentLetter, user: User,
                            "countersign_letter", remote_addr, notify)
 
 
-# -- use cases of the letters pages and the API ---------------------------------------------
-
-def _user(ctx: Context) -> User:
-    user = ctx.session.get(User, ctx.user_id) if ctx.user_id is not None else None
-    if user is None:
-        raise Forbidden("forbidden")
-    return user
-
-
-def visible_letter(ctx: Context, letter_id: int) -> CommitmentLetter:
-    """The letter, if the caller may read its unit; out of scope looks absent."""
-    letter = ctx.session.get(CommitmentLetter, letter_id)
-    if letter is None or (ctx.principal is not None
-                          and not ctx.principal.can("unit.read", letter.unit.path)):
-        raise NotFound("not_found", "/letter_id")
-    return letter
-
-
-def lead_paths(ctx: Context) -> list[str]:
-    """The subtrees the caller leads as a team lead (whose letters they countersign)."""
-    return [g.unit_path for g in ctx.principal.grants if g.role == MANAGER_ROLE] \
-        if ctx.principal is not None else []
-
-
-@dataclass(frozen=True)
-class LetterActions:
-    can_sign: bool
-    can_countersign: bool
-
-
-def letter_actions(ctx: Context, letter: CommitmentLetter, leads: Sequence[str] | None = None,
-                   person_unit_id: int | None = None) -> LetterActions:
-    """What the caller may do on the letter now (sign their own, countersign their team's)."""
-    if person_unit_id is None:
-        person_unit_id = _user(ctx).person_unit_id
-    leads = lead_paths(ctx) if leads is None else leads
-    current = letter.superseded_by_id is None and letter.status != "superseded"
-    path = letter.unit.path
-    manager = person_unit_id != letter.unit_id and any(
-        path.startswith(p) and path != p for p in leads)
-    return LetterActions(
-        can_sign=current and letter.status == "issued" and person_unit_id == letter.unit_id,
-        can_countersign=current and letter.status == "signed" and manager)
-
-
-@dataclass(frozen=True)
-class LetterList:
-    mine: CommitmentLetter | None  # the caller's current card (sales people)
-    history: list[CommitmentLetter]  # the caller's cards, newest first
-    team: list[CommitmentLetter]  # the cards of those the caller leads or reads
-    is_lead: bool
-    is_person: bool
-
-
-def letters_for(ctx: Context, limit: int = 500) -> LetterList:
-    """My commitment and history, and the cards of the teams I lead (else of my scope;
-    a sales person sees their own cards only)."""
-    user = _user(ctx)
-    leads = lead_paths(ctx)
-    history = letter_history(ctx.session, user.person_unit_id) \
-        if user.person_unit_id is not None else []
-    if leads:
-        paths: tuple[str, ...] = tuple(leads)
-    elif user.person_unit_id is None:
-        paths = ctx.principal.scope_paths("unit.read") if ctx.principal is not None else ()
-    else:
-        paths = ()
-    team = [x for x in letters_in_scope(ctx.session, paths, limit=limit)
-            if x.unit_id != user.person_unit_id]
-    return LetterList(history[0] if history else None, history, team, bool(leads),
-                      user.person_unit_id is not None)
-
-
-@use_case
-def sign_letter(ctx: Context, letter_id: int) -> LetterSignature:
-    """The caller signs their own card."""
-    return sign(ctx.session, visible_letter(ctx, letter_id), _user(ctx), ctx.remote_addr)
-
-
-@use_case
-def countersign_letter(ctx: Context, letter_id: int) -> LetterSignature:
-    """The caller, team lead over the person, countersigns after the person."""
-    return countersign(ctx.session, visible_letter(ctx, letter_id), _user(ctx),
-                       ctx.remote_addr)
-
+# -- the card as a PDF (the letters page and the API) ----------------------------------------
 
 def letter_pdf(ctx: Context, letter_id: int, font: str | None = None) -> tuple[bytes, str]:
-    """The card as a PDF and its file name; raises ``FontMissingError`` without a font."""
+    """A card the reader may read, as a PDF, and its file name (``NotFound`` otherwise;
+    ``FontMissingError`` without a CJK font)."""
     from quotaflow.services.letter_pdf import SignatureLine, render_letter_pdf
+    from quotaflow.services.letter_reads import readable_letter
 
-    letter = visible_letter(ctx, letter_id)
+    letter = readable_letter(ctx, letter_id)
     signatures = [SignatureLine(role=s.role, name=s.user.display_name, username=s.user.username,
                                 signed_at=s.signed_at.replace(microsecond=0).isoformat(sep=" "),
                                 content_sha256=s.content_sha256) for s in letter.signatures]

@@ -10,12 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from quotaflow import messages
-from quotaflow.errors import Forbidden, NotFound
-from quotaflow.messages import _l
 from quotaflow.services import audit
-from quotaflow.services.uow import Context, use_case
-from quotaflow.store import queries as q
 from quotaflow.store.models import AttributeValue, OrgUnit, Period, User
 
 ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -115,80 +110,3 @@ def set_attributes(
     session.commit()
     updated = {**current, **changed}
     return {k: v for k, v in sorted(updated.items()) if v is not None}
-
-
-# -- reads for pages, API and CLI (through a use-case context) ---------------------------------
-
-class PeriodNotFound(NotFound):
-    domain = "periods"
-
-
-messages.register("periods", {
-    "not_found": _l("There is no period %(code)s."),
-    "no_periods": _l("There are no periods yet."),
-})
-
-
-def periods(ctx: Context) -> list[Period]:
-    """Every period, oldest first."""
-    return q.periods(ctx.session)
-
-
-def find_period(ctx: Context, code: str | None) -> Period | None:
-    """The period ``code``; without one, the latest period (None: none such)."""
-    if code is None:
-        found = q.periods(ctx.session)
-        return found[-1] if found else None
-    return q.period_by_code(ctx.session, code)
-
-
-def period(ctx: Context, code: str | None, pointer: str = "/period") -> Period:
-    """Like :func:`find_period`, refusing with ``not_found`` when there is none."""
-    found = find_period(ctx, code)
-    if found is None:
-        if code is None:
-            raise PeriodNotFound("no_periods", pointer)
-        raise PeriodNotFound("not_found", pointer, code=code)
-    return found
-
-
-def current_period(ctx: Context, code: str | None = None) -> Period:
-    """The period ``code``, else the one holding today, else the latest."""
-    if code:
-        return period(ctx, code)
-    today = ctx.now.date()
-    found = q.periods(ctx.session)
-    chosen = next((p for p in found if p.start_date <= today <= p.end_date),
-                  found[-1] if found else None)
-    if chosen is None:
-        raise PeriodNotFound("no_periods", "/period")
-    return chosen
-
-
-def scope_tops(ctx: Context) -> list[OrgUnit]:
-    """The tops of the caller's read scope."""
-    return q.units_at(ctx.session, ctx.principal.scope_paths("unit.read") if ctx.principal
-                      else ())
-
-
-def children(ctx: Context, unit: OrgUnit) -> list[OrgUnit]:
-    return q.children(ctx.session, unit)
-
-
-def attributes(ctx: Context, unit: OrgUnit, period: Period) -> dict[str, float]:
-    return q.unit_attributes(ctx.session, unit.id, period.id)
-
-
-def history(ctx: Context, unit: OrgUnit) -> list[tuple[str, str, float]]:
-    """(period code, metric, value) of the unit's past results, oldest first."""
-    return q.unit_history(ctx.session, unit.id)
-
-
-@use_case
-def update_attributes(ctx: Context, unit: OrgUnit, period: Period,
-                      raw: Mapping[str, object]) -> dict[str, float]:
-    """Check and store some of a unit's inputs (unit.write over it), audited."""
-    if ctx.principal is not None and not ctx.principal.can("unit.write", unit.path):
-        raise Forbidden("forbidden")
-    actor = q.user_by_id(ctx.session, ctx.user_id)
-    return set_attributes(ctx.session, actor, unit, period, parse_values(raw), ctx.remote_addr)

@@ -247,10 +247,8 @@ def _check_tree(parsed: Mapping[str, _Row], stored: Mapping[str, _Stored],
                 code_of: Mapping[int, str], key_of: Mapping[int, str],
                 principal: Principal, columns: Mapping[str, int], issues: IssueLog) -> None:
     """Relations between rows and the stored tree: parents, levels, cycles, scope."""
-    writable = principal.scope_paths("unit.write")
-
     def can_write(path: str) -> bool:
-        return any(path.startswith(p) for p in writable)
+        return principal.can("unit.write", path)
 
     def add(row: _Row, what: str, name: str, **params: Any) -> None:
         issues.add(what, params, row=row.number, col=columns.get(name), header=name)
@@ -432,9 +430,6 @@ def import_history(session: Session, actor: User, principal: Principal, data: by
         units.update({code: (uid, path) for uid, code, path in session.execute(
             select(OrgUnit.id, OrgUnit.code, OrgUnit.path).where(OrgUnit.code.in_(chunk)))})
     periods = {code: pid for pid, code in session.execute(select(Period.id, Period.code))}
-    readable = principal.scope_paths("unit.read")
-    writable = principal.scope_paths("unit.write")
-
     values: dict[tuple[int, int], float] = {}
     first: dict[tuple[str, str], int] = {}
     for number, cells in rows:
@@ -446,10 +441,10 @@ def import_history(session: Session, actor: User, principal: Principal, data: by
         unit = units.get(code)
         if not code:
             add("org.required", "unit_code", column="unit_code")
-        elif unit is None or not any(unit[1].startswith(p) for p in readable):
+        elif unit is None or not principal.can("unit.read", unit[1]):
             add("unit.unknown", "unit_code", code=code)
             unit = None
-        elif not any(unit[1].startswith(p) for p in writable):
+        elif not principal.can("unit.write", unit[1]):
             add("unit.read_only", "unit_code", code=code)
             unit = None
         if not period:

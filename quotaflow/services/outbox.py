@@ -375,50 +375,13 @@ def mark_read(session: Session, user: User, message_id: int | None = None,
     return len(messages)
 
 
-# --- use cases of the outbox page, the API and the CLI ---------------------------------------
-
-
-def _may_read_outbox(ctx: Context) -> None:
-    if ctx.principal is not None and not ctx.principal.can("outbox.read"):
-        raise Forbidden("forbidden")
-
-
-def status(ctx: Context, limit: int = 100) -> tuple[list[ChannelCounts], list[OutboxDelivery]]:
-    """Deliveries per channel and status, and the dead or failing ones (outbox.read)."""
-    _may_read_outbox(ctx)
-    return counts(ctx.session), problem_deliveries(ctx.session, limit=limit)
-
-
-@use_case
-def retry_delivery(ctx: Context, delivery_id: int) -> OutboxDelivery:
-    """Re-queue a dead or waiting delivery (outbox.read), audited as the caller."""
-    _may_read_outbox(ctx)
-    actor = ctx.session.get(User, ctx.user_id) if ctx.user_id is not None else None
-    return requeue(ctx.session, delivery_id, actor, remote_addr=ctx.remote_addr)
+# --- purging as a use case (the CLI) ----------------------------------------------------------
 
 
 @use_case
 def purge_delivered(ctx: Context, older_than_days: int = DEFAULT_PURGE_DAYS) -> PurgeResult:
-    """Delete old delivered deliveries and then their events (see :func:`purge`)."""
-    _may_read_outbox(ctx)
+    """Delete old delivered deliveries and then their events (see :func:`purge`); outbox.read."""
+    if ctx.principal is not None and not ctx.principal.can("outbox.read"):
+        raise Forbidden("forbidden")
     actor = ctx.session.get(User, ctx.user_id) if ctx.user_id is not None else None
     return purge(ctx.session, older_than_days, actor=actor, remote_addr=ctx.remote_addr)
-
-
-def my_inbox(ctx: Context, limit: int = 200) -> tuple[list[InboxMessage], int]:
-    """The caller's in-app messages, newest first, and how many are unread."""
-    if ctx.user_id is None:
-        return [], 0
-    return inbox(ctx.session, ctx.user_id, limit), unread_count(ctx.session, ctx.user_id)
-
-
-@use_case
-def read_messages(ctx: Context, message_id: int | None = None) -> int:
-    """Mark one of the caller's messages (``not_found`` for anyone else's) or all read."""
-    from quotaflow.errors import NotFound
-
-    user = ctx.session.get(User, ctx.user_id) if ctx.user_id is not None else None
-    if user is None or (message_id is not None
-                        and message_for(ctx.session, user.id, message_id) is None):
-        raise NotFound("not_found", "/message_id")
-    return mark_read(ctx.session, user, message_id, remote_addr=ctx.remote_addr)

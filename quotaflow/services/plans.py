@@ -786,19 +786,7 @@ def impact_preview(session: Session, draft: SpecVersion | Mapping[str, Any], pla
 
 
 
-# -- plans as a person reads them (pages and API) ------------------------------------------------
-
-def get_plan(ctx: Context, plan_id: int) -> Plan:
-    plan = pq.plan_by_id(ctx.session, plan_id)
-    if plan is None:
-        raise NotFound("not_found", "/plan_id")
-    return plan
-
-
-def list_plans(ctx: Context, period_id: int | None = None) -> list[Plan]:
-    """Plans (of one period), newest period first."""
-    return pq.plans(ctx.session, period_id)
-
+# -- a plan's rows and versions as the reader may see them (the API) -----------------------------
 
 def scope_paths(ctx: Context) -> tuple[str, ...]:
     return ctx.principal.scope_paths("unit.read") if ctx.principal is not None else ("/",)
@@ -824,11 +812,13 @@ class PlanComparison:
 def compare_plans(ctx: Context, plan_id: int, against: int | None = None, *,
                   limit: int | None = None) -> PlanComparison:
     """Plan ``plan_id`` against ``against`` (default: the version it was based on)."""
-    new = get_plan(ctx, plan_id)
+    from quotaflow.services.plan_reads import plan
+
+    new = plan(ctx, plan_id)
     against = against or new.based_on_id
     if against is None:
         raise NotFound("not_found", "/against")
-    old = get_plan(ctx, against)
+    old = plan(ctx, against)
     if old.period_id != new.period_id:
         raise NotFound("not_found", "/against")
     paths = scope_paths(ctx)

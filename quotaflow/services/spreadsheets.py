@@ -767,8 +767,6 @@ def import_inputs(session: Session, actor: User, principal: Principal, data: byt
     data_rows = [(n, c) for n, c in rows if not is_comment(c)]
     codes = [cell_text(cell(c, code_col)) for _n, c in data_rows]
     units = _units_by_code(session, [c for c in codes if c])
-    readable = principal.scope_paths("unit.read")
-    writable = principal.scope_paths("unit.write")
     unit_ids = np.array(sorted({uid for uid, _p in units.values()}), dtype=np.int64)
     position = {int(uid): k for k, uid in enumerate(unit_ids)}
     stored = {name: load_attribute_column(session, period.id, name, unit_ids)
@@ -791,11 +789,11 @@ def import_inputs(session: Session, actor: User, principal: Principal, data: byt
         else:
             first_row[code] = number
             found = units.get(code)
-            if found is None or not any(found[1].startswith(p) for p in readable):
+            if found is None or not principal.can("unit.read", found[1]):
                 # Outside the read scope looks the same as absent: codes cannot be probed.
                 issues.add("unit.unknown", {"code": code}, row=number, col=code_col,
                            header=header_of[code_col])
-            elif not any(found[1].startswith(p) for p in writable):
+            elif not principal.can("unit.write", found[1]):
                 issues.add("unit.read_only", {"code": code}, row=number, col=code_col,
                            header=header_of[code_col])
             else:

@@ -84,6 +84,23 @@ def unit_of_work(session: Session) -> Iterator[Session]:
         session.info[_DEPTH] = depth
 
 
+@contextmanager
+def discarded(session: Session) -> Iterator[Session]:
+    """Run the block and undo whatever it wrote (a preview, a what-if): a SAVEPOINT rolled
+    back inside a unit of work, else the session's whole transaction."""
+    if session.info.get(_DEPTH, 0):
+        savepoint = session.begin_nested()
+        try:
+            yield session
+        finally:
+            savepoint.rollback()
+    else:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
 def in_unit_of_work(session: Session) -> bool:
     return session.info.get(_DEPTH, 0) > 0
 

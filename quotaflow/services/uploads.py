@@ -52,7 +52,7 @@ MESSAGES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # not frozen: a raised exception gets its traceback assigned
 class UploadError(ValueError):
     """A refused file: a stable code and params; the web layer translates."""
 
@@ -185,7 +185,21 @@ def get_upload(session: Session, upload_id: int) -> Upload | None:
     return session.get(Upload, upload_id)
 
 
-# -- use cases of the pages and the API -----------------------------------------------------
+# -- reads for the pages: an upload is seen by whoever may read its unit ------------------
+
+
+def can_see(ctx: Context, upload: Upload | None) -> bool:
+    return (upload is not None and ctx.principal is not None
+            and ctx.principal.can("unit.read", upload.unit.path))
+
+
+def visible_upload(ctx: Context, upload_id: int) -> Upload | None:
+    """The upload if the reader may read its unit; None if absent or out of scope."""
+    found = get_upload(ctx.session, upload_id)
+    return found if can_see(ctx, found) else None
+
+
+# -- storing a file for a unit (the API; the pages check the unit themselves) -----------
 
 UPLOADS_DIR = "uploads"
 
@@ -201,20 +215,12 @@ def max_bytes(config: Mapping[str, Any]) -> int:
     return int(configured) if configured else DEFAULT_MAX_BYTES
 
 
-def visible_upload(ctx: Context, upload_id: int) -> Upload:
-    """The upload, if the caller may read its unit; else ``not_found``."""
-    found = get_upload(ctx.session, upload_id)
-    if found is None or (ctx.principal is not None
-                         and not ctx.principal.can("unit.read", found.unit.path)):
-        raise NotFound("not_found", "/upload_id")
-    return found
-
-
 @use_case
 def upload_for_unit(ctx: Context, unit_code: str, filename: str, stream: BinaryIO, *,
                     directory: Path, limit: int = DEFAULT_MAX_BYTES) -> Upload:
     """Store a file for the unit ``unit_code`` (unit.write over it); raises UploadError."""
-    from quotaflow.store.queries import unit_by_code, user_by_id
+    from quotaflow.services.auth import actor
+    from quotaflow.store.queries import unit_by_code
 
     unit = unit_by_code(ctx.session, unit_code or "")
     principal = ctx.principal
@@ -222,6 +228,6 @@ def upload_for_unit(ctx: Context, unit_code: str, filename: str, stream: BinaryI
         raise NotFound("not_found", "/unit")
     if principal is not None and not principal.can("unit.write", unit.path):
         raise Forbidden("forbidden", "/unit")
-    return store_upload(ctx.session, user_by_id(ctx.session, ctx.user_id), unit, filename,
+    return store_upload(ctx.session, actor(ctx), unit, filename,
                         stream, storage_dir=directory, max_bytes=limit,
                         remote_addr=ctx.remote_addr)

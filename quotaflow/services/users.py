@@ -13,7 +13,7 @@ from quotaflow.errors import Conflict, Forbidden, Invalid, NotFound
 from quotaflow.messages import _l
 from quotaflow.services import audit
 from quotaflow.services.access import ROLES
-from quotaflow.services.auth import create_api_token, hash_password
+from quotaflow.services.auth import actor, create_api_token, hash_password
 from quotaflow.services.uow import Context, use_case
 from quotaflow.store import queries as q
 from quotaflow.store.models import RoleGrant, User
@@ -54,11 +54,6 @@ def _manage(ctx: Context) -> None:
     """Only admins manage accounts; the system (CLI) may."""
     if ctx.principal is not None and not ctx.principal.can("users.manage"):
         raise Forbidden("forbidden")
-
-
-def actor(ctx: Context) -> User | None:
-    """The acting user's record (None: the system)."""
-    return q.user_by_id(ctx.session, ctx.user_id)
 
 
 def user_named(ctx: Context, username: str) -> User:

@@ -9,7 +9,8 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from quotaflow.store.confirmation_models import Appeal, ConfirmationGroup, ConfirmationItem
-from quotaflow.store.models import OrgLevel, OrgUnit, Period, Plan, PlanUnit, RoleGrant, User
+from quotaflow.store.models import OrgUnit, Period, Plan, PlanUnit, RoleGrant, User
+from quotaflow.store.plan_queries import units_by_ids
 from quotaflow.store.queries import in_paths
 
 
@@ -178,10 +179,8 @@ def plan_tree(session: Session, plan_id: int) -> list[tuple[int, int | None, str
     return [(int(u), p, path, int(t)) for u, p, path, t in rows]
 
 
-def units_by_id(session: Session, ids: Sequence[int]) -> dict[int, OrgUnit]:
-    if not ids:
-        return {}
-    return {u.id: u for u in session.scalars(select(OrgUnit).where(OrgUnit.id.in_(list(ids))))}
+#: Units by id: the org aggregate's query (one query, not a copy of it).
+units_by_id = units_by_ids
 
 
 def open_items_in(session: Session, paths: Sequence[str], statuses: Sequence[str]
@@ -195,10 +194,6 @@ def open_items_in(session: Session, paths: Sequence[str], statuses: Sequence[str
         .options(joinedload(ConfirmationItem.unit),
                  joinedload(ConfirmationItem.group).joinedload(ConfirmationGroup.period))
         .order_by(ConfirmationGroup.period_id.desc(), OrgUnit.path)))
-
-
-def levels(session: Session) -> list[OrgLevel]:
-    return list(session.scalars(select(OrgLevel).order_by(OrgLevel.depth)))
 
 
 def letter_counts(session: Session, period_id: int, plan_id: int | None) -> dict[str, Any]:

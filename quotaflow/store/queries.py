@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from sqlalchemy import ColumnElement, func, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from quotaflow.store.models import (
     AttributeValue,
@@ -18,7 +18,6 @@ from quotaflow.store.models import (
     UnitResult,
     User,
 )
-from quotaflow.store.tracking_models import Alert
 
 
 def in_paths(paths: Sequence[str]) -> ColumnElement[bool]:
@@ -162,10 +161,6 @@ def users(session: Session, *, active: bool | None = None) -> list[User]:
     return list(session.scalars(stmt))
 
 
-def user_by_id(session: Session, user_id: int | None) -> User | None:
-    return session.get(User, user_id) if user_id is not None else None
-
-
 def role_grant(session: Session, grant_id: int) -> RoleGrant | None:
     return session.get(RoleGrant, grant_id)
 
@@ -174,7 +169,9 @@ def find_grant(session: Session, user_id: int, role: str, unit_id: int) -> RoleG
     return session.scalar(select(RoleGrant).where(
         RoleGrant.user_id == user_id, RoleGrant.role == role, RoleGrant.unit_id == unit_id))
 
-
-def alert_with_unit(session: Session, alert_id: int) -> Alert | None:
-    return session.scalar(select(Alert).options(joinedload(Alert.unit))
-                          .where(Alert.id == alert_id))
+def display_names(session: Session, usernames: Sequence[str] | set[str]) -> dict[str, str]:
+    if not usernames:
+        return {}
+    rows = session.execute(select(User.username, User.display_name)
+                           .where(User.username.in_(sorted(usernames))))
+    return {u: d for u, d in rows}

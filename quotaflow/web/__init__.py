@@ -7,11 +7,12 @@ from typing import Any
 from flask import Flask, g, render_template, request
 from flask_babel import get_locale, gettext
 
+from quotaflow.errors import QuotaFlowError
 from quotaflow.extensions import login_manager
+from quotaflow.http.context import session_context
 from quotaflow.http.guard import current_principal, enforce
 from quotaflow.i18n import LANGUAGE_NAMES
-from quotaflow.store import db
-from quotaflow.store.models import User
+from quotaflow.services import auth as auth_service
 from quotaflow.web.navigation import navigation_for
 
 CONTENT_SECURITY_POLICY = (
@@ -58,18 +59,16 @@ def init_web(app: Flask) -> None:
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def _load_user(user_id: str) -> User | None:
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.active else None
+    def _load_user(user_id: str) -> Any:
+        return auth_service.active_user(session_context(), int(user_id))
 
     @login_manager.request_loader
-    def _load_user_from_token(req: Any) -> User | None:
-        from quotaflow.services.auth import user_for_token
-
+    def _load_user_from_token(req: Any) -> Any:
         header = req.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return None
-        user = user_for_token(db.session, header.removeprefix("Bearer ").strip())
+        user = auth_service.user_for_token(session_context().session,
+                                           header.removeprefix("Bearer ").strip())
         if user is not None:
             g.authenticated_by_token = True
         return user
@@ -120,5 +119,20 @@ def init_web(app: Flask) -> None:
 
             return api_error(400, "bad_request", getattr(e, "description", "bad request"))
         return _error_page(400, gettext("Bad request"), str(getattr(e, "description", "")))
+
+    @app.errorhandler(QuotaFlowError)
+    def _refused(exc: QuotaFlowError) -> Any:
+        """A use case's refusal that the view did not handle: its status and message."""
+        if request.blueprint == "api":
+            from quotaflow.http.errors import api_error
+
+            return api_error(exc.status, exc.code, exc.message, exc.details())
+        if exc.code == "not_found":  # the pages' own 404 and 403, as abort() shows them
+            return _not_found(exc)
+        if exc.code == "forbidden":
+            return _forbidden(exc)
+        title = {404: gettext("Not found"), 403: gettext("Not allowed")}.get(
+            exc.status, gettext("Bad request"))
+        return _error_page(exc.status, title, exc.localized(str(get_locale() or "zh")))
 
     admin.init_admin(app)  # last: it builds its views in a request, with the loaders above

@@ -12,7 +12,6 @@ and are never edited. Forms are Flask-WTF forms, so the app's CSRF protection ho
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import warnings
@@ -29,28 +28,16 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from sqlalchemy import inspect
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from quotaflow.channels import is_email_address
 from quotaflow.http.guard import current_principal
+from quotaflow.services import admin as admin_service
 from quotaflow.services import audit, spec_kinds
 from quotaflow.services import specs as spec_service
 from quotaflow.services.access import ROLES
 from quotaflow.services.auth import hash_password
-from quotaflow.services.seeding import period_weeks
-from quotaflow.store import db
-from quotaflow.store.models import (
-    AuditEntry,
-    OrgLevel,
-    OrgUnit,
-    Period,
-    PeriodWeek,
-    RoleGrant,
-    SpecVersion,
-    User,
-)
 from quotaflow.web.filters import ROLE_LABELS
 
 ADMIN_PERMISSION = "admin.access"
@@ -72,13 +59,7 @@ class AdminForm(FlaskForm):
 
 def snapshot(model: Any) -> dict[str, Any]:
     """A record's columns as JSON-ready values, secrets left out (for the audit log)."""
-    out: dict[str, Any] = {}
-    for attr in inspect(model).mapper.column_attrs:
-        if attr.key in SECRET_COLUMNS:
-            continue
-        value = getattr(model, attr.key)
-        out[attr.key] = value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
-    return out
+    return admin_service.snapshot(model, SECRET_COLUMNS)
 
 
 def _json_cell(value: Any) -> Markup:
@@ -109,10 +90,10 @@ class AuditedModelView(SecuredMixin, ModelView):
     extra_js: list[str] = []
 
     def audit_type(self) -> str:
-        return inspect(self.model).mapper.local_table.name
+        return admin_service.table_name(self.model)
 
     def audit_id(self, model: Any) -> str:
-        return str(inspect(model).identity[0]) if inspect(model).identity else ""
+        return admin_service.identity(model)
 
     def describe(self, model: Any) -> dict[str, Any]:
         return snapshot(model)
@@ -144,7 +125,7 @@ class AuditedModelView(SecuredMixin, ModelView):
                      request.remote_addr)
 
 
-def _unit_label(unit: OrgUnit | None) -> str:
+def _unit_label(unit: Any) -> str:
     return f"{unit.code} {unit.name_zh} / {unit.name_en}" if unit is not None else ""
 
 
@@ -183,18 +164,13 @@ class OrgUnitView(AuditedModelView):
         del form.parent
         return form
 
-    def prepare(self, form: Any, model: OrgUnit, is_created: bool) -> None:
+    def prepare(self, form: Any, model: Any, is_created: bool) -> None:
         model.code = model.code.strip().upper()
         if not is_created:
             return
-        parent = model.parent
-        if self.session.get(OrgLevel, parent.depth + 1) is None:
+        if not admin_service.place_new_unit(self.session, model):
             raise ValidationError(gettext("There is no org level below %(unit)s.",
-                                          unit=parent.code))
-        model.depth = parent.depth + 1
-        model.path = parent.path  # completed below, once the id is known
-        self.session.flush()
-        model.path = f"{parent.path}{model.id}/"
+                                          unit=model.parent.code))
 
 
 def _email_address(_form: Any, field: Any) -> None:
@@ -239,7 +215,7 @@ class UserView(AuditedModelView):
     def audit_id(self, model: Any) -> str:
         return model.username
 
-    def prepare(self, form: Any, model: User, is_created: bool) -> None:
+    def prepare(self, form: Any, model: Any, is_created: bool) -> None:
         model.username = model.username.strip().lower()
         model.email = (model.email or "").strip() or None
         password = form.new_password.data
@@ -295,19 +271,10 @@ class PeriodView(AuditedModelView):
     def audit_id(self, model: Any) -> str:
         return model.code
 
-    def prepare(self, form: Any, model: Period, is_created: bool) -> None:
+    def prepare(self, form: Any, model: Any, is_created: bool) -> None:
         if model.end_date < model.start_date:
             raise ValidationError(gettext("The end date is before the start date."))
-        weeks = list(period_weeks(model.start_date, model.end_date))
-        current = [(w.iso_year, w.iso_week, w.start_date, w.end_date) for w in model.weeks]
-        if current == weeks:
-            return
-        # Rebuild the ISO weeks: delete the old rows first (same primary keys).
-        model.weeks.clear()
-        self.session.flush()
-        for number, (year, week, first, last) in enumerate(weeks, start=1):
-            model.weeks.append(PeriodWeek(week_no=number, iso_year=year, iso_week=week,
-                                          start_date=first, end_date=last))
+        admin_service.set_period_weeks(self.session, model)
 
 
 class SpecVersionForm(AdminForm):
@@ -437,22 +404,23 @@ def init_admin(app: Flask) -> Admin:
         # Flask-Admin 2 prefers a Flask-SQLAlchemy object; a plain scoped session (ours)
         # is still supported, the warning is about the parameter's name in 3.0.
         warnings.filterwarnings("ignore", "Passing a session object", DeprecationWarning)
-        _add_views(admin, db.session)
+        admin_service.add_model_views(admin, VIEWS)
         admin.add_link(MenuLink(name=_l("Back to QuotaFlow"), url="/"))
     return admin
 
 
-def _add_views(admin: Admin, session: Any) -> None:
-    admin.add_view(OrgUnitView(OrgUnit, session, name=_l("Org units"), endpoint="admin_units",
-                               url="/admin/units"))
-    admin.add_view(UserView(User, session, name=_l("Users"), endpoint="admin_users",
-                            url="/admin/users"))
-    admin.add_view(RoleGrantView(RoleGrant, session, name=_l("Role grants"),
-                                 endpoint="admin_grants", url="/admin/grants"))
-    admin.add_view(PeriodView(Period, session, name=_l("Periods"), endpoint="admin_periods",
-                              url="/admin/periods"))
-    admin.add_view(SpecVersionView(SpecVersion, session, name=_l("Spec versions"),
-                                   endpoint="admin_specs", url="/admin/specs"))
-    admin.add_view(AuditView(AuditEntry, session, name=_l("Audit log"), endpoint="admin_audit",
-                             url="/admin/audit"))
+#: The admin's model views: (record name in ``store/admin_models.MODELS``, view, options).
+VIEWS: tuple[tuple[str, type[Any], dict[str, Any]], ...] = (
+    ("units", OrgUnitView, {"name": _l("Org units"), "endpoint": "admin_units",
+                            "url": "/admin/units"}),
+    ("users", UserView, {"name": _l("Users"), "endpoint": "admin_users", "url": "/admin/users"}),
+    ("grants", RoleGrantView, {"name": _l("Role grants"), "endpoint": "admin_grants",
+                               "url": "/admin/grants"}),
+    ("periods", PeriodView, {"name": _l("Periods"), "endpoint": "admin_periods",
+                             "url": "/admin/periods"}),
+    ("specs", SpecVersionView, {"name": _l("Spec versions"), "endpoint": "admin_specs",
+                                "url": "/admin/specs"}),
+    ("audit", AuditView, {"name": _l("Audit log"), "endpoint": "admin_audit",
+                          "url": "/admin/audit"}),
+)
 

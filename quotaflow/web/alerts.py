@@ -11,16 +11,13 @@ from typing import Any
 from flask import Blueprint, abort, current_app, render_template, request, send_file
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
-from quotaflow.http.guard import current_principal, requires
+from quotaflow.http.context import request_context
+from quotaflow.http.guard import requires
 from quotaflow.services import actuals as actuals_service
 from quotaflow.services import alerts as alert_queries
+from quotaflow.services import commands
 from quotaflow.services import spreadsheets as sheets
-from quotaflow.store import db
-from quotaflow.store.tracking_models import Alert
 from quotaflow.web.filters import number
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.periods import chosen_period
@@ -64,22 +61,18 @@ def _actuals_issue(issue: sheets.SheetIssue) -> str:
 
 
 def _alerts_page(period: Any, periods: list[Any], status: str) -> Any:
-    principal = current_principal()
-    alerts = alert_queries.alerts_in_scope(db.session, principal.scope_paths("unit.read"),
-                                           period_id=period.id,
-                                           status=None if status == "all" else status,
-                                           limit=PAGE_LIMIT)
+    ctx = request_context()
+    alerts = alert_queries.page_alerts(ctx, period.id, None if status == "all" else status,
+                                       limit=PAGE_LIMIT)
     return render_template(
         "alerts/index.html", alerts=alerts, period=period, periods=periods, status=status,
         status_filters=STATUS_FILTERS, severity_labels=SEVERITY_LABELS,
         status_labels=STATUS_LABELS, can_ack=_can_ack, limit=PAGE_LIMIT,
-        last_run=alert_queries.last_run(db.session, period.id))
+        last_run=alert_queries.last_scan(ctx, period.id))
 
 
-def _can_ack(alert: Alert) -> bool:
-    principal = current_principal()
-    return alert.status == "open" and principal is not None and principal.can(
-        "unit.write", alert.unit.path)
+def _can_ack(alert: Any) -> bool:
+    return alert_queries.can_acknowledge(request_context(), alert)
 
 
 @blueprint.route("/alerts/")
@@ -98,15 +91,8 @@ def acknowledge(alert_id: int) -> Any:
     form = CsrfOnlyForm()
     if not form.validate_on_submit():
         abort(400, gettext("The form expired. Reload the page and try again."))
-    alert = db.session.scalar(select(Alert).options(joinedload(Alert.unit))
-                              .where(Alert.id == alert_id))
-    principal = current_principal()
-    if alert is None or not principal.can("unit.read", alert.unit.path):
-        abort(404)
-    if not principal.can("unit.write", alert.unit.path):
-        abort(403)
-    alert_queries.acknowledge(db.session, alert, current_user._get_current_object(),
-                              remote_addr=request.remote_addr)
+    # Out of read scope: 404; readable but not writable: 403 (the service's refusals).
+    alert = alert_queries.acknowledge_alert(request_context(), alert_id)
     if request.headers.get("HX-Request"):
         return render_template("alerts/_alert.html", alert=alert,
                                severity_labels=SEVERITY_LABELS, status_labels=STATUS_LABELS,
@@ -156,10 +142,9 @@ def actuals_upload() -> Any:
         return _actuals_page(422, report=_report(error))
     data, filename = upload.read(), upload.filename
     try:
-        result = actuals_service.import_file(
-            db.session, current_user._get_current_object(), current_principal(), data, filename,
-            max_bytes=current_app.config.get("MAX_CONTENT_LENGTH"),
-            remote_addr=request.remote_addr)
+        result = commands.import_actuals(
+            request_context(), data, filename,
+            max_bytes=current_app.config.get("MAX_CONTENT_LENGTH"))
     except sheets.SheetImportError as exc:
         return _actuals_page(422, report=_report(exc), filename=filename)
     summary = gettext("%(records)s records: %(inserted)s added, %(updated)s changed, %(unchanged)s unchanged.",

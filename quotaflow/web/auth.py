@@ -17,9 +17,9 @@ from flask import (
 from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 
+from quotaflow.http.context import request_context
 from quotaflow.http.guard import public
-from quotaflow.services import auth as auth_service
-from quotaflow.store import db
+from quotaflow.services import commands
 from quotaflow.web.forms import LanguageForm, LoginForm
 
 blueprint = Blueprint("auth", __name__)
@@ -40,13 +40,12 @@ def login() -> Any:
         return redirect(url_for("pages.home"))
     status = 200
     if form.validate_on_submit():
-        result = auth_service.sign_in(
-            db.session,
+        result = commands.sign_in_with_password(
+            request_context(),
             form.username.data,
             form.password.data,
-            request.remote_addr or "unknown",
-            current_app.config["LOGIN_MAX_FAILURES"],
-            current_app.config["LOGIN_WINDOW_SECONDS"],
+            max_failures=current_app.config["LOGIN_MAX_FAILURES"],
+            window_seconds=current_app.config["LOGIN_WINDOW_SECONDS"],
         )
         if result.user is not None:
             session.clear()  # a fresh session on sign-in defeats session fixation

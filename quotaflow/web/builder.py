@@ -8,17 +8,15 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
+from quotaflow.http.context import request_context
 from quotaflow.http.guard import requires
 from quotaflow.rules import ExpressionError
 from quotaflow.rules.model_edit import ModelEditError, set_weights, upsert_factor
+from quotaflow.services import commands, plan_reads, specs
 from quotaflow.services import factor_builder as fb
 from quotaflow.services import plans as plan_service
-from quotaflow.services import specs
-from quotaflow.store import db
-from quotaflow.store import plan_queries as pq
-from quotaflow.store import queries as q
+from quotaflow.services import units as unit_service
 from quotaflow.web.config_pages import ISSUE_SUMMARIES, problem_views, spec_error_message
 from quotaflow.web.periods import planning_period
 
@@ -54,7 +52,7 @@ class FormProblem(ValueError):
 
 
 def _model_or_404() -> Any:
-    version = fb.latest_model(db.session)
+    version = fb.latest_model(request_context().session)
     if version is None:
         abort(404)
     return version
@@ -126,11 +124,11 @@ def _factor_from_form(form: Any, doc: dict[str, Any], new_fields: list[dict[str,
 def _impact(version: Any) -> tuple[Any, Any]:
     """The latest plan of the planning period recomputed under ``version``."""
     period = planning_period()
-    plan = pq.latest_plan(db.session, period.id)
+    plan = plan_reads.latest_plan(request_context(), period.id)
     if plan is None or (version.status == "active" and plan.model_version_id == version.id):
         return plan, None
     try:
-        return plan, plan_service.impact_preview(db.session, version, plan)
+        return plan, plan_service.impact_preview(request_context().session, version, plan)
     except plan_service.PlanError as error:
         return plan, error
 
@@ -139,7 +137,7 @@ def _impact(version: Any) -> tuple[Any, Any]:
 @requires("spec.write")
 def overview() -> Any:
     version = _model_or_404()
-    active = fb.active_model(db.session)
+    active = fb.active_model(request_context().session)
     plan, impact = _impact(version) if version.status == "draft" else (None, None)
     return render_template("builder/overview.html", version=version, doc=version.content,
                            active=active, plan=plan, impact=impact,
@@ -173,9 +171,9 @@ def factor(key: str | None) -> Any:
             weight = _number(request.form, "weight", required=True)
             new_doc = upsert_factor(doc, candidate, weight, new_fields,
                                     rebalance_others=request.form.get("rebalance") == "on")
-            saved = fb.save_draft(db.session, current_user._get_current_object(), new_doc,
-                                  request.form.get("note") or gettext("Factor %(key)s", key=candidate["key"]),
-                                  request.remote_addr)
+            saved = commands.save_model_draft(
+                request_context(), new_doc,
+                request.form.get("note") or gettext("Factor %(key)s", key=candidate["key"]))
         except FormProblem as problem:
             errors[problem.field] = problem.message
         except ModelEditError as problem:
@@ -191,7 +189,7 @@ def factor(key: str | None) -> Any:
     return render_template("builder/factor.html", version=version, doc=doc, key=key, values=values,
                            errors=errors, issues=issues, normalisations=NORMALISATIONS,
                            field_types=FIELD_TYPES, new_field_rows=range(NEW_FIELD_ROWS),
-                           levels=q.levels(db.session)), (400 if errors or issues else 200)
+                           levels=unit_service.levels(request_context())), (400 if errors or issues else 200)
 
 
 @blueprint.route("/check", methods=["POST"])
@@ -207,7 +205,7 @@ def check() -> Any:
     except FormProblem:
         new_fields = []
     depth = request.form.get("level", 2, type=int)
-    preview = fb.preview_expression(db.session, version.content, text, planning_period(), depth,
+    preview = fb.preview_expression(request_context().session, version.content, text, planning_period(), depth,
                                     new_fields)
     summary = None
     if preview.error is not None:
@@ -224,8 +222,8 @@ def weights() -> Any:
     try:
         new_weights = {f["key"]: _number(request.form, f"weight-{f['key']}", required=True)
                        for f in doc["factors"]}
-        saved = fb.save_draft(db.session, current_user._get_current_object(), set_weights(doc, new_weights),
-                              gettext("Weights rebalanced"), request.remote_addr)
+        saved = commands.save_model_draft(request_context(), set_weights(doc, new_weights),
+                                          gettext("Weights rebalanced"))
     except FormProblem as problem:
         flash(problem.message, "error")
     except ModelEditError as problem:
@@ -242,8 +240,7 @@ def weights() -> Any:
 @requires("spec.write")
 def activate(version: int) -> Any:
     try:
-        specs.activate_version(db.session, specs.FACTOR_MODEL_KIND, fb.MODEL_KEY, version,
-                               current_user._get_current_object(), request.remote_addr)
+        commands.activate_spec(request_context(), specs.FACTOR_MODEL_KIND, fb.MODEL_KEY, version)
     except specs.SpecValidationError as error:
         for issue in problem_views(error.problems):
             flash(f"{issue['kind']}/{issue['key']} {issue['pointer']}: {issue['summary'] or issue['detail']}",

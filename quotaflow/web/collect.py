@@ -14,7 +14,6 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
 from quotaflow.forms import (
     ROW_ACTION,
@@ -23,9 +22,10 @@ from quotaflow.forms import (
     build_form,
     coerce_and_validate,
 )
+from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
+from quotaflow.services import commands
 from quotaflow.services import forms as forms_service
-from quotaflow.store import db
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.filters import number
 from quotaflow.web.forms import CsrfOnlyForm
@@ -89,8 +89,8 @@ def index() -> Any:
     """The units to fill in, with how complete their inputs are."""
     principal = current_principal()
     period = planning_period()
-    version = forms_service.ensure_inputs_form(db.session)
-    progress = (forms_service.collect_progress(db.session, principal, period, version.content)
+    version = forms_service.ensure_inputs_form(request_context().session)
+    progress = (forms_service.collect_progress(request_context().session, principal, period, version.content)
                 if version is not None else [])
     return render_template(
         "collect/index.html", period=period, version=version, progress=progress,
@@ -109,12 +109,12 @@ def unit_form(code: str) -> Any:
     if not forms_service.can_collect(principal, unit):
         abort(404)  # in scope, but not a level this user collects inputs for
     period = planning_period()
-    version = forms_service.ensure_inputs_form(db.session)
+    version = forms_service.ensure_inputs_form(request_context().session)
     if version is None:
         abort(404)
     spec = version.content
     roles = forms_service.unit_roles(principal, unit)
-    current = forms_service.current_inputs(db.session, spec, unit, period)
+    current = forms_service.current_inputs(request_context().session, spec, unit, period)
     data: Mapping[str, Any] = current
     errors: dict[str, str] = {}
     csrf = CsrfOnlyForm()
@@ -131,8 +131,7 @@ def unit_form(code: str) -> Any:
         else:
             errors = {**translate_errors(field_errors), **errors}
             if not errors:
-                forms_service.submit_inputs(db.session, current_user._get_current_object(), unit,
-                                            period, version, data, request.remote_addr)
+                commands.submit_inputs(request_context(), unit, period, version, data)
                 flash(gettext("Saved the inputs of %(unit)s.", unit=unit.name(_locale())), "success")
                 return redirect(url_for("collect.unit_form", code=unit.code))
     view = build_form(spec, data, errors, roles=roles, locale=_locale())

@@ -16,15 +16,14 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
+from quotaflow.http.context import request_context
 from quotaflow.http.guard import requires
 from quotaflow.rules import SpecIssue
 from quotaflow.services import bundle as bundle_service
-from quotaflow.services import spec_kinds
+from quotaflow.services import commands, spec_kinds
 from quotaflow.services import specs as spec_service
 from quotaflow.services.specs import SpecProblem, SpecServiceError, SpecValidationError
-from quotaflow.store import db
 
 blueprint = Blueprint("config", __name__, url_prefix="/config")
 
@@ -162,14 +161,10 @@ def _kind_or_404(kind: str) -> spec_kinds.SpecKind:
 
 def _versions_or_404(kind: str, key: str) -> list[Any]:
     _kind_or_404(kind)
-    found = spec_service.versions(db.session, kind, key)
+    found = spec_service.versions(request_context().session, kind, key)
     if not found:
         abort(404)
     return found
-
-
-def _actor() -> Any:
-    return current_user._get_current_object()
 
 
 def _pretty(content: Any) -> str:
@@ -183,7 +178,7 @@ def compact_json(value: Any) -> str:
 
 def _render_index(issues: list[dict[str, Any]] | None = None, status: int = 200) -> Any:
     return render_template(
-        "config/index.html", summaries=spec_service.summaries(db.session),
+        "config/index.html", summaries=spec_service.summaries(request_context().session),
         kinds=spec_kinds.kinds(), kind_label=kind_label, issues=issues or [],
     ), status
 
@@ -197,7 +192,7 @@ def index() -> Any:
 @blueprint.get("/bundle.json")
 @requires("spec.read")
 def export_bundle() -> Any:
-    text = bundle_service.dumps(bundle_service.export_bundle(db.session))
+    text = bundle_service.dumps(bundle_service.export_bundle(request_context().session))
     name = f"quotaflow-config-{dt.date.today().isoformat()}.json"
     return Response(text, mimetype="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -215,8 +210,7 @@ def import_bundle() -> Any:
         flash(gettext("The file is larger than %(size)s MB.", size=MAX_BUNDLE_BYTES // 2**20), "error")
         return redirect(url_for("config.index"))
     try:
-        done = bundle_service.import_bundle(db.session, bundle_service.parse(raw), _actor(),
-                                            request.remote_addr)
+        done = commands.import_bundle(request_context(), bundle_service.parse(raw))
     except bundle_service.BundleError as exc:
         flash(gettext("The bundle was refused; nothing was imported."), "error")
         return _render_index(problem_views(exc.problems), 422)
@@ -287,7 +281,7 @@ def activate(kind: str, key: str, version: int) -> Any:
     if version not in {v.version for v in all_versions}:
         abort(404)
     try:
-        spec_service.activate_version(db.session, kind, key, version, _actor(), request.remote_addr)
+        commands.activate_spec(request_context(), kind, key, version)
     except SpecValidationError as exc:
         flash(gettext("Version %(version)s was not activated: it, or a spec that depends on it, "
                       "would be invalid.", version=version), "error")
@@ -305,7 +299,7 @@ def editor(kind: str, key: str) -> Any:
     _kind_or_404(kind)
     if not spec_kinds.valid_key(key):
         abort(404)
-    existing = spec_service.versions(db.session, kind, key)
+    existing = spec_service.versions(request_context().session, kind, key)
     active = next((v for v in existing if v.status == "active"), None)
     issues: list[dict[str, Any]] = []
     error = None
@@ -320,9 +314,8 @@ def editor(kind: str, key: str) -> Any:
             issues = [issue_view(json_issue(exc))]
         else:
             try:
-                saved = spec_service.save_version(db.session, kind, key, content, _actor(), note,
-                                                  activate=activate_now,
-                                                  remote_addr=request.remote_addr)
+                saved = commands.save_spec(request_context(), kind, key, content, note,
+                                           activate=activate_now)
             except SpecValidationError as exc:
                 issues = problem_views(exc.problems)
             except SpecServiceError as exc:
@@ -345,5 +338,5 @@ def _starting_text(kind: str, key: str, active: Any) -> str:
     """The active content, else (a new key) the default key's active content as a start."""
     if active is not None:
         return _pretty(active.content)
-    template = spec_service.active_version(db.session, kind, spec_kinds.DEFAULT_MODEL_KEY)
+    template = spec_service.active_version(request_context().session, kind, spec_kinds.DEFAULT_MODEL_KEY)
     return _pretty(template.content) if template is not None else "{}"

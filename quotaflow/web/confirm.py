@@ -19,24 +19,22 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from quotaflow.forms import build_form, coerce_and_validate
+from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import alignment as alignment_service
+from quotaflow.services import commands, confirmation_reads, flow_reads, plan_reads
 from quotaflow.services import confirmation as conf
-from quotaflow.services import flows
 from quotaflow.services import plans as plan_service
+from quotaflow.services import units as unit_service
 from quotaflow.services import uploads as upload_service
-from quotaflow.store import confirmation_queries as cq
-from quotaflow.store import db
-from quotaflow.store import plan_queries as pq
-from quotaflow.store.flow_models import FlowInstance
-from quotaflow.store.models import Plan
+from quotaflow.services.plans import Plan
 from quotaflow.web.collect import translate_errors
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.context import is_htmx as _htmx
 from quotaflow.web.context import translated_error
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.periods import chosen_period
-from quotaflow.web.uploads import save_file, upload_error_message, visible
+from quotaflow.web.uploads import save_file, upload_error_message
 
 blueprint = Blueprint("confirm", __name__)
 DIFF_ROWS = 500  # rows a diff page shows (changed units come first)
@@ -92,8 +90,9 @@ def plan_note(plan: Plan) -> str:
                        reason=note.get("reason") or "")
     if note.get("kind") == "appeal":
         code = str(note.get("unit") or "")
-        unit = pq.units_by_codes(db.session, [code]).get(code) if code else None
-        if unit is not None and current_principal().can("unit.read", unit.path):
+        unit = (unit_service.readable_units_by_codes(request_context(), [code]).get(code)
+                if code else None)
+        if unit is not None:
             return gettext("New version after appeal #%(id)s of %(unit)s was approved: "
                            "from %(old)s to %(new)s yuan.", id=note.get("appeal_id"),
                            unit=unit.name(_locale()), old=f"{int(note['old']):,}",
@@ -113,10 +112,7 @@ def _labels() -> dict[str, Any]:
 
 def _my_item(item_id: int) -> Any:
     """The item, if the signed-in user answers for it; 404 otherwise (no probing)."""
-    item = cq.item(db.session, item_id)
-    if item is None or not conf.can_act(db.session, item, _me()):
-        abort(404)
-    return item
+    return confirmation_reads.my_item(request_context(), item_id)
 
 
 # -- my confirmations ---------------------------------------------------------------------
@@ -124,7 +120,7 @@ def _my_item(item_id: int) -> Any:
 @blueprint.route("/confirm")
 @requires("unit.confirm")
 def my_confirmations() -> Any:
-    rows = conf.my_items(db.session, _me())
+    rows = conf.my_items(request_context().session, _me())
     periods = sorted({r.period_code for r in rows}, reverse=True)
     # The notifications link here with ?period=: show that period's targets only.
     period = request.args.get("period") or None
@@ -143,11 +139,10 @@ def accept(item_id: int) -> Any:
     item = _my_item(item_id)
     error = None
     try:
-        conf.accept(db.session, item.id, _me(), version=request.form.get("version", type=int),
-                    remote_addr=request.remote_addr)
+        commands.accept(request_context(), item.id, version=request.form.get("version", type=int))
     except conf.ConfirmationError as exc:
         error = error_message(exc)
-    item = cq.item(db.session, item_id)
+    item = confirmation_reads.item(request_context(), item_id)
     if _htmx():
         return render_template("confirm/_item.html", row=conf.MyItem(
             item, item.group.period.code, None), form=form, error=error)
@@ -183,7 +178,7 @@ def accept_all() -> Any:
     for item_id, _version in answers:
         _my_item(item_id)  # someone else's item looks absent
     try:
-        accepted = conf.accept_many(db.session, answers, _me(), remote_addr=request.remote_addr)
+        accepted = commands.accept_many(request_context(), answers)
     except conf.ConfirmationError as exc:
         flash(error_message(exc) + " " + gettext("Nothing was accepted."), "error")
     else:
@@ -199,8 +194,8 @@ def _evidence_ids(unit: Any) -> tuple[list[int], list[str]]:
     errors: list[str] = []
     for raw in request.form.getlist("evidence_id"):
         if raw.isdigit():
-            upload = upload_service.get_upload(db.session, int(raw))
-            if visible(upload) and upload.unit_id == unit.id:
+            upload = upload_service.visible_upload(request_context(), int(raw))
+            if upload is not None and upload.unit_id == unit.id:
                 ids.append(upload.id)
     for storage in request.files.getlist("evidence"):
         if storage is None or not storage.filename:
@@ -219,8 +214,8 @@ def _preattached(unit: Any, raw_ids: list[str]) -> list[int]:
     for raw in raw_ids:
         if not raw.isdigit() or int(raw) in ids:
             continue
-        upload = upload_service.get_upload(db.session, int(raw))
-        if visible(upload) and upload.unit_id == unit.id:
+        upload = upload_service.visible_upload(request_context(), int(raw))
+        if upload is not None and upload.unit_id == unit.id:
             ids.append(upload.id)
     return ids
 
@@ -231,7 +226,7 @@ def appeal(item_id: int) -> Any:
     item = _my_item(item_id)
     csrf = CsrfOnlyForm()
     try:
-        bounds = conf.appeal_bounds(db.session, item)
+        bounds = conf.appeal_bounds(request_context().session, item)
     except conf.ConfirmationError as exc:
         flash(error_message(exc), "error")
         return redirect(url_for("confirm.my_confirmations", period=item.group.period.code))
@@ -260,10 +255,9 @@ def appeal(item_id: int) -> Any:
             errors["/evidence"] = " ".join(file_errors)
         if not errors:
             try:
-                conf.submit_appeal(db.session, item.id, _me(), requested=data.get("requested"),
-                                   reason=data.get("reason"), evidence=evidence,
-                                   version=request.form.get("version", type=int),
-                                   remote_addr=request.remote_addr)
+                commands.submit_appeal(request_context(), item.id, requested=data.get("requested"),
+                                       reason=data.get("reason"), evidence=evidence,
+                                       version=request.form.get("version", type=int))
             except conf.ConfirmationError as exc:
                 errors[exc.pointer or ""] = error_message(exc)
             else:
@@ -276,7 +270,7 @@ def appeal(item_id: int) -> Any:
     evidence_error = errors.pop("/evidence", None)
     general = errors.pop("", None)
     view = build_form(spec, data, errors, roles=set(), locale=_locale())
-    files = [upload_service.get_upload(db.session, i) for i in evidence]
+    files = [upload_service.get_upload(request_context().session, i) for i in evidence]
     return render_template(
         "confirm/appeal.html", item=item, bounds=bounds, form=view, csrf=csrf,
         evidence_error=evidence_error, general_error=general, files=files,
@@ -288,7 +282,7 @@ def appeal(item_id: int) -> Any:
 def appeal_check(item_id: int) -> Any:
     """The live line under the requested target: the change and whether it is allowed."""
     item = _my_item(item_id)
-    bounds = conf.appeal_bounds(db.session, item)
+    bounds = conf.appeal_bounds(request_context().session, item)
     raw = request.args.get("requested", "")
     error = change = None
     try:
@@ -304,17 +298,13 @@ def appeal_check(item_id: int) -> Any:
 @blueprint.route("/confirm/appeals/<int:appeal_id>")
 @requires("unit.read")
 def appeal_detail(appeal_id: int) -> Any:
-    found = cq.appeal(db.session, appeal_id)
-    principal = current_principal()
-    if found is None or not principal.can("unit.read", found.unit.path):
-        abort(404)
-    files = [upload_service.get_upload(db.session, i) for i in (found.evidence or [])]
-    flow = (db.session.get(FlowInstance, found.flow_instance_id)
-            if found.flow_instance_id else None)
+    ctx = request_context()
+    found = confirmation_reads.readable_appeal(ctx, appeal_id)
+    files = [upload_service.visible_upload(ctx, i) for i in (found.evidence or [])]
     # The link to the approval only for those who may open it (else it would be a 404).
-    flow_visible = flow is not None and flows.visible_to(flow, principal, _me().username)
+    flow_visible = flow_reads.instance_if_visible(ctx, found.flow_instance_id) is not None
     return render_template("confirm/appeal_detail.html", appeal=found,
-                           files=[f for f in files if visible(f)], flow_visible=flow_visible)
+                           files=[f for f in files if f is not None], flow_visible=flow_visible)
 
 
 # -- alignment ----------------------------------------------------------------------------
@@ -323,21 +313,19 @@ def appeal_detail(appeal_id: int) -> Any:
 @requires("alignment.read")
 def alignment() -> Any:
     period, periods = chosen_period(request.args.get("period"))
-    stats = alignment_service.alignment(db.session, period)
-    plan = cq.published_plan(db.session, period.id)
+    ctx = request_context()
+    stats = alignment_service.alignment(ctx.session, period)
+    plan = plan_reads.published_plan(ctx, period.id)
     return render_template("confirm/alignment.html", period=period, periods=periods,
                            stats=stats, plan=plan,
-                           levels={lv.key: lv for lv in cq.levels(db.session)},
-                           appeals=cq.period_appeals(db.session, period.id))
+                           levels={lv.key: lv for lv in unit_service.levels(ctx)},
+                           appeals=confirmation_reads.period_appeals(ctx, period.id))
 
 
 # -- publishing and comparing plan versions -----------------------------------------------
 
 def _plan(plan_id: int) -> Plan:
-    plan = pq.plan_by_id(db.session, plan_id)
-    if plan is None:
-        abort(404)
-    return plan
+    return plan_reads.plan(request_context(), plan_id)
 
 
 @blueprint.route("/plans/<int:plan_id>/publish", methods=["POST"])
@@ -348,7 +336,7 @@ def publish(plan_id: int) -> Any:
         abort(400, gettext("The form expired. Reload the page and try again."))
     plan = _plan(plan_id)
     try:
-        conf.publish(db.session, plan, _me(), remote_addr=request.remote_addr)
+        commands.publish_plan(request_context(), plan)
     except conf.ConfirmationError as exc:
         flash(error_message(exc), "error")
     else:
@@ -368,8 +356,9 @@ def plan_diff(plan_id: int) -> Any:
     if old.period_id != new.period_id:
         abort(404)
     paths = current_principal().scope_paths("unit.read")
-    rows = plan_service.plan_diff(db.session, old, new, paths, limit=DIFF_ROWS)
-    total, changed = plan_service.plan_diff_counts(db.session, old, new, paths)
-    versions = [p for p in pq.plans(db.session, new.period_id) if p.id != new.id]
+    ctx = request_context()
+    rows = plan_service.plan_diff(ctx.session, old, new, paths, limit=DIFF_ROWS)
+    total, changed = plan_service.plan_diff_counts(ctx.session, old, new, paths)
+    versions = [p for p in plan_reads.plans(ctx, new.period_id) if p.id != new.id]
     return render_template("confirm/diff.html", old=old, new=new, rows=rows, total=total,
                            changed=changed, versions=versions)

@@ -20,12 +20,12 @@ from flask_babel import format_decimal, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import dashboards as service
+from quotaflow.services import units as unit_service
 from quotaflow.services.access import ROLES
-from quotaflow.store import db
-from quotaflow.store import queries as q
-from quotaflow.store.models import OrgUnit
+from quotaflow.services.plans import OrgUnit
 from quotaflow.web.config_pages import kind_label
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.filters import ROLE_LABELS
@@ -234,16 +234,15 @@ def _week_arg() -> int | None:
 @requires("unit.read")
 def unit(code: str) -> Any:
     unit: OrgUnit = g.unit
-    principal = current_principal()
+    ctx = request_context()
+    principal = ctx.principal
     period, periods = chosen_period(request.args.get("period"))
-    view = service.unit_dashboard(db.session, period, unit, week=_week_arg(),
+    view = service.unit_dashboard(ctx.session, period, unit, week=_week_arg(),
                                   curve_code=request.args.get("curve") or None,
                                   with_alignment=principal.has("alignment.read"))
     if view.get("status") == "bad_week":
         abort(404)
-    readable = principal.scope_paths("unit.read")
-    ancestors = [a for a in q.ancestors(db.session, unit)
-                 if any(a.path.startswith(p) for p in readable)]
+    ancestors = unit_service.readable_ancestors(ctx, unit)
     charts: dict[str, Any] = {}
     empty = None
     if view["status"] in EMPTY_MESSAGES:
@@ -269,14 +268,15 @@ def unit(code: str) -> Any:
         source_labels=SOURCE_LABELS, letter_status=LETTER_STATUS,
         risk_rule_labels=RISK_RULE_LABELS, chart_library=CHART_LIBRARY,
         level_names={lv.key: lv.name_zh if _locale().startswith("zh") else lv.name_en
-                     for lv in q.levels(db.session)})
+                     for lv in unit_service.levels(ctx)})
 
 
 @blueprint.route("/dashboard/operations")
 @requires("spec.read")
 def operations() -> Any:
-    principal = current_principal()
-    ops = service.operations(db.session, principal.scope_paths("unit.read"),
+    ctx = request_context()
+    principal = ctx.principal
+    ops = service.operations(ctx.session, principal.scope_paths("unit.read"),
                              flows=principal.has("flow.oversee"),
                              outbox=principal.has("outbox.read"))
     charts = {"outbox": outbox_chart(ops)} if ops["outbox"] and ops["outbox"]["channels"] else {}

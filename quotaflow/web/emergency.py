@@ -17,15 +17,13 @@ from flask import (
 )
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
-from quotaflow.http.guard import current_principal, requires
+from quotaflow.errors import NotFound
+from quotaflow.http.context import request_context
+from quotaflow.http.guard import requires
+from quotaflow.services import alerts as alert_service
+from quotaflow.services import commands, emergency_reads, plan_reads
 from quotaflow.services import emergency as service
-from quotaflow.store import confirmation_queries as cq
-from quotaflow.store import db
-from quotaflow.store.emergency_models import EmergencyRecompute
-from quotaflow.store.flow_models import FlowInstance
-from quotaflow.store.tracking_models import Alert
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.context import is_htmx as _htmx
 from quotaflow.web.context import translated_error
@@ -79,11 +77,12 @@ def _unit_codes(text: str) -> list[str]:
 
 def _page(period: Any, periods: list[Any], chosen: dict[str, Any], *,
           preview: Any = None, error: str | None = None, status: int = 200) -> Any:
-    plan = cq.published_plan(db.session, period.id)
+    ctx = request_context()
+    plan = plan_reads.published_plan(ctx, period.id)
     return render_template(
         "emergency/index.html", period=period, periods=periods, plan=plan,
-        cities=service.cities(db.session), chosen=chosen, preview=preview, error=error,
-        requests=service.requests(db.session, period.id), status_labels=STATUS,
+        cities=emergency_reads.cities(ctx), chosen=chosen, preview=preview, error=error,
+        requests=emergency_reads.requests(ctx, period.id), status_labels=STATUS,
         form=CsrfOnlyForm()), status
 
 
@@ -99,8 +98,11 @@ def index() -> Any:
     chosen = _choices()
     alert_id = request.args.get("alert", type=int)
     if alert_id is not None and not chosen["reason"]:
-        alert = db.session.get(Alert, alert_id)
-        if alert is not None and current_principal().can("unit.read", alert.unit.path):
+        try:
+            alert = alert_service.readable_alert(request_context(), alert_id)
+        except NotFound:
+            pass  # an alert out of scope starts an empty reason, as an absent one
+        else:
             chosen["reason"] = (alert.message_zh if _locale().startswith("zh")
                                 else alert.message_en)
     return _page(period, periods, chosen)
@@ -114,13 +116,12 @@ def preview() -> Any:
     chosen = _choices()
     found, error = None, None
     try:
-        found = service.preview(db.session, period, cities=chosen["cities"],
-                                unit_codes=_unit_codes(chosen["units"]),
-                                total=chosen["total"] or None)
+        # A preview never writes: the service undoes whatever computing it wrote.
+        found = emergency_reads.preview(request_context(), period, cities=chosen["cities"],
+                                        unit_codes=_unit_codes(chosen["units"]),
+                                        total=chosen["total"] or None)
     except service.EmergencyError as exc:
         error = error_message(exc)
-    finally:
-        db.session.rollback()  # a preview never writes
     summary = found.as_summary() if found is not None else None
     if _htmx():
         return render_template("emergency/_preview.html", s=summary, error=error)
@@ -134,10 +135,10 @@ def submit() -> Any:
     period, periods = chosen_period(request.form.get("period"))
     chosen = _choices()
     try:
-        made = service.submit(db.session, period, current_user._get_current_object(),
-                              reason=chosen["reason"], cities=chosen["cities"],
-                              unit_codes=_unit_codes(chosen["units"]),
-                              total=chosen["total"] or None, remote_addr=request.remote_addr)
+        made = commands.request_emergency(request_context(), period, reason=chosen["reason"],
+                                          cities=chosen["cities"],
+                                          unit_codes=_unit_codes(chosen["units"]),
+                                          total=chosen["total"] or None)
     except service.EmergencyError as exc:
         return _page(period, periods, chosen, error=error_message(exc), status=422)
     flash(gettext("Emergency recompute #%(id)s is waiting for an executive's approval.",
@@ -148,11 +149,7 @@ def submit() -> Any:
 @blueprint.route("/emergency/<int:request_id>")
 @requires("plan.emergency")
 def detail(request_id: int) -> Any:
-    found = db.session.get(EmergencyRecompute, request_id)
-    if found is None:
-        abort(404)
-    instance = (db.session.get(FlowInstance, found.flow_instance_id)
-                if found.flow_instance_id else None)
+    found, instance = emergency_reads.request_detail(request_context(), request_id)
     summary = dict(found.summary or {})
     return render_template("emergency/detail.html", req=found, instance=instance,
                            preview=summary.get("preview") or {},

@@ -10,9 +10,9 @@ from flask import Blueprint, abort, render_template, request, send_file
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 
+from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import hr_export
-from quotaflow.store import db
 from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("hr", __name__, url_prefix="/hr")
@@ -56,10 +56,11 @@ def _paths() -> tuple[str, ...]:
 @requires("hr.export")
 def index() -> Any:
     period, periods = chosen_period(request.args.get("period"))
-    plan = hr_export.latest_published_plan(db.session, period)
-    summary = None if plan is None else hr_export.summary(db.session, plan, _paths())
+    session = request_context().session
+    plan = hr_export.latest_published_plan(session, period)
+    summary = None if plan is None else hr_export.summary(session, plan, _paths())
     return render_template("hr/index.html", period=period, periods=periods, summary=summary,
-                           columns=hr_export.export_header(db.session, lang=_lang(),
+                           columns=hr_export.export_header(session, lang=_lang(),
                                                            texts=export_texts()))
 
 
@@ -72,7 +73,7 @@ def download() -> Any:
             "bad_format", format=fmt, known=", ".join(hr_export.FORMATS))))
     period, _periods = chosen_period(request.args.get("period"))
     try:
-        export = hr_export.build_export(db.session, period.code, lang=_lang(),
+        export = hr_export.build_export(request_context().session, period.code, lang=_lang(),
                                         texts=export_texts(), paths=_paths())
     except hr_export.HrExportError as exc:
         return render_template("error.html", status=404, title=gettext("Nothing to export"),

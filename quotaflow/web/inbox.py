@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
+from quotaflow.http.context import request_context
 from quotaflow.http.guard import requires
+from quotaflow.services import inbox as inbox_service
 from quotaflow.services import outbox
-from quotaflow.store import db
 from quotaflow.web.context import is_htmx as _htmx
 
 blueprint = Blueprint("inbox", __name__)
@@ -30,13 +30,13 @@ def channel_label(name: str) -> str:
 
 def _badge() -> str:
     return render_template("inbox/_badge.html",
-                           unread=outbox.unread_count(db.session, current_user.id))
+                           unread=inbox_service.unread_count(request_context()))
 
 
 @blueprint.route("/inbox")
 @requires("unit.read")
 def inbox_page() -> Any:
-    messages = outbox.inbox(db.session, current_user.id)
+    messages = inbox_service.my_messages(request_context())
     unread = sum(1 for m in messages if m.read_at is None)
     return render_template("inbox/inbox.html", messages=messages, unread=unread)
 
@@ -51,26 +51,25 @@ def badge() -> Any:
 @blueprint.route("/inbox/<int:message_id>/read", methods=["POST"])
 @requires("unit.read")
 def mark_read(message_id: int) -> Any:
-    if outbox.message_for(db.session, current_user.id, message_id) is None:
-        abort(404)  # someone else's message looks the same as an absent one
-    with db.transaction() as session:
-        outbox.mark_read(session, current_user, message_id, remote_addr=request.remote_addr)
+    ctx = request_context()
+    # Someone else's message looks the same as an absent one (NotFound: 404).
+    inbox_service.mark_read(ctx, message_id)
     if _htmx():
-        message = outbox.message_for(db.session, current_user.id, message_id)
+        message = inbox_service.my_message(ctx, message_id)
         response = render_template("inbox/_message.html", m=message)
         # The bell updates itself out of band.
         return response + render_template("inbox/_badge.html", oob=True,
-                                          unread=outbox.unread_count(db.session, current_user.id))
+                                          unread=inbox_service.unread_count(ctx))
     return redirect(url_for("inbox.inbox_page"))
 
 
 @blueprint.route("/inbox/read-all", methods=["POST"])
 @requires("unit.read")
 def mark_all_read() -> Any:
-    with db.transaction() as session:
-        count = outbox.mark_read(session, current_user, remote_addr=request.remote_addr)
+    ctx = request_context()
+    count = inbox_service.mark_read(ctx)
     if _htmx():
-        messages = outbox.inbox(db.session, current_user.id)
+        messages = inbox_service.my_messages(ctx)
         return render_template("inbox/_list.html", messages=messages, unread=0) + \
             render_template("inbox/_badge.html", oob=True, unread=0)
     flash(gettext("%(count)s messages marked as read.", count=count), "success")
@@ -80,8 +79,8 @@ def mark_all_read() -> Any:
 @blueprint.route("/outbox")
 @requires("outbox.read")
 def outbox_status() -> Any:
-    return render_template("inbox/outbox.html", counts=outbox.counts(db.session),
-                           problems=outbox.problem_deliveries(db.session),
+    counts, problems = inbox_service.delivery_status(request_context())
+    return render_template("inbox/outbox.html", counts=counts, problems=problems,
                            channel_label=channel_label, status_labels=STATUS_LABELS)
 
 
@@ -89,10 +88,7 @@ def outbox_status() -> Any:
 @requires("outbox.read")
 def retry(delivery_id: int) -> Any:
     try:
-        with db.transaction() as session:
-            delivery = outbox.requeue(session, delivery_id, current_user,
-                                      remote_addr=request.remote_addr)
-            channel = delivery.channel
+        channel = inbox_service.retry_delivery(request_context(), delivery_id).channel
     except outbox.OutboxError as exc:
         if exc.code == "not_found":
             abort(404)

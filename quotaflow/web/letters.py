@@ -26,11 +26,12 @@ from flask_babel import format_datetime, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from quotaflow.http.guard import current_principal, requires
+from quotaflow.http.context import request_context
+from quotaflow.http.guard import requires
+from quotaflow.services import letter_reads
 from quotaflow.services import letters as letter_service
-from quotaflow.services.letter_pdf import FontMissingError, SignatureLine, render_letter_pdf
-from quotaflow.store import db
-from quotaflow.store.letter_models import CommitmentLetter
+from quotaflow.services.letter_pdf import FontMissingError
+from quotaflow.services.letters import CommitmentLetter
 
 blueprint = Blueprint("letters", __name__)
 
@@ -80,33 +81,13 @@ def _labels() -> dict[str, Any]:
     return {"letter_status_labels": STATUS_LABELS, "letter_role_labels": ROLE_LABELS}
 
 
-def _lead_paths() -> list[str]:
-    principal = current_principal()
-    return [g.unit_path for g in principal.grants if g.role == letter_service.MANAGER_ROLE]
-
-
-def _is_manager(letter: CommitmentLetter, lead_paths: list[str]) -> bool:
-    path = letter.unit.path
-    return (current_user.person_unit_id != letter.unit_id
-            and any(path.startswith(p) and path != p for p in lead_paths))
-
-
-def _actions(letter: CommitmentLetter, lead_paths: list[str]) -> dict[str, bool]:
-    current = letter.superseded_by_id is None and letter.status != "superseded"
-    return {
-        "can_sign": current and letter.status == "issued"
-        and current_user.person_unit_id == letter.unit_id,
-        "can_countersign": current and letter.status == "signed"
-        and _is_manager(letter, lead_paths),
-    }
+def _actions(letter: CommitmentLetter) -> dict[str, bool]:
+    return letter_reads.actions(request_context(), letter)
 
 
 def _letter(letter_id: int) -> CommitmentLetter:
-    letter = db.session.get(CommitmentLetter, letter_id)
-    # Out of read scope looks the same as absent, so ids cannot be probed.
-    if letter is None or not current_principal().can("unit.read", letter.unit.path):
-        abort(404)
-    return letter
+    # Out of read scope looks the same as absent, so ids cannot be probed (NotFound: 404).
+    return letter_reads.readable_letter(request_context(), letter_id)
 
 
 # -- pages -----------------------------------------------------------------------------
@@ -116,32 +97,25 @@ def _letter(letter_id: int) -> CommitmentLetter:
 def index() -> Any:
     """My commitment (a sales person's current card and history) and the cards of the
     teams the user leads or can read, with countersign buttons where they may."""
-    lead_paths = _lead_paths()
-    mine = history = None
-    if current_user.person_unit_id is not None:
-        history = letter_service.letter_history(db.session, current_user.person_unit_id)
-        mine = history[0] if history else None
-    if lead_paths:
-        paths: tuple[str, ...] = tuple(lead_paths)
-    elif current_user.person_unit_id is None:  # region heads, HR, executives: their scope
-        paths = current_principal().scope_paths("unit.read")
-    else:
-        paths = ()  # a sales person sees their own cards only
-    team = [(x, _actions(x, lead_paths)) for x in letter_service.letters_in_scope(
-        db.session, paths, limit=TEAM_LIMIT) if x.unit_id != current_user.person_unit_id]
+    ctx = request_context()
+    history = letter_reads.my_history(ctx)
+    mine = history[0] if history else None
+    # Team leads: their teams; region heads, HR, executives: their scope; a sales person
+    # sees their own cards only.
+    team = [(x, _actions(x)) for x in letter_reads.team_letters(ctx, limit=TEAM_LIMIT)]
     return render_template(
         "letters/index.html", mine=mine, history=history or [],
-        mine_actions=_actions(mine, lead_paths) if mine else {}, team=team,
-        is_lead=bool(lead_paths), is_person=current_user.person_unit_id is not None)
+        mine_actions=_actions(mine) if mine else {}, team=team,
+        is_lead=letter_reads.is_lead(ctx), is_person=current_user.person_unit_id is not None)
 
 
 @blueprint.route("/letters/<int:letter_id>")
 @requires("unit.read")
 def letter_page(letter_id: int) -> Any:
     letter = _letter(letter_id)
-    history = letter_service.letter_history(db.session, letter.unit_id)
+    history = letter_reads.history(request_context(), letter.unit_id)
     return render_template("letters/letter.html", letter=letter, c=letter.content,
-                           actions=_actions(letter, _lead_paths()), history=history,
+                           actions=_actions(letter), history=history,
                            intact=letter_service.verify(letter))
 
 
@@ -151,7 +125,7 @@ def _respond(letter: CommitmentLetter, error: str | None = None) -> Any:
         template = ("letters/_team_row.html" if request.form.get("view") == "row"
                     else "letters/_signatures.html")
         return render_template(template, letter=letter, c=letter.content,
-                               actions=_actions(letter, _lead_paths()), error=error)
+                               actions=_actions(letter), error=error)
     if error:
         flash(error, "error")
     return redirect(url_for("letters.letter_page", letter_id=letter.id))
@@ -159,12 +133,10 @@ def _respond(letter: CommitmentLetter, error: str | None = None) -> Any:
 
 def _act(letter_id: int, role: str) -> Any:
     letter = _letter(letter_id)
-    user = current_user._get_current_object()
-    action = letter_service.sign if role == "person" else letter_service.countersign
+    action = letter_reads.sign if role == "person" else letter_reads.countersign
     try:
-        action(db.session, letter, user, request.remote_addr)
-    except letter_service.LetterError as exc:
-        db.session.rollback()
+        action(request_context(), letter.id)
+    except letter_service.LetterError as exc:  # the use case rolled back
         if exc.code in FORBIDDEN:
             abort(403)
         letter = _letter(letter_id)
@@ -189,21 +161,13 @@ def countersign_letter(letter_id: int) -> Any:
 @blueprint.route("/letters/<int:letter_id>.pdf")
 @requires("unit.read")
 def letter_pdf(letter_id: int) -> Any:
-    letter = _letter(letter_id)
-    signatures = [SignatureLine(role=s.role, name=s.user.display_name, username=s.user.username,
-                                signed_at=s.signed_at.replace(microsecond=0).isoformat(sep=" "),
-                                content_sha256=s.content_sha256) for s in letter.signatures]
     try:
-        data = render_letter_pdf(letter.content, letter_id=letter.id,
-                                 content_sha256=letter.content_sha256, status=letter.status,
-                                 signatures=signatures,
-                                 font=current_app.config.get("PDF_FONT"))
+        data, name = letter_service.letter_pdf(request_context(), letter_id,
+                                               font=current_app.config.get("PDF_FONT"))
     except FontMissingError as exc:
         current_app.logger.error("letter PDF: %s", exc)
         return render_template("error.html", status=503,
                                title=gettext("PDF not available"), message=str(exc)), 503
-    c = letter.content
-    name = f"letter-{c['unit']['code']}-{c['plan']['period']}-v{letter.version}.pdf"
     return Response(data, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{name}"',
         "Cache-Control": "private, no-store"})

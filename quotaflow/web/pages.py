@@ -7,13 +7,13 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
+from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
+from quotaflow.services import commands
 from quotaflow.services import org as org_service
+from quotaflow.services import units as unit_service
 from quotaflow.services.specs import field_labels
-from quotaflow.store import db
-from quotaflow.store import queries as q
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.periods import chosen_period
 
@@ -34,16 +34,16 @@ AUDIT_PAGE_SIZE = 50
 @requires("unit.read")
 def home() -> Any:
     principal = current_principal()
-    roots = q.units_at(db.session, principal.scope_paths("unit.read"))
+    roots = unit_service.scope_roots(request_context())
     return render_template("home.html", roots=roots, grants=principal.grants)
 
 
 @blueprint.route("/org")
 @requires("unit.read")
 def org_tree() -> Any:
-    principal = current_principal()
-    roots = q.units_at(db.session, principal.scope_paths("unit.read"))
-    counts = q.child_counts(db.session, roots)
+    ctx = request_context()
+    roots = unit_service.scope_roots(ctx)
+    counts = unit_service.child_counts(ctx, roots)
     return render_template("org/tree.html", roots=roots, counts=counts)
 
 
@@ -51,16 +51,16 @@ def org_tree() -> Any:
 @requires("unit.read")
 def org_search() -> Any:
     text = request.args.get("q", "").strip()[:100]
-    principal = current_principal()
-    results = q.search_units(db.session, principal.scope_paths("unit.read"), text) if text else []
+    results = unit_service.search(request_context(), text) if text else []
     return render_template("org/_search_results.html", results=results, text=text)
 
 
 @blueprint.route("/org/<code>/children")
 @requires("unit.read")
 def org_children(code: str) -> Any:
-    kids = q.children(db.session, g.unit)
-    return render_template("org/_children.html", units=kids, counts=q.child_counts(db.session, kids))
+    ctx = request_context()
+    kids = unit_service.children(ctx, g.unit)
+    return render_template("org/_children.html", units=kids, counts=unit_service.child_counts(ctx, kids))
 
 
 @blueprint.route("/org/<code>", methods=["GET", "POST"])
@@ -68,7 +68,8 @@ def org_children(code: str) -> Any:
 def org_unit(code: str) -> Any:
     unit = g.unit
     period, periods = chosen_period(request.values.get("period"))
-    principal = current_principal()
+    ctx = request_context()
+    principal = ctx.principal
     form = CsrfOnlyForm()
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -80,21 +81,19 @@ def org_unit(code: str) -> Any:
         except org_service.InputError as exc:
             errors[exc.field] = input_error_message(exc)
         else:
-            org_service.set_attributes(db.session, current_user._get_current_object(), unit, period, values,
-                                       request.remote_addr)
+            commands.set_attributes(ctx, unit, period, values)
             flash(gettext("Saved."), "success")
             return redirect(url_for("pages.org_unit", code=unit.code, period=period.code))
-    readable = principal.scope_paths("unit.read")
-    ancestors = [(a, any(a.path.startswith(p) for p in readable)) for a in q.ancestors(db.session, unit)]
+    ancestors = unit_service.ancestors(ctx, unit)
     return render_template(
         "org/unit.html",
         unit=unit,
         period=period,
         periods=periods,
-        attributes=q.unit_attributes(db.session, unit.id, period.id),
-        labels=field_labels(db.session),
-        history=q.unit_history(db.session, unit.id),
-        children=q.children(db.session, unit),
+        attributes=unit_service.attributes(ctx, unit, period.id),
+        labels=field_labels(ctx.session),
+        history=unit_service.history(ctx, unit),
+        children=unit_service.children(ctx, unit),
         ancestors=ancestors,
         can_write=principal.can("unit.write", unit.path),
         form=form,
@@ -106,6 +105,6 @@ def org_unit(code: str) -> Any:
 @requires("audit.read")
 def audit_log() -> Any:
     page = max(0, request.args.get("page", 0, type=int))
-    entries = q.audit_page(db.session, page, AUDIT_PAGE_SIZE)
+    entries = unit_service.audit_page(request_context(), page, AUDIT_PAGE_SIZE)
     return render_template("audit.html", entries=entries, page=page,
                            has_more=len(entries) == AUDIT_PAGE_SIZE)

@@ -1,4 +1,4 @@
-"""Which period a page shows: one rule for every page.
+"""Which period a page shows: the rule is the service's (``services/periods.py``).
 
 The planning period is the latest one (by start date); a ``period`` code in the request
 picks another. An unknown code, or no period at all, is a 404.
@@ -6,25 +6,16 @@ picks another. An unknown code, or no period at all, is a 404.
 
 from __future__ import annotations
 
-from flask import abort
+from typing import Any
 
-from quotaflow.store import db
-from quotaflow.store import queries as q
-from quotaflow.store.models import Period
+from quotaflow.http.context import request_context
+from quotaflow.services import periods as period_service
 
 
-def chosen_period(code: str | None) -> tuple[Period, list[Period]]:
+def chosen_period(code: str | None) -> tuple[Any, list[Any]]:
     """The period named by ``code`` (else the planning period) and all periods, oldest first."""
-    periods = q.periods(db.session)
-    if not periods:
-        abort(404)
-    if not code:
-        return periods[-1], periods
-    chosen = next((p for p in periods if p.code == code), None)
-    if chosen is None:
-        abort(404)
-    return chosen, periods
+    return period_service.chosen_period(request_context(), code)
 
 
-def planning_period() -> Period:
-    return chosen_period(None)[0]
+def planning_period() -> Any:
+    return period_service.planning_period(request_context())

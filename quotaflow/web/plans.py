@@ -20,20 +20,18 @@ from flask import (
 )
 from flask_babel import format_decimal, format_percent, get_locale, gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
+from quotaflow.services import commands, plan_reads
+from quotaflow.services import periods as period_service
 from quotaflow.services import plans as plan_service
+from quotaflow.services import units as unit_service
 from quotaflow.services.plan_data import PlanError
-from quotaflow.store import confirmation_queries as cq
-from quotaflow.store import db
-from quotaflow.store import plan_queries as pq
-from quotaflow.store import queries as q
-from quotaflow.store.models import Period, Plan
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.periods import chosen_period
 
@@ -125,14 +123,15 @@ def _paths() -> tuple[str, ...]:
     return current_principal().scope_paths("unit.read")
 
 
-def _plan(plan_id: int) -> Plan:
-    plan = pq.plan_by_id(db.session, plan_id)
-    if plan is None:
-        abort(404)
-    return plan
+def _plan(plan_id: int) -> Any:
+    return plan_reads.plan(request_context(), plan_id)
 
 
-def _factor_labels(plan: Plan) -> list[dict[str, Any]]:
+def _readable(path: str) -> bool:
+    return current_principal().can("unit.read", path)
+
+
+def _factor_labels(plan: Any) -> list[dict[str, Any]]:
     weights = (plan.summary or {}).get("weights", {})
     return [{"key": f["key"], "label_en": f.get("label_en", f["key"]),
              "label_zh": f.get("label_zh", f.get("label_en", f["key"])),
@@ -144,28 +143,30 @@ def _factor_labels(plan: Plan) -> list[dict[str, Any]]:
 @blueprint.route("/plans")
 @requires("unit.read")
 def plan_list() -> Any:
-    periods = q.periods(db.session)
+    ctx = request_context()
+    periods = period_service.periods(ctx)
     code = request.args.get("period")
     period = next((p for p in periods if p.code == code), None) if code else None
     if code and period is None:
         abort(404)
-    return render_template("plans/list.html", plans=pq.plans(db.session, period.id if period else None),
+    return render_template("plans/list.html", plans=plan_reads.plans(ctx, period.id if period else None),
                            periods=periods, period=period,
                            can_create=current_principal().has("plan.create"))
 
 
 # -- the simulator -------------------------------------------------------------------
 
-def _scenario_cards(sim: plan_service.Simulation, paths: tuple[str, ...]) -> list[dict[str, Any]]:
+def _scenario_cards(sim: plan_service.Simulation) -> list[dict[str, Any]]:
     """Per scenario: totals, plan risks, and the regions the user may see."""
-    root = q.root_unit(db.session)
-    sees_company = root is not None and plan_service.in_scope(root.path, paths)
+    ctx = request_context()
+    root = unit_service.root_unit(ctx)
+    sees_company = root is not None and _readable(root.path)
     cards = []
     for key, result in sim.results.items():
         preset = sim.specs.presets.get(key)
         regions = sim.regions(key)
-        units = pq.units_by_ids(db.session, [r["unit_id"] for r in regions])
-        regions = [r for r in regions if plan_service.in_scope(units[r["unit_id"]].path, paths)]
+        units = plan_reads.units_by_ids(ctx, [r["unit_id"] for r in regions])
+        regions = [r for r in regions if _readable(units[r["unit_id"]].path)]
         summary = sim.summary(key)
         cards.append({
             "key": key, "label_en": preset.label_en, "label_zh": preset.label_zh,
@@ -179,13 +180,9 @@ def _scenario_cards(sim: plan_service.Simulation, paths: tuple[str, ...]) -> lis
     return cards
 
 
-def _last_year_hint(period: Period) -> float | None:
+def _last_year_hint(period: Any) -> float | None:
     """The company's result in the same quarter last year, as a hint for the total."""
-    root = q.root_unit(db.session)
-    last = pq.same_period_last_year(db.session, period)
-    if root is None or last is None:
-        return None
-    return pq.unit_result(db.session, root.id, last.id, "sales")
+    return plan_reads.last_year_company_result(request_context(), period)
 
 
 @blueprint.route("/plans/simulate", methods=["GET", "POST"])
@@ -196,7 +193,7 @@ def simulate() -> Any:
     period, periods = chosen_period(source.get("period"))
     total = source.get("total", "").strip()
     if not total and request.method == "GET" and "total" not in request.args:
-        latest = pq.latest_plan(db.session, period.id)
+        latest = plan_reads.latest_plan(request_context(), period.id)
         total = str(latest.company_total) if latest else ""
     error = None
     status = 200
@@ -204,10 +201,8 @@ def simulate() -> Any:
         if not form.validate_on_submit():
             abort(400, gettext("The form expired. Reload the page and try again."))
         try:
-            plan = plan_service.create_plan(
-                db.session, current_user._get_current_object(), period,
-                source.get("scenario", ""), total, source.get("note"),
-                remote_addr=request.remote_addr)
+            plan = commands.create_plan(request_context(), period, source.get("scenario", ""),
+                                        total, source.get("note"))
         except PlanError as exc:
             error, status = plan_error_message(exc), 422
         else:
@@ -217,11 +212,11 @@ def simulate() -> Any:
     cards, metrics = [], []
     if total and error is None:
         try:
-            sim = plan_service.simulate(db.session, period, total)
+            sim = plan_service.simulate(request_context().session, period, total)
         except PlanError as exc:
             error, status = plan_error_message(exc), 422
         else:
-            cards = _scenario_cards(sim, _paths())
+            cards = _scenario_cards(sim)
             # Ratios fit beside the targets in a narrow card; amounts would not.
             metrics = [m for m in plan_service.metric_columns(sim.specs.rules) if m.percent]
     context = {"period": period, "periods": periods, "total": total, "cards": cards,
@@ -242,12 +237,14 @@ def simulate() -> Any:
 def plan_detail(plan_id: int) -> Any:
     plan = _plan(plan_id)
     paths = _paths()
-    root = plan_service.plan_root(db.session, plan)
-    sees_company = root is not None and plan_service.in_scope(root.path, paths)
-    metrics, rows = plan_service.plan_table(db.session, plan,
-                                            plan_service.scope_rows(db.session, plan, paths))
+    ctx = request_context()
+    session = ctx.session
+    root = plan_service.plan_root(session, plan)
+    sees_company = root is not None and _readable(root.path)
+    metrics, rows = plan_service.plan_table(session, plan,
+                                            plan_service.scope_rows(session, plan, paths))
     return render_template(
-        "plans/detail.html", plan=plan, summary=plan_service.summary_for_scope(db.session, plan, paths),
+        "plans/detail.html", plan=plan, summary=plan_service.summary_for_scope(session, plan, paths),
         sees_company=sees_company, root=root, metrics=metrics, rows=rows,
         factors=_factor_labels(plan),
         can_preview=current_principal().has("spec.read"),
@@ -255,7 +252,7 @@ def plan_detail(plan_id: int) -> Any:
         publish_form=CsrfOnlyForm(),
         # A superseded version points at the period's current one (links to old ids live on
         # in notifications and bookmarks).
-        current=cq.published_plan(db.session, plan.period_id)
+        current=plan_reads.published_plan(ctx, plan.period_id)
         if plan.status == "superseded" else None)
 
 
@@ -264,15 +261,14 @@ def plan_detail(plan_id: int) -> Any:
 def plan_unit(plan_id: int, code: str) -> Any:
     plan = _plan(plan_id)
     unit = g.unit
+    ctx = request_context()
     try:
-        explanation = plan_service.plan_explanation(db.session, plan, unit)
+        explanation = plan_service.plan_explanation(ctx.session, plan, unit)
     except PlanError:
         abort(404)
     metrics, children = plan_service.plan_table(
-        db.session, plan, pq.plan_rows(db.session, plan.id, parent_id=unit.id))
-    readable = _paths()
-    ancestors = [(a, plan_service.in_scope(a.path, readable))
-                 for a in q.ancestors(db.session, unit)]
+        ctx.session, plan, plan_reads.plan_rows(ctx, plan, unit))
+    ancestors = unit_service.ancestors(ctx, unit)
     return render_template("plans/unit.html", plan=plan, unit=unit, ex=explanation,
                            metrics=metrics, children=children, ancestors=ancestors)
 
@@ -288,13 +284,13 @@ def _cell(ws: Any, value: Any, number_format: str | None = None, bold: bool = Fa
     return cell
 
 
-def _workbook(plan: Plan, records: list[dict[str, Any]], summary: dict[str, Any],
+def _workbook(plan: Any, records: list[dict[str, Any]], summary: dict[str, Any],
               sees_company: bool) -> bytes:
     """The plan as .xlsx: a summary sheet and one row per unit in the user's scope."""
     zh = _zh()
     lang = "zh" if zh else "en"
     factors = _factor_labels(plan)
-    levels = {lv.key: (lv.name_zh if zh else lv.name_en) for lv in q.levels(db.session)}
+    levels = {lv.key: (lv.name_zh if zh else lv.name_en) for lv in unit_service.levels(request_context())}
     book = Workbook(write_only=True)
 
     info = book.create_sheet(gettext("Summary"))
@@ -364,10 +360,11 @@ def _workbook(plan: Plan, records: list[dict[str, Any]], summary: dict[str, Any]
 def plan_export(plan_id: int) -> Any:
     plan = _plan(plan_id)
     paths = _paths()
-    root = plan_service.plan_root(db.session, plan)
-    sees_company = root is not None and plan_service.in_scope(root.path, paths)
-    data = _workbook(plan, plan_service.unit_records(db.session, plan, paths),
-                     plan_service.summary_for_scope(db.session, plan, paths), sees_company)
+    session = request_context().session
+    root = plan_service.plan_root(session, plan)
+    sees_company = root is not None and _readable(root.path)
+    data = _workbook(plan, plan_service.unit_records(session, plan, paths),
+                     plan_service.summary_for_scope(session, plan, paths), sees_company)
     return send_file(io.BytesIO(data), as_attachment=True,
                      download_name=f"plan-{plan.period.code}-{plan.number}.xlsx",
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
@@ -379,7 +376,8 @@ def plan_export(plan_id: int) -> Any:
 @requires("spec.read")
 def plan_impact(plan_id: int) -> Any:
     plan = _plan(plan_id)
-    versions = pq.factor_model_versions(db.session)
+    ctx = request_context()
+    versions = plan_reads.factor_model_versions(ctx)
     version_id = request.args.get("model_version", type=int)
     version = next((v for v in versions if v.id == version_id), None)
     if version_id is not None and version is None:
@@ -387,7 +385,7 @@ def plan_impact(plan_id: int) -> Any:
     preview, error = None, None
     if version is not None:
         try:
-            preview = plan_service.impact_preview(db.session, version, plan)
+            preview = plan_service.impact_preview(ctx.session, version, plan)
         except PlanError as exc:
             error = plan_error_message(exc)
     return render_template("plans/impact.html", plan=plan, versions=versions, version=version,

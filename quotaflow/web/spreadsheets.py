@@ -14,10 +14,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
-from quotaflow.services import org_import
+from quotaflow.services import commands, org_import
 from quotaflow.services import spreadsheets as sheets
-from quotaflow.store import db
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.filters import number
 from quotaflow.web.forms import CsrfOnlyForm
@@ -228,10 +228,10 @@ def download_inputs(fmt: str) -> Any:
     principal = current_principal()
     try:
         if fmt == "xlsx":
-            export = sheets.export_inputs_xlsx(db.session, principal, period, _locale(),
+            export = sheets.export_inputs_xlsx(request_context().session, principal, period, _locale(),
                                                sheet_texts(), current_user.username)
         else:
-            export = sheets.export_inputs_csv(db.session, principal, period, _locale(),
+            export = sheets.export_inputs_csv(request_context().session, principal, period, _locale(),
                                               sheet_texts())
     except sheets.SheetImportError as exc:
         return _page(409, report=_report(exc), report_for="inputs")
@@ -247,10 +247,9 @@ def upload_inputs() -> Any:
         return _page(422, report=_report(upload), report_for="inputs")
     data, filename = upload
     try:
-        result = sheets.import_inputs(
-            db.session, current_user._get_current_object(), current_principal(), data, filename,
-            request.form.get("period") or None, texts=sheet_texts(), max_bytes=_limit(),
-            remote_addr=request.remote_addr)
+        result = commands.import_inputs(
+            request_context(), data, filename, request.form.get("period") or None,
+            texts=sheet_texts(), max_bytes=_limit())
     except sheets.SheetImportError as exc:
         return _page(422, report=_report(exc), report_for="inputs", filename=filename)
     summary = gettext("Imported %(rows)s rows of %(period)s: %(units)s units and %(values)s values changed.",
@@ -278,19 +277,16 @@ def upload_import(kind: str) -> Any:
     if isinstance(upload, sheets.SheetImportError):
         return _page(422, report=_report(upload), report_for=kind)
     data, filename = upload
-    actor = current_user._get_current_object()
     try:
         if kind == "history":
-            history = org_import.import_history(
-                db.session, actor, current_principal(), data, filename, max_bytes=_limit(),
-                remote_addr=request.remote_addr)
+            history = commands.import_history(request_context(), data, filename,
+                                              max_bytes=_limit())
             summary = gettext("Imported %(rows)s rows: %(inserted)s results added, %(updated)s changed.",
                               rows=number(history.rows), inserted=number(history.inserted),
                               updated=number(history.updated))
         else:
-            org = org_import.import_org_units(
-                db.session, actor, current_principal(), data, filename,
-                people=kind == "people", max_bytes=_limit(), remote_addr=request.remote_addr)
+            org = commands.import_org_units(request_context(), data, filename,
+                                            people=kind == "people", max_bytes=_limit())
             summary = gettext("Imported %(rows)s rows: %(created)s units created, %(updated)s updated, %(moved)s moved.",
                               rows=number(org.rows), created=number(org.created),
                               updated=number(org.updated), moved=number(org.moved))

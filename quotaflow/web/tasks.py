@@ -13,15 +13,13 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import select
 
 from quotaflow.flows import Action, FlowState
-from quotaflow.http.guard import current_principal, requires
-from quotaflow.services import flows
-from quotaflow.services.flows import FlowRefused
-from quotaflow.store import db
-from quotaflow.store.flow_models import FlowInstance
-from quotaflow.store.models import User
+from quotaflow.http.context import request_context
+from quotaflow.http.guard import requires
+from quotaflow.services import flow_reads, flows
+from quotaflow.services.auth import display_names
+from quotaflow.services.flows import FlowInstance, FlowRefused
 from quotaflow.web.context import current_locale as _locale
 
 blueprint = Blueprint("tasks", __name__)
@@ -139,7 +137,7 @@ class PendingTasksLabel:
     def __html__(self) -> str:
         count = 0
         if current_user and current_user.is_authenticated:
-            count = flows.pending_count(db.session, current_user.id)
+            count = flow_reads.pending_count(request_context())
         return str(escape(gettext("My tasks")) + Markup(" ") + count_badge(count))
 
 
@@ -165,11 +163,7 @@ def _bilingual(en: str, zh: str) -> str:
 
 
 def _names(usernames: set[str]) -> dict[str, str]:
-    if not usernames:
-        return {}
-    rows = db.session.execute(select(User.username, User.display_name)
-                              .where(User.username.in_(sorted(usernames))))
-    return {u: d for u, d in rows}
+    return display_names(request_context(), usernames)
 
 
 def _when(value: str | dt.datetime | None) -> str:
@@ -180,12 +174,8 @@ def _when(value: str | dt.datetime | None) -> str:
 
 
 def _visible_or_404(instance_id: int) -> FlowInstance:
-    instance = db.session.get(FlowInstance, instance_id)
-    principal = current_principal()
-    if instance is None or principal is None or not flows.visible_to(
-            instance, principal, current_user.username):
-        abort(404)  # someone else's instance looks the same as an absent one
-    return instance
+    # Someone else's instance looks the same as an absent one (NotFound: 404).
+    return flow_reads.visible_instance(request_context(), instance_id)
 
 
 def _handled(item: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
@@ -370,13 +360,7 @@ def _revision(raw: str | None) -> int | None:
 @blueprint.get("/tasks")
 @requires("flow.participate")
 def index() -> Any:
-    session = db.session
-    principal = current_principal()
-    pending = flows.pending_tasks(session, current_user)
-    started = flows.started_by(session, current_user)
-    overseen: list[FlowInstance] = []
-    if principal is not None and principal.has("flow.oversee"):
-        overseen = flows.open_instances(session, principal.scope_paths("unit.read"))
+    pending, started, overseen = flow_reads.my_lists(request_context())
     rows = []
     for task in pending:
         spec = flows.spec_of(task.instance)
@@ -405,7 +389,7 @@ def _render_instance(instance: FlowInstance, *, error: str | None = None,
     template = "tasks/_instance.html" if partial else "tasks/instance.html"
     html = render_template(template, error=error, error_code=error_code, done=done, **view)
     if partial:  # the menu's count follows the decision
-        html = Markup(html) + count_badge(flows.pending_count(db.session, current_user.id),
+        html = Markup(html) + count_badge(flow_reads.pending_count(request_context()),
                                           oob=True)
     return html, status
 
@@ -426,21 +410,18 @@ def act(instance_id: int) -> Any:
         abort(403)  # overseers and observers look, they do not act
     try:
         action = action_from_form(request.form, instance, username)
-        with db.transaction() as session:
-            flows.act(session, instance_id, current_user, action,
-                      revision=_revision(request.form.get("revision")),
-                      remote_addr=request.remote_addr)
-    except FlowRefused as exc:
-        db.session.rollback()
+        flow_reads.act(request_context(), instance_id, action,
+                       revision=_revision(request.form.get("revision")))
+    except FlowRefused as exc:  # the use case rolled back
         message = refusal_message(exc)
-        instance = db.session.get(FlowInstance, instance_id, populate_existing=True)
+        instance = flow_reads.visible_instance(request_context(), instance_id, fresh=True)
         if htmx:  # htmx swaps 200 responses only: the error is part of the panel
             return _render_instance(instance, error=message, error_code=exc.code,
                                     partial=True)
         return _render_instance(instance, error=message, error_code=exc.code,
                                 status=409 if exc.code == "already_decided" else 422)
     done = str(DONE_MESSAGES.get(action.kind, ""))
-    instance = db.session.get(FlowInstance, instance_id, populate_existing=True)
+    instance = flow_reads.visible_instance(request_context(), instance_id, fresh=True)
     if htmx:
         return _render_instance(instance, done=done, partial=True)
     flash(done, "success")

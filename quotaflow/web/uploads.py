@@ -14,16 +14,16 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from quotaflow.forms.spec import form_fields
+from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.rules.specs import pointer
+from quotaflow.services import commands
+from quotaflow.services import units as unit_service
 from quotaflow.services import uploads as upload_service
-from quotaflow.store import db
-from quotaflow.store.models import OrgUnit, Upload
-from quotaflow.store.queries import unit_by_code
+from quotaflow.services.uploads import OrgUnit, Upload
 from quotaflow.web.filters import number
 
 blueprint = Blueprint("uploads", __name__, url_prefix="/uploads")
@@ -66,18 +66,13 @@ def max_upload_bytes() -> int:
 
 
 def visible(upload: Upload | None) -> bool:
-    principal = current_principal()
-    return (upload is not None and principal is not None
-            and principal.can("unit.read", upload.unit.path))
+    return upload_service.can_see(request_context(), upload)
 
 
 def save_file(unit: OrgUnit, storage: Any) -> Upload:
     """Store a werkzeug ``FileStorage`` for ``unit``; raises ``UploadError``."""
-    return upload_service.store_upload(
-        db.session, current_user._get_current_object(), unit, storage.filename or "",
-        storage.stream, storage_dir=storage_dir(), max_bytes=max_upload_bytes(),
-        remote_addr=request.remote_addr,
-    )
+    return commands.store_upload(request_context(), unit, storage.filename or "", storage.stream,
+                                 storage_dir=storage_dir(), max_bytes=max_upload_bytes())
 
 
 def form_items_with_files(spec: Mapping[str, Any], unit: OrgUnit
@@ -101,8 +96,9 @@ def form_items_with_files(spec: Mapping[str, Any], unit: OrgUnit
                 errors[pointer(fs.path)] = upload_error_message(exc)
         elif str(items.get(fs.path, "")).strip():
             raw = str(items[fs.path]).strip()
-            upload = upload_service.get_upload(db.session, int(raw)) if raw.isdigit() else None
-            if not visible(upload):
+            upload = (upload_service.visible_upload(request_context(), int(raw))
+                      if raw.isdigit() else None)
+            if upload is None:
                 errors[pointer(fs.path)] = str(UPLOAD_ERRORS["not_visible"])
                 items.pop(fs.path)
     return items, errors
@@ -124,7 +120,7 @@ def _too_large(_e: Exception) -> Any:
 @requires("unit.write")
 def upload() -> Any:
     """Store one file (field ``file``) for the unit named by field ``unit``; JSON answer."""
-    unit = unit_by_code(db.session, request.form.get("unit", ""))
+    unit = unit_service.unit_by_code(request_context(), request.form.get("unit", ""))
     principal = current_principal()
     if unit is None or not principal.can("unit.read", unit.path):
         return _error(404, "not_found", str(_l("This page does not exist or is outside your scope.")))
@@ -149,8 +145,8 @@ def upload() -> Any:
 @requires("unit.read")
 def download(upload_id: int) -> Any:
     """The file, as an attachment, to users who may read its unit; 404 to anyone else."""
-    found = upload_service.get_upload(db.session, upload_id)
-    if not visible(found):
+    found = upload_service.visible_upload(request_context(), upload_id)
+    if found is None:
         abort(404)
     path = upload_service.upload_file_path(storage_dir(), found)
     if not path.is_file():

@@ -23,18 +23,16 @@ from flask import (
 )
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from werkzeug.routing import BuildError
 
-from quotaflow.http.guard import current_principal, requires
+from quotaflow.http.context import request_context
+from quotaflow.http.guard import requires
+from quotaflow.services import commands, confirmation_reads, plan_reads
+from quotaflow.services import units as unit_service
 from quotaflow.services import whatif as service
 from quotaflow.services.plan_data import PlanError
+from quotaflow.services.plans import OrgUnit, Plan
 from quotaflow.services.uploads import UploadError, get_upload
-from quotaflow.store import confirmation_queries as cq
-from quotaflow.store import db
-from quotaflow.store import plan_queries as pq
-from quotaflow.store import queries as q
-from quotaflow.store.models import OrgUnit, Plan
 from quotaflow.web.periods import chosen_period
 from quotaflow.web.plans import plan_error_message
 from quotaflow.web.uploads import storage_dir, upload_error_message
@@ -84,12 +82,9 @@ def _plan(source: Mapping[str, Any]) -> Plan:
     if raw:
         if not raw.isdigit():
             abort(404)
-        plan = pq.plan_by_id(db.session, int(raw))
-        if plan is None:
-            abort(404)
-        return plan
+        return plan_reads.plan(request_context(), int(raw))  # NotFound: 404
     period, _periods = chosen_period(source.get("period"))
-    plan = service.sandbox_plan(db.session, period)
+    plan = service.sandbox_plan(request_context().session, period)
     if plan is None:
         raise service.WhatIfError("no_plan", period=period.code)
     return plan
@@ -187,14 +182,7 @@ def _unit() -> OrgUnit:
 @requires("plan.whatif")
 def index() -> Any:
     """The units the user may run a what-if on: their regions (company scope: all)."""
-    principal = current_principal()
-    paths = principal.scope_paths("plan.whatif")
-    units: list[OrgUnit] = []
-    for top in q.units_at(db.session, paths):
-        if top.parent_id is None:
-            units.extend(u for u in q.children(db.session, top) if u.active)
-        elif top.active:
-            units.append(top)
+    units = unit_service.whatif_units(request_context())
     period, periods = chosen_period(request.args.get("period"))
     if len(units) == 1:
         return redirect(url_for("whatif.sandbox", code=units[0].code, period=period.code))
@@ -210,7 +198,7 @@ def sandbox(code: str) -> Any:
                                "error": None, "plan": None}
     try:
         plan = _plan(request.args)
-        box = service.run(db.session, unit, plan)
+        box = service.run(request_context().session, unit, plan)
     except (service.WhatIfError, PlanError) as exc:
         context["error"] = _error_message(exc)
         return render_template("whatif/sandbox.html", **context), 422
@@ -233,7 +221,8 @@ def results(code: str) -> Any:
     inputs, weights = _form_values(request.form)
     try:
         plan = _plan(request.form)
-        box = service.run(db.session, unit, plan, inputs=inputs, weights=weights)
+        box = service.run(request_context().session, unit, plan, inputs=inputs,
+                          weights=weights)
     except (service.WhatIfError, PlanError) as exc:
         # htmx swaps 2xx answers only: the error is the content here.
         return render_template("whatif/_results.html", error=_error_message(exc))
@@ -248,7 +237,7 @@ def people(code: str) -> Any:
     unit = _unit()
     try:
         plan = _plan(request.args)
-        base = service.open_base(db.session, unit, plan)
+        base = service.open_base(request_context().session, unit, plan)
     except (service.WhatIfError, PlanError):
         abort(404)
     row = int(base.rows_of([request.args.get("team", "")])[0])
@@ -270,10 +259,8 @@ def snapshot(code: str) -> Any:
     inputs, weights = _form_values(request.form)
     try:
         plan = _plan(request.form)
-        box = service.run(db.session, unit, plan, inputs=inputs, weights=weights)
-        upload = service.snapshot_upload(db.session, box, current_user._get_current_object(),
-                                         storage_dir=storage_dir(),
-                                         remote_addr=request.remote_addr)
+        upload = commands.whatif_snapshot(request_context(), unit, plan, inputs=inputs,
+                                          weights=weights, storage_dir=storage_dir())
     except (service.WhatIfError, PlanError) as exc:
         return _error_page(_error_message(exc))
     except UploadError as exc:
@@ -286,15 +273,16 @@ def snapshot(code: str) -> Any:
 @requires("plan.whatif")
 def evidence(code: str, upload_id: int) -> Any:
     unit = _unit()
-    upload = get_upload(db.session, upload_id)
+    ctx = request_context()
+    upload = get_upload(ctx.session, upload_id)
     if upload is None or upload.unit_id != unit.id:
         abort(404)
     appeal_url = None
     raw = request.args.get("plan", "")
-    plan = pq.plan_by_id(db.session, int(raw)) if raw.isdigit() else None
+    plan = plan_reads.plan_or_none(ctx, int(raw)) if raw.isdigit() else None
     if plan is not None:
         # The unit's own confirmation item of the plan's period, while it may appeal.
-        item = cq.item_for_unit(db.session, plan.period_id, unit.id)
+        item = confirmation_reads.item_for_unit(ctx, plan.period_id, unit.id)
         if item is not None and item.status == "pending":
             try:
                 appeal_url = url_for(APPEAL_ENDPOINT, item_id=item.id, evidence=upload.id)

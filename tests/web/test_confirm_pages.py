@@ -149,7 +149,7 @@ def test_alignment_page_for_hrbp_only(app, setup, as_user) -> None:
     assert 'data-testid="level-region"' in text and 'data-testid="time-to-align"' in text
     # The level is named in the reader's language, not by its key.
     with app.app_context():
-        region = next(lv for lv in cq.levels(db.session) if lv.key == "region")
+        region = next(lv for lv in q.levels(db.session) if lv.key == "region")
         names = (region.name_zh, region.name_en)
     assert f'<tr data-testid="level-region">\n        <td>{names[0]}</td>' in text
     assert as_user("head.east").get(f"/confirm/alignment?period={period_code}").status_code == 403

@@ -1,0 +1,62 @@
+"""Reads of plans for pages: a plan by id, a period's plans and versions, the published
+one, the factor model versions to preview, last year's company result as a hint.
+
+A plan is shared by everyone who may read units (its rows are narrowed to the reader's
+scope by :mod:`quotaflow.services.plans`), so a plan itself is only NotFound if absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from quotaflow.errors import NotFound
+from quotaflow.services.uow import Context
+from quotaflow.store import confirmation_queries, plan_queries, queries
+from quotaflow.store.models import OrgUnit, Period, Plan, PlanUnit, SpecVersion
+
+
+def plan(ctx: Context, plan_id: int) -> Plan:
+    found = plan_queries.plan_by_id(ctx.session, plan_id)
+    if found is None:
+        raise NotFound("not_found")
+    return found
+
+
+def plan_or_none(ctx: Context, plan_id: int) -> Plan | None:
+    return plan_queries.plan_by_id(ctx.session, plan_id)
+
+
+def plans(ctx: Context, period_id: int | None = None) -> list[Plan]:
+    """Plans, newest period first, then highest number first."""
+    return plan_queries.plans(ctx.session, period_id)
+
+
+def latest_plan(ctx: Context, period_id: int) -> Plan | None:
+    return plan_queries.latest_plan(ctx.session, period_id)
+
+
+def published_plan(ctx: Context, period_id: int) -> Plan | None:
+    return confirmation_queries.published_plan(ctx.session, period_id)
+
+
+def plan_rows(ctx: Context, plan: Plan, parent: OrgUnit) -> list[tuple[PlanUnit, OrgUnit]]:
+    """The plan's rows of ``parent``'s children."""
+    return plan_queries.plan_rows(ctx.session, plan.id, parent_id=parent.id)
+
+
+def units_by_ids(ctx: Context, ids: Sequence[int]) -> dict[int, OrgUnit]:
+    return plan_queries.units_by_ids(ctx.session, ids)
+
+
+def factor_model_versions(ctx: Context) -> list[SpecVersion]:
+    return plan_queries.factor_model_versions(ctx.session)
+
+
+def last_year_company_result(ctx: Context, period: Period, metric: str = "sales"
+                             ) -> float | None:
+    """The company's result in the same quarter last year (a hint for the total)."""
+    root = queries.root_unit(ctx.session)
+    last = plan_queries.same_period_last_year(ctx.session, period)
+    if root is None or last is None:
+        return None
+    return plan_queries.unit_result(ctx.session, root.id, last.id, metric)

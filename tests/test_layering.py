@@ -1,0 +1,86 @@
+"""The one door, checked on the source: pages (and, as they are converted, the API and
+the CLI) import no store module and never end a transaction themselves.
+
+Each rule lists the folders (or files) it covers: covering another one is one line.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Where no module may import ``quotaflow.store`` (SQL lives in store/, reached via services/).
+NO_STORE_IMPORTS: tuple[str, ...] = (
+    "quotaflow/web",
+)
+#: Where nothing calls ``commit()``, ``rollback()`` or ``db.transaction()``: use cases do.
+NO_TRANSACTION_CALLS: tuple[str, ...] = (
+    "quotaflow/web",
+)
+TRANSACTION_METHODS = frozenset({"commit", "rollback", "transaction"})
+
+
+def modules(*places: str) -> Iterator[Path]:
+    for place in places:
+        path = ROOT / place
+        yield from ([path] if path.suffix == ".py" else sorted(path.rglob("*.py")))
+
+
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def store_imports(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, module) of every import of quotaflow.store or a module inside it."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found += [(node.lineno, n) for n in names
+                  if n == "quotaflow.store" or n.startswith("quotaflow.store.")][:1]
+    return found
+
+
+def transaction_calls(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, method) of every call ``<anything>.commit()``, ``.rollback()``, ``.transaction()``."""
+    return [(node.lineno, node.func.attr) for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in TRANSACTION_METHODS]
+
+
+@pytest.mark.parametrize("path", list(modules(*NO_STORE_IMPORTS)),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_store_imports(path: Path) -> None:
+    assert store_imports(_tree(path)) == [], (
+        f"{path.relative_to(ROOT)} imports the store: go through a function in services/")
+
+
+@pytest.mark.parametrize("path", list(modules(*NO_TRANSACTION_CALLS)),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_transaction_calls(path: Path) -> None:
+    assert transaction_calls(_tree(path)) == [], (
+        f"{path.relative_to(ROOT)} ends a transaction: make the change a @use_case in services/")
+
+
+def test_the_checks_see_what_they_forbid() -> None:
+    """The rules catch each spelling, so an empty answer above means something."""
+    source = ast.parse(
+        "import quotaflow.store.models\n"
+        "from quotaflow.store import db\n"
+        "from quotaflow import store\n"
+        "from quotaflow.services import plans\n"
+        "db.session.commit()\n"
+        "session.rollback()\n"
+        "with db.transaction() as s: pass\n")
+    assert [line for line, _ in store_imports(source)] == [1, 2, 3]
+    assert transaction_calls(source) == [(5, "commit"), (6, "rollback"), (7, "transaction")]
+    assert list(modules(*NO_STORE_IMPORTS)), "the folders exist"
