@@ -234,7 +234,8 @@ def config_export(file: str) -> None:
 @with_appcontext
 def config_import(file: str, username: str | None) -> None:
     """Validate the bundle FILE, then activate its specs in one transaction (or nothing)."""
-    from quotaflow.services.bundle import BundleError, import_bundle, parse
+    from quotaflow.services import commands
+    from quotaflow.services.bundle import BundleError, parse
 
     try:
         raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
@@ -242,7 +243,7 @@ def config_import(file: str, username: str | None) -> None:
         raise click.ClickException(f"cannot read {file}: {exc.strerror}") from None
     ctx = _context(username)
     try:
-        done = import_bundle(ctx.session, parse(raw), _actor(username))
+        done = commands.import_bundle(ctx, parse(raw))
     except BundleError as exc:
         click.echo(f"{file}: refused, nothing was imported ({len(exc.problems)} problem(s)):",
                    err=True)

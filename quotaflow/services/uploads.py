@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from quotaflow.errors import Forbidden, NotFound
 from quotaflow.services import audit
-from quotaflow.services.uow import Context, use_case
+from quotaflow.services.uow import Context
 from quotaflow.store.models import OrgUnit, Upload, User
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -215,11 +215,11 @@ def max_bytes(config: Mapping[str, Any]) -> int:
     return int(configured) if configured else DEFAULT_MAX_BYTES
 
 
-@use_case
 def upload_for_unit(ctx: Context, unit_code: str, filename: str, stream: BinaryIO, *,
                     directory: Path, limit: int = DEFAULT_MAX_BYTES) -> Upload:
-    """Store a file for the unit ``unit_code`` (unit.write over it); raises UploadError."""
-    from quotaflow.services.auth import actor
+    """Store a file for the unit ``unit_code`` (unit.write over it; absent when out of read
+    scope) with the pages' use case; raises UploadError for a refused file."""
+    from quotaflow.services import commands
     from quotaflow.store.queries import unit_by_code
 
     unit = unit_by_code(ctx.session, unit_code or "")
@@ -228,6 +228,5 @@ def upload_for_unit(ctx: Context, unit_code: str, filename: str, stream: BinaryI
         raise NotFound("not_found", "/unit")
     if principal is not None and not principal.can("unit.write", unit.path):
         raise Forbidden("forbidden", "/unit")
-    return store_upload(ctx.session, actor(ctx), unit, filename,
-                        stream, storage_dir=directory, max_bytes=limit,
-                        remote_addr=ctx.remote_addr)
+    return commands.store_upload(ctx, unit, filename, stream, storage_dir=directory,
+                                 max_bytes=limit)
