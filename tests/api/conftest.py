@@ -8,6 +8,7 @@ import io
 from dataclasses import dataclass
 
 import pytest
+from api_support import deactivate
 from confirm_support import draft_plan, fresh_period, user
 from sqlalchemy import select
 
@@ -52,7 +53,13 @@ def store_file(app, unit_code: str, name: str = "proof.txt") -> int:
 
 
 @pytest.fixture(scope="module")
-def world(app) -> World:
+def world(app):
+    built = _world(app)
+    yield built
+    deactivate(app, [built.spare_user, f"api.{built.period.lower()}"])
+
+
+def _world(app) -> World:
     with app.app_context():
         session = db.session
         period = fresh_period(session)

@@ -6,10 +6,19 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from api_support import deactivate
 from support import sign_in
 
 API = "/api/v1"
 PASSWORD = "a-long-password"
+
+
+@pytest.fixture
+def made(app):
+    """User names a test creates; switched off afterwards (see api_support.deactivate)."""
+    names: list[str] = []
+    yield names
+    deactivate(app, names)
 
 
 def api(app, username: str):
@@ -25,24 +34,27 @@ def can_sign_in(app, username: str) -> bool:
 @pytest.mark.parametrize(("username", "status"), [
     ("admin", 200), ("hrbp", 403), ("ceo", 403), ("head.east", 403), ("lead.east.t1", 403),
     ("sales.p0001", 403)])
-def test_only_admins_manage_accounts(app, username, status) -> None:
+def test_only_admins_manage_accounts(app, made, username, status) -> None:
     client = api(app, username)
     assert client.get(f"{API}/users").status_code == status
     assert client.get(f"{API}/users/head.east").status_code == status
-    made = client.post(f"{API}/users", json={
-        "username": f"api.{uuid.uuid4().hex[:8]}", "display_name": "Someone",
-        "password": PASSWORD, "role": "sales", "scope": "P0004"})
-    assert made.status_code == (201 if status == 200 else 403)
+    name = f"api.{uuid.uuid4().hex[:8]}"
+    made.append(name)
+    created = client.post(f"{API}/users", json={
+        "username": name, "display_name": "Someone", "password": PASSWORD, "role": "sales",
+        "scope": "P0004"})
+    assert created.status_code == (201 if status == 200 else 403)
 
 
-def test_create_deactivate_grant_revoke_and_token(app) -> None:
+def test_create_deactivate_grant_revoke_and_token(app, made) -> None:
     admin = api(app, "admin")
     name = f"api.{uuid.uuid4().hex[:8]}"
+    made.append(name)
     body = {"username": name, "display_name": "New lead", "password": PASSWORD,
             "role": "team_lead", "scope": "EAST-T2", "locale": "en"}
-    made = admin.post(f"{API}/users", json=body)
-    assert made.status_code == 201 and made.headers["Location"] == f"{API}/users/{name}"
-    assert [(g["role"], g["unit"]) for g in made.get_json()["grants"]] == [
+    created = admin.post(f"{API}/users", json=body)
+    assert created.status_code == 201 and created.headers["Location"] == f"{API}/users/{name}"
+    assert [(g["role"], g["unit"]) for g in created.get_json()["grants"]] == [
         ("team_lead", "EAST-T2")]
     assert can_sign_in(app, name)
 

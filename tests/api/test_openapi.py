@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from api_support import day
 from support import sign_in
 
 from quotaflow.api.openapi import openapi_document
@@ -59,9 +60,10 @@ def test_the_document_is_valid_openapi_3_1(client) -> None:
 Case = Callable[[Any], tuple[str, str, dict[str, Any]]]
 
 
-def _csv() -> dict[str, Any]:
-    return {"data": {"file": (io.BytesIO(b"unit_code,date,value\nP0001,2026-10-05,1000\n"),
-                              "actuals.csv")}, "content_type": "multipart/form-data"}
+def _csv(period: str) -> dict[str, Any]:
+    rows = f"unit_code,date,value\nP0001,{day(period)},1000\n".encode()
+    return {"data": {"file": (io.BytesIO(rows), "actuals.csv")},
+            "content_type": "multipart/form-data"}
 
 
 #: (path, method) -> world -> (username, URL, test-client keywords): minimal valid input.
@@ -105,7 +107,7 @@ CASES: dict[tuple[str, str], Case] = {
         "head.north", f"/flows/{w.flow_id}/actions",
         {"json": {"action": "comment", "comment": "More detail attached."}}),
     ("/actuals", "post"): lambda w: (
-        "head.east", "/actuals", {"json": [{"unit": "P0001", "date": "2026-10-05",
+        "head.east", "/actuals", {"json": [{"unit": "P0001", "date": day(w.period),
                                             "value": 1000, "source_id": "openapi-check"}]}),
     ("/alerts", "get"): lambda w: ("head.east", "/alerts?period=2026Q4", {}),
     ("/alerts/{alert_id}/acknowledge", "post"): lambda w: (
@@ -135,7 +137,7 @@ CASES: dict[tuple[str, str], Case] = {
         "sales.p0001", f"/letters/{w.letter_id}/pdf", {}),
     ("/alerts/scan", "post"): lambda w: ("hrbp", "/alerts/scan",
                                          {"json": {"period": "2026Q4", "week": 6}}),
-    ("/actuals/import", "post"): lambda w: ("head.east", "/actuals/import", _csv()),
+    ("/actuals/import", "post"): lambda w: ("head.east", "/actuals/import", _csv(w.period)),
     ("/actuals/template", "get"): lambda w: ("head.east", "/actuals/template?format=csv", {}),
     ("/outbox", "get"): lambda w: ("hrbp", "/outbox", {}),
     ("/outbox/deliveries/{delivery_id}/retry", "post"): lambda w: (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from api_support import day
 from support import sign_in
 
 API = "/api/v1"
@@ -41,8 +42,8 @@ def _file(rows: str, name: str = "actuals.csv") -> dict:
                               name)}, "content_type": "multipart/form-data"}
 
 
-def test_actuals_by_file_within_the_writers_scope(app) -> None:
-    rows = "P0001,2026-10-06,1200,api-file-1\n"
+def test_actuals_by_file_within_the_writers_scope(app, world) -> None:
+    rows = f"P0001,{day(world.period, 6)},1200,api-file-1\n"
     assert api(app, "sales.p0001").post(f"{API}/actuals/import", **_file(rows)
                                         ).status_code == 403
     outside = api(app, "head.north").post(f"{API}/actuals/import", **_file(rows))
