@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from quotaflow.services.uow import Context, system_context
 from quotaflow.store import db, migrate
-from quotaflow.store import queries as q
 
 
 def configure(url: str) -> None:
@@ -48,4 +47,6 @@ def current(url: str) -> None:
 
 def is_empty(ctx: Context) -> bool:
     """Whether the database holds no org unit yet (nothing seeded)."""
-    return q.root_unit(ctx.session) is None
+    from quotaflow.services.units import root_unit
+
+    return root_unit(ctx) is None
