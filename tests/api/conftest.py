@@ -8,7 +8,7 @@ import io
 from dataclasses import dataclass
 
 import pytest
-from api_support import deactivate
+from api_support import ACTUALS_SOURCE_IDS, deactivate, remove_actuals
 from confirm_support import draft_plan, fresh_period, user
 from sqlalchemy import select
 
@@ -57,6 +57,7 @@ def world(app):
     built = _world(app)
     yield built
     deactivate(app, [built.spare_user, f"api.{built.period.lower()}"])
+    remove_actuals(app, ACTUALS_SOURCE_IDS)
 
 
 def _world(app) -> World:

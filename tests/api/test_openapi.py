@@ -61,7 +61,7 @@ Case = Callable[[Any], tuple[str, str, dict[str, Any]]]
 
 
 def _csv(period: str) -> dict[str, Any]:
-    rows = f"unit_code,date,value\nP0001,{day(period)},1000\n".encode()
+    rows = f"unit_code,date,value,source_id\nP0001,{day(period)},1000,openapi-file\n".encode()
     return {"data": {"file": (io.BytesIO(rows), "actuals.csv")},
             "content_type": "multipart/form-data"}
 
