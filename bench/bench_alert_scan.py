@@ -28,7 +28,7 @@ PEOPLE = 100_000
 WEEKS = 13
 SAMPLE = 1_000
 REPEATS = 7
-SPEC = Path(__file__).resolve().parents[1] / "seed" / "specs" / "alert_rules.json"
+SPEC = Path(__file__).resolve().parents[1] / "quotaflow" / "seed_data" / "specs" / "alert_rules.json"
 
 
 def build_metrics(n: int, rng: np.random.Generator) -> WeeklyMetrics:

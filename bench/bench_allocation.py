@@ -36,7 +36,7 @@ from quotaflow.rules.scoring import score
 from quotaflow.rules.tree import build_tree
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = ROOT / "seed" / "specs"
+SPECS = ROOT / "quotaflow" / "seed_data" / "specs"
 
 FIELDS = ["hist_sales", "prev_quarter_sales", "market_potential", "new_city_share", "headcount",
           "avg_tenure_months", "ramped_productivity", "product_fit", "competitor_coverage",

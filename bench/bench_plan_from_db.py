@@ -1,4 +1,4 @@
-"""A plan from the database for a 100,000-person company, on SQLite.
+"""A plan from the database for a 100,000-person company, on SQLite or PostgreSQL.
 
 Builds a company (1 root, regions, teams of 100 people) with every input of the demo
 factor model, the demo specs active, then times (median of several runs):
@@ -10,7 +10,14 @@ factor model, the demo specs active, then times (median of several runs):
   create    create_plan end to end (load, one scenario, persist)
 
 and prints the ratio of the database part (load + persist) to the pure rules part.
-Prints, asserts no timings. Run: python bench/bench_plan_from_db.py [--people 100000]
+Prints, asserts no timings. Run:
+
+    python bench/bench_plan_from_db.py [--people 100000] [--database-url URL]
+
+Without a URL (or QUOTAFLOW_BENCH_DATABASE_URL) it runs on a temporary SQLite file. A
+PostgreSQL URL names a server and an admin database (e.g.
+postgresql+psycopg://postgres@127.0.0.1:5432/postgres): the benchmark creates a
+temporary database beside it and drops it at the end.
 """
 
 from __future__ import annotations
@@ -18,13 +25,17 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from quotaflow.rules import run_scenarios
@@ -34,8 +45,7 @@ from quotaflow.services.seeding import SEED_DIR, SEED_SPECS
 from quotaflow.store.db import make_engine
 from quotaflow.store.migrate import upgrade
 from quotaflow.store.models import AttributeValue, OrgLevel, OrgUnit, Period, PlanUnit
-from quotaflow.store.plan_queries import active_unit_columns
-from quotaflow.store.queries import load_attribute_column
+from quotaflow.store.org_columns import input_columns, org_columns
 
 LEVELS = ("company", "region", "team", "person")
 TEAM_SIZE = 100
@@ -122,6 +132,9 @@ def build(url: str, people: int) -> int:
             specs.activate(session, specs.create_version(session, kind, key, content, None), None)
         session.commit()
         period_id = period.id
+    with engine.connect() as conn:  # planner statistics, as a live database has them
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
     engine.dispose()
     return period_id
 
@@ -135,16 +148,42 @@ def median_ms(fn, runs: int) -> float:
     return statistics.median(times) * 1000
 
 
+@contextmanager
+def database(url: str | None) -> Iterator[str]:
+    """The database to run on: a temporary SQLite file, or a temporary database on the
+    PostgreSQL server of ``url`` (created here, dropped at the end)."""
+    if not url:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+        return
+    if not url.startswith("postgresql"):
+        yield url
+        return
+    name = f"qf_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--database-url", default=os.environ.get("QUOTAFLOW_BENCH_DATABASE_URL"),
+                        help="a PostgreSQL server's admin URL (a temporary database is made "
+                             "there), or nothing for a temporary SQLite file")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+    with database(args.database_url) as url:
         start = time.perf_counter()
         period_id = build(url, args.people)
-        print(f"built {args.people:,} people in {time.perf_counter() - start:.1f} s")
+        print(f"built {args.people:,} people in {time.perf_counter() - start:.1f} s "
+              f"on {url.split(':', 1)[0]}")
         engine = make_engine(url)
         with Session(engine) as session:
             period = session.get(Period, period_id)
@@ -155,9 +194,10 @@ def main() -> None:
             print(f"{n:,} units, {len(chosen.model.fields)} input fields, total {total:,.0f}")
 
             load = median_ms(lambda: load_period_data(session, period, chosen.model), args.runs)
-            units_ms = median_ms(lambda: active_unit_columns(session), args.runs)
-            columns_ms = median_ms(lambda: [load_attribute_column(session, period_id, f, data.unit_ids)
-                                            for f in chosen.model.field_names], args.runs)
+            units_ms = median_ms(lambda: org_columns(session), args.runs)
+            columns_ms = median_ms(lambda: input_columns(session, period_id,
+                                                         chosen.model.field_names, data.unit_ids,
+                                                         all_active=True), args.runs)
             rules = median_ms(lambda: run_scenarios(chosen.model, data.tree, total,
                                                     chosen.presets, risks=chosen.rules),
                               args.runs)
@@ -176,8 +216,8 @@ def main() -> None:
             assert stored == n  # a correctness check of the run, not a timing
         engine.dispose()
     print(f"load (DB -> tree)           {load:8.1f} ms")
-    print(f"  of which the org units     {units_ms:8.1f} ms")
-    print(f"  of which the input columns {columns_ms:8.1f} ms (load_attribute_column x "
+    print(f"  of which the org units     {units_ms:8.1f} ms (org_columns)")
+    print(f"  of which the input columns {columns_ms:8.1f} ms (input_columns x "
           f"{len(chosen.model.fields)})")
     print(f"rules (3 scenarios + risks) {rules:8.1f} ms")
     print(f"simulate (load + rules)     {sim_ms:8.1f} ms")

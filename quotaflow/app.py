@@ -11,11 +11,15 @@ from flask import Flask
 from quotaflow.config import load_config
 from quotaflow.extensions import babel, csrf, login_manager
 from quotaflow.i18n import select_locale
+from quotaflow.services import registry
 from quotaflow.store import db
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Create a QuotaFlow app; ``config`` overrides what the environment says."""
+    # Every declared flow handler must import: a broken one stops the start-up here
+    # (before anything is set up), not an approval months later.
+    registry.check()
     instance_path = os.environ.get("QUOTAFLOW_INSTANCE_PATH")
     app = Flask(
         "quotaflow",

@@ -95,7 +95,7 @@ def _seed_demo(password: str | None) -> Path:
 
 @main.group("seed")
 def seed_group() -> None:
-    """Load data from seed/."""
+    """Load data from quotaflow/seed_data/."""
 
 
 @seed_group.command("demo")
@@ -516,7 +516,7 @@ def hr_export_command(period_code: str, fmt: str | None, output: str, lang: str)
     from flask_babel import force_locale
 
     from quotaflow.services import hr_export
-    from quotaflow.web.hr import error_message, export_texts
+    from quotaflow.web.hr import export_texts
 
     if fmt is None:
         suffix = Path(output).suffix.lower().lstrip(".")
@@ -526,7 +526,7 @@ def hr_export_command(period_code: str, fmt: str | None, output: str, lang: str)
             export = hr_export.build_export(_context().session, period_code, lang=lang,
                                             texts=export_texts())
         except hr_export.HrExportError as exc:
-            raise click.ClickException(error_message(exc)) from None
+            raise click.ClickException(exc.localized(lang)) from None
     data = hr_export.render(export, fmt)
     if output == "-":
         sys.stdout.buffer.write(data)

@@ -15,9 +15,19 @@ This module imports neither Flask nor SQLAlchemy, so any layer may raise it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 KINDS: dict[str, int] = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 422}
+
+
+def code_kinds(**kinds: str) -> Mapping[str, str]:
+    """A class's ``CODE_KINDS``: the codes whose kind is not the class's own."""
+    unknown = {code: kind for code, kind in kinds.items() if kind not in KINDS}
+    if unknown:
+        raise ValueError(f"unknown error kinds: {unknown}")
+    return MappingProxyType(kinds)
 
 
 class QuotaFlowError(Exception):
@@ -25,13 +35,19 @@ class QuotaFlowError(Exception):
 
     ``domain`` names the message family in the catalogue (``confirmation``, ``plan``,
     ...): the message key is ``"<domain>.<code>"``, falling back to the bare code.
+    ``CODES`` are the codes the class raises (what ``messages.register`` returns, so
+    every one has a message); ``CODE_KINDS`` gives a code a kind other than the class's
+    (a ``not_found`` among a class of ``invalid`` refusals, a race that is a ``conflict``).
     """
 
     domain: ClassVar[str] = ""
-    kind: ClassVar[str] = "invalid"
+    kind: str = "invalid"
+    CODES: ClassVar[tuple[str, ...]] = ()
+    CODE_KINDS: ClassVar[Mapping[str, str]] = MappingProxyType({})
 
     def __init__(self, code: str, pointer: str = "", /, **params: Any) -> None:
         self.code, self.pointer, self.params = code, pointer, params
+        self.kind = self.CODE_KINDS.get(code, type(self).kind)
         super().__init__(self.message)
 
     @property
@@ -53,6 +69,10 @@ class QuotaFlowError(Exception):
         from quotaflow.messages import render
 
         return render(self, locale)
+
+    def message_params(self) -> dict[str, Any]:
+        """The values the message's placeholders read (``params`` unless a class adds some)."""
+        return self.params
 
     def details(self) -> dict[str, Any]:
         return {"pointer": self.pointer, **self.params}

@@ -12,6 +12,7 @@ Numbers in params read with thousands separators (``47,330,000``), as on every p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any, Protocol
 
@@ -43,19 +44,22 @@ CATALOGUE: dict[str, str] = dict(COMMON)
 
 class Refusal(Protocol):
     code: str
-    params: dict[str, Any]
 
     @property
     def key(self) -> str: ...
 
+    def message_params(self) -> dict[str, Any]: ...
 
-def register(domain: str, messages: dict[str, str]) -> None:
-    """Add a domain's messages (``code -> English msgid``) to the catalogue."""
+
+def register(domain: str, messages: dict[str, str]) -> tuple[str, ...]:
+    """Add a domain's messages (``code -> English msgid``) to the catalogue; return the
+    codes, for the error class's ``CODES``."""
     for code, text in messages.items():
         key = f"{domain}.{code}" if domain else code
         if CATALOGUE.get(key, text) != text:
             raise ValueError(f"message {key!r} registered twice with different texts")
         CATALOGUE[key] = text
+    return tuple(messages)
 
 
 @cache
@@ -79,12 +83,19 @@ def message_for(key: str, code: str) -> str | None:
 
 def render(error: Refusal, locale: str) -> str:
     """The error's message in ``locale``; its code when the catalogue has no entry."""
-    text = message_for(error.key, error.code)
-    if text is None:
-        return error.code
-    params = {k: format_param(v, locale) for k, v in error.params.items()}
-    translated = translations(locale).gettext(text)
-    try:
-        return translated % params if params or "%(" in translated else translated
-    except (KeyError, TypeError, ValueError):
-        return text % params if params else text
+    return text(error.key, error.code, error.message_params(), locale)
+
+
+def text(key: str, code: str, values: Mapping[str, Any], locale: str) -> str:
+    """The message ``key`` (else the bare ``code``) in ``locale`` with ``values`` filled in."""
+    msgid = message_for(key, code)
+    if msgid is None:
+        return code
+    params = {k: format_param(v, locale) for k, v in values.items()}
+    translated = translations(locale).gettext(msgid)
+    for candidate in (translated, msgid):
+        try:
+            return candidate % params if params or "%(" in candidate else candidate
+        except (KeyError, TypeError, ValueError):
+            continue
+    return msgid

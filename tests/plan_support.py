@@ -12,9 +12,9 @@ from quotaflow.services.seeding import add_period
 from quotaflow.store import queries as q
 from quotaflow.store.models import AttributeValue, OrgUnit
 
-# Other tests add units without inputs and change some demo inputs; plans here run on a
-# period of their own: the demo's 2026Q4 inputs, topped up (the model's default, else 0)
-# for any active unit that has none, each time it is used.
+# Plans here run on a period of their own (the demo quarter already has a published plan):
+# the demo's 2026Q4 inputs, topped up (the model's default, else 0) for any active unit
+# that has none (a test may add units), each time it is used.
 OWN_PERIOD = "2001Q4"
 
 

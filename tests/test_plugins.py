@@ -59,11 +59,11 @@ def test_factor_models_may_call_plugin_functions(tmp_path: Path) -> None:
 
     from quotaflow.allocate_cli import allocate_command
 
-    model = json.loads((Path(__file__).parents[1] / "seed/specs/factor_model.json").read_text())
+    model = json.loads((Path(__file__).parents[1] / "quotaflow/seed_data/specs/factor_model.json").read_text())
     model["policies"]["default"]["upper"] = "headcount * 700000 * ramp(avg_tenure_months, 18) * 1.5"
     path = tmp_path / "model.json"
     path.write_text(json.dumps(model))
-    units = Path(__file__).parents[1] / "seed/units.csv"
+    units = Path(__file__).parents[1] / "quotaflow/seed_data/units.csv"
     result = CliRunner().invoke(allocate_command, ["--model", str(path), "--units", str(units),
                                                    "--total", "200000000", "--format", "csv",
                                                    "--scenarios", str(units.parent / "specs/scenario_presets.json")])

@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 
 from quotaflow.errors import QuotaFlowError
 from quotaflow.extensions import csrf
+from quotaflow.http.context import request_locale
 from quotaflow.http.errors import ApiError, api_error
 
 api_blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -35,11 +36,19 @@ def _api_error(exc: ApiError) -> Any:
     return api_error(exc.status, exc.code, exc.message, exc.details)
 
 
+def caller_locale() -> str:
+    """The API caller's language: its Accept-Language, else the account's setting."""
+    if request.accept_languages:
+        best = request.accept_languages.best_match(current_app.config["LANGUAGES"])
+        if best:
+            return best
+    return request_locale()
+
+
 @api_blueprint.errorhandler(QuotaFlowError)
 def _refused(exc: QuotaFlowError) -> Any:
-    from quotaflow.http.context import request_locale
-
-    return api_error(exc.status, exc.code, exc.localized(request_locale()), exc.details())
+    """Every refused use case: its kind's status, code, words in the caller's language."""
+    return api_error(exc.status, exc.code, exc.localized(caller_locale()), exc.details())
 
 
 @api_blueprint.errorhandler(CSRFError)

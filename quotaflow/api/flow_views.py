@@ -12,27 +12,24 @@ from typing import Any
 from flask import jsonify, request
 
 from quotaflow.api import api_blueprint
-from quotaflow.flows import Action
+from quotaflow.flows import Action, FlowState, available_actions
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
 from quotaflow.services import flow_reads, flows
-from quotaflow.services.flows import FlowRefused
 
 ACTIONS = ("approve", "reject", "return", "transfer", "add_approver", "comment", "urge",
            "withdraw", "edit", "submit")
 MAX_COMMENT = 2000
-#: HTTP status per refusal code (the rest: 422).
-REFUSAL_STATUS = {"not_found": 404, "already_decided": 409, "busy": 409,
-                  "not_assignee": 403, "not_initiator": 403, "not_participant": 403,
-                  "not_system": 403}
 
 
 def _when(value: Any) -> str | None:
     return value.isoformat() + "Z" if value is not None else None
 
 
-def instance_json(instance: Any, *, full: bool = True) -> dict[str, Any]:
+def instance_json(instance: Any, *, full: bool = True,
+                  user: str | None = None) -> dict[str, Any]:
+    """The instance; with ``user``, also what that user may do next on it."""
     state = instance.state or {}
     out: dict[str, Any] = {
         "id": instance.id, "flow": instance.flow_key,
@@ -51,6 +48,12 @@ def instance_json(instance: Any, *, full: bool = True) -> dict[str, Any]:
                                                  "detail")}
                           for e in state.get("history", ())]
         out["path"] = list(state.get("path", ()))
+    if user is not None:
+        able = available_actions(flows.spec_of(instance), FlowState.from_dict(state), user)
+        out["available_actions"] = able.ordered()
+        out["editable_fields"] = list(able.editable_fields)
+        out["return_targets"] = list(able.return_targets)
+        out["assignable"] = list(able.assignable)
     return out
 
 
@@ -73,7 +76,8 @@ def my_tasks() -> Any:
 @api_blueprint.get("/flows/<int:instance_id>")
 @requires("flow.participate")
 def flow_instance(instance_id: int) -> Any:
-    return jsonify(instance_json(flow_reads.visible_instance(request_context(), instance_id)))
+    ctx = request_context()
+    return jsonify(instance_json(flow_reads.visible_instance(ctx, instance_id), user=ctx.username))
 
 
 def _action(body: Any) -> tuple[Action, int | None]:
@@ -114,9 +118,6 @@ def flow_action(instance_id: int) -> Any:
         raise ApiError(403, "forbidden", "only the initiator and the approvers act on this "
                        "instance")
     action, revision = _action(request.get_json(silent=True))
-    try:
-        flow_reads.act(ctx, instance_id, action, revision=revision)
-    except FlowRefused as exc:
-        raise ApiError(REFUSAL_STATUS.get(exc.code, 422), exc.code, exc.message,
-                       exc.params or None) from None
-    return jsonify(instance_json(flow_reads.visible_instance(ctx, instance_id, fresh=True)))
+    flow_reads.act(ctx, instance_id, action, revision=revision)
+    return jsonify(instance_json(flow_reads.visible_instance(ctx, instance_id, fresh=True),
+                                 user=ctx.username))

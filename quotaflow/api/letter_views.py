@@ -15,9 +15,6 @@ from quotaflow.services import letter_reads
 from quotaflow.services import letters as letter_service
 from quotaflow.services.letter_pdf import FontMissingError
 
-#: HTTP status per letter refusal (the rest: 409, the card's state does not allow it).
-LETTER_STATUS = {"not_yours": 403, "not_manager": 403}
-
 
 def _when(value: Any) -> str | None:
     return value.isoformat() + "Z" if value is not None else None
@@ -41,11 +38,6 @@ def letter_json(letter: Any, actions: Any = None, *, content: bool = False) -> d
         out["content"] = letter.content
         out["intact"] = letter_service.verify(letter)
     return out
-
-
-def _refused(exc: letter_service.LetterError) -> ApiError:
-    return ApiError(LETTER_STATUS.get(exc.code, 409), exc.code, str(exc),
-                    {"pointer": "", **exc.params})
 
 
 @api_blueprint.get("/letters")
@@ -76,10 +68,7 @@ def get_letter(letter_id: int) -> Any:
 @requires("unit.read", "unit.read")  # one's own card: the service checks whose
 def sign_letter(letter_id: int) -> Any:
     ctx = request_context()
-    try:
-        letter_reads.sign(ctx, letter_id)
-    except letter_service.LetterError as exc:
-        raise _refused(exc) from None
+    letter_reads.sign(ctx, letter_id)
     return get_letter(letter_id)
 
 
@@ -87,10 +76,7 @@ def sign_letter(letter_id: int) -> Any:
 @requires("unit.read", "unit.write")
 def countersign_letter(letter_id: int) -> Any:
     ctx = request_context()
-    try:
-        letter_reads.countersign(ctx, letter_id)
-    except letter_service.LetterError as exc:
-        raise _refused(exc) from None
+    letter_reads.countersign(ctx, letter_id)
     return get_letter(letter_id)
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from quotaflow.flows.permitted import ORDER as ACTION_ORDER
+from quotaflow.services import spec_kinds
+
 ERROR = {"$ref": "#/components/responses/Error"}
 CODE = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"},
         "description": "Org unit code, e.g. EAST or P0001"}
@@ -38,7 +41,7 @@ def _post(summary: str, schema: dict[str, Any] | None, *, body: dict[str, Any] |
 
 
 KIND = {"name": "kind", "in": "path", "required": True, "schema": {"type": "string"},
-        "description": "Spec kind: factor_model, scenario_presets, risk_rules, form"}
+        "description": "Spec kind: " + ", ".join(k.name for k in spec_kinds.kinds())}
 KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
        "description": "Spec key, e.g. default"}
 VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "integer"},
@@ -100,7 +103,8 @@ _PLAN = {"type": "object", "properties": {
     "created_by": {"type": ["string", "null"]}, "created_at": {"type": "string"},
     "spec_versions": {"type": "object", "description": "Ids of the pinned spec versions",
                       "properties": {k: {"type": ["integer", "null"]} for k in
-                                     ("factor_model", "scenario_presets", "risk_rules")}},
+                                     (spec_kinds.FACTOR_MODEL, spec_kinds.SCENARIO_PRESETS,
+                                      spec_kinds.RISK_RULES)}},
     "summary": {"type": "object", "description": "Requested and planned totals, weights, "
                 "plan-level risks (only for callers who can read the company), infeasibilities "
                 "with shortfalls (within the caller's scope)"}}}
@@ -192,14 +196,33 @@ def _flow_paths() -> dict[str, Any]:
         "tasks": {"type": "array", "items": {"type": "object"}},
         "history": {"type": "array", "items": {"type": "object"},
                     "description": "Every action: who, when, what, at which node, comment"},
-        "path": {"type": "array", "items": {"type": "string"}}}}]}
+        "path": {"type": "array", "items": {"type": "string"}},
+        "available_actions": {
+            "type": "array", "items": {"enum": list(ACTION_ORDER)},
+            "description": "What the caller may do next (the pages show the same buttons): "
+            "an action listed here is accepted unless its arguments are wrong (an empty "
+            "comment, a target not offered below, changes outside editable_fields) or the "
+            "flow cannot move on (no_assignee, condition_failed); any other is refused"},
+        "editable_fields": {"type": "array", "items": {"type": "string"},
+                            "description": "Fields the caller may change: with \"edit\" "
+                            "at their step, or with \"submit\" when the request was "
+                            "returned to them"},
+        "return_targets": {"type": "array", "items": {"type": "string"},
+                           "description": "Where \"return\" may send the request: "
+                           "\"initiator\" or an earlier step's node id"},
+        "assignable": {"type": "array", "items": {"type": "string"},
+                       "description": "Users \"transfer\" and \"add_approver\" may name; "
+                       "never the initiator (separation of duties)"}}}]}
     task = {"type": "object", "properties": {
         "instance_id": {"type": "integer"}, "task_id": {"type": "integer"},
         "node": {"type": "string"}, "status": {"type": "string"},
         "due_at": {"type": ["string", "null"]}, "instance": summary}}
     refused = {"description": "Refused: error.code is the flow's reason, e.g. "
                "\"already_decided\" (409: someone else decided first), \"not_assignee\" "
-               "(403), \"not_your_turn\", \"too_late_to_withdraw\", \"unknown_action\" (422)",
+               "(403), \"self_approval\" (403: the initiator approving their own request), "
+               "\"initiator_as_approver\" (a transfer or added approver naming the "
+               "initiator), \"not_your_turn\", \"too_late_to_withdraw\", "
+               "\"unknown_action\" (422)",
                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     return {
         "/tasks": {"get": _get("My pending approval tasks and the instances I started",

@@ -10,13 +10,8 @@ from flask import jsonify
 
 from quotaflow.api import api_blueprint
 from quotaflow.http.context import request_context
-from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
 from quotaflow.services import inbox as inbox_service
-from quotaflow.services import outbox
-
-#: HTTP status per outbox refusal.
-OUTBOX_STATUS = {"not_found": 404, "delivered": 409}
 
 
 def _when(value: Any) -> str | None:
@@ -53,11 +48,7 @@ def outbox_status() -> Any:
 @requires("outbox.read")
 def retry_delivery(delivery_id: int) -> Any:
     """Re-queue a dead or waiting delivery: due now, attempts reset."""
-    try:
-        delivery = inbox_service.retry_delivery(request_context(), delivery_id)
-    except outbox.OutboxError as exc:
-        raise ApiError(OUTBOX_STATUS.get(exc.code, 422), exc.code, str(exc),
-                       {"pointer": "/delivery_id"}) from None
+    delivery = inbox_service.retry_delivery(request_context(), delivery_id)
     return jsonify(delivery_json(delivery))
 
 

@@ -38,10 +38,6 @@ def plan_json(plan: Any) -> dict[str, Any]:
     }
 
 
-def _plan_error(exc: PlanError) -> ApiError:
-    return ApiError(422, exc.code, exc.message, exc.details())
-
-
 def _plan(plan_id: int) -> Any:
     return plan_reads.plan(request_context(), plan_id)
 
@@ -88,10 +84,7 @@ def create_plan() -> Any:
     note = body.get("note", "")
     if note is not None and not isinstance(note, str):
         raise ApiError(422, "invalid_note", "note must be a string", {"pointer": "/note"})
-    try:
-        plan = commands.create_plan(ctx, period, scenario, body["total"], note)
-    except PlanError as exc:
-        raise _plan_error(exc) from None
+    plan = commands.create_plan(ctx, period, scenario, body["total"], note)
     paths = plan_service.scope_paths(ctx)
     response = jsonify({**plan_json(plan),
                         "summary": plan_service.summary_for_scope(ctx.session, plan, paths)})

@@ -12,11 +12,8 @@ from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
 from quotaflow.services import commands, spec_kinds
 from quotaflow.services import specs as spec_service
-from quotaflow.services.specs import SpecServiceError, SpecValidationError
 
 MAX_NOTE = 500
-SERVICE_STATUS = {"unknown_kind": 404, "not_found": 404, "bad_key": 422, "unchanged": 409,
-                  "already_active": 409}
 
 
 def version_json(spec: Any, *, content: bool = False) -> dict[str, Any]:
@@ -35,13 +32,6 @@ def _versions(kind: str, key: str) -> list[Any]:
     if not found:
         raise ApiError(404, "not_found", f"no spec {kind}/{key}")
     return found
-
-
-def _service_error(exc: SpecServiceError) -> ApiError:
-    if isinstance(exc, SpecValidationError):
-        return ApiError(422, "invalid_spec", exc.message,
-                        {"issues": [p.as_dict() for p in exc.problems]})
-    return ApiError(SERVICE_STATUS.get(exc.code, 422), exc.code, exc.message, exc.params)
 
 
 @api_blueprint.get("/specs")
@@ -84,11 +74,8 @@ def create_spec_version(kind: str, key: str) -> Any:
     activate = body.get("activate", False)
     if not isinstance(activate, bool):
         raise ApiError(400, "invalid_body", "activate is true or false", {"pointer": "/activate"})
-    try:
-        saved = commands.save_spec(request_context(), kind, key, body["content"], note,
-                                   activate=activate)
-    except SpecServiceError as exc:
-        raise _service_error(exc) from None
+    saved = commands.save_spec(request_context(), kind, key, body["content"], note,
+                               activate=activate)
     response = jsonify(version_json(saved, content=True))
     response.status_code = 201
     return response
@@ -98,9 +85,6 @@ def create_spec_version(kind: str, key: str) -> Any:
 @requires("spec.write")
 def activate_spec_version(kind: str, key: str, version: int) -> Any:
     _versions(kind, key)
-    try:
-        spec = commands.activate_spec(request_context(), kind, key, version)
-    except SpecServiceError as exc:
-        raise _service_error(exc) from None
+    spec = commands.activate_spec(request_context(), kind, key, version)
     return jsonify(version_json(spec))
 

@@ -44,12 +44,8 @@ def post_actuals() -> Any:
     if isinstance(payload, dict) and "actuals" in payload:
         payload = payload["actuals"]
     ctx = request_context()
-    try:
-        result = actuals_service.ingest_records(ctx.session, actor(ctx), ctx.principal, payload,
-                                                remote_addr=ctx.remote_addr)
-    except actuals_service.ActualsError as exc:
-        raise ApiError(422, "invalid_actuals", str(exc),
-                       {"issues": [i.as_dict() for i in exc.issues]}) from None
+    result = actuals_service.ingest_records(ctx.session, actor(ctx), ctx.principal, payload,
+                                            remote_addr=ctx.remote_addr)
     return jsonify(result.as_dict())
 
 
@@ -111,13 +107,7 @@ def scan_alerts() -> Any:
                        {"pointer": "/period"})
     if week is not None and (not isinstance(week, int) or isinstance(week, bool)):
         raise ApiError(422, "bad_week", "week is a whole number (1..)", {"pointer": "/week"})
-    try:
-        result = alert_scan.run_scan(request_context(), period, week, trigger="api")
-    except tracking.TrackingError as exc:
-        raise ApiError(404 if exc.code == "no_plan" else 422, exc.code, exc.message,
-                       {"pointer": "/week"} if exc.code == "bad_week" else None) from None
-    except alert_scan.ScanError as exc:
-        raise ApiError(409 if exc.code == "concurrent" else 422, exc.code, exc.message) from None
+    result = alert_scan.run_scan(request_context(), period, week, trigger="api")
     return jsonify(result.as_dict())
 
 

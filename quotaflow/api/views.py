@@ -102,7 +102,10 @@ def unit_attributes(code: str) -> Any:
         values = org_service.parse_values(body["values"])
     except org_service.InputError as exc:
         raise ApiError(422, "invalid_value", exc.message, {"pointer": exc.where}) from None
-    stored = commands.set_attributes(request_context(), g.unit, period, values)
+    try:
+        stored = commands.set_attributes(request_context(), g.unit, period, values)
+    except org_service.InputCheckError as exc:
+        raise ApiError(422, "invalid_value", exc.message, exc.details()) from None
     return jsonify({"unit": code, "period": period.code, "values": stored})
 
 

@@ -19,15 +19,16 @@ from quotaflow.flows.interpreter import (
     new_instance,
     step,
 )
-from quotaflow.flows.spec import DEFAULT_ACTIONS, FlowSpec, FlowSpecError, Node, load_flow
+from quotaflow.flows.permitted import AvailableActions, available_actions
+from quotaflow.flows.spec import FlowSpec, FlowSpecError, Node, load_flow
 
 __all__ = [
     "ACTIONS",
-    "DEFAULT_ACTIONS",
     "ENDED",
     "STATUSES",
     "SYSTEM",
     "Action",
+    "AvailableActions",
     "Directory",
     "Entry",
     "Event",
@@ -37,6 +38,7 @@ __all__ = [
     "FlowState",
     "Node",
     "Task",
+    "available_actions",
     "load_flow",
     "new_instance",
     "resolve",

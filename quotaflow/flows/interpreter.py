@@ -8,6 +8,11 @@ Voting works on *slots*: each resolved assignee is a slot; a transfer or an adde
 approver stays in the slot of the task it came from, so a slot is approved once every
 live task in it has approved (a chain: "before" approvers go first, "after" ones
 follow) and rejected as soon as one of them rejects. The node's mode then counts slots.
+
+Separation of duties: a task is never transferred to, added for or escalated to the
+instance's initiator (escalation may, on a node with ``self_approval: "allow"``), and the
+initiator approves a task of their own request only on such a node. What a person may do
+next is :func:`quotaflow.flows.permitted.available_actions`.
 """
 
 from __future__ import annotations
@@ -231,6 +236,9 @@ class _Run:
     def require_user(self, user: str | None, node: str) -> str:
         if not user or user not in self.directory.users:
             raise FlowError("unknown_user", f"unknown user {user!r}", user=user)
+        if user == self.state.initiator:  # they could then approve their own request
+            raise FlowError("initiator_as_approver", "the initiator cannot take a task of "
+                            "their own request", user=user)
         if any(t.assignee == user and t.status in OPEN for t in self.live(node)):
             raise FlowError("already_assignee", f"{user} already has this task", user=user)
         return user
@@ -417,6 +425,10 @@ def _decide(name: str, verdict: str) -> Any:
     def handler(run: _Run, action: Action, actor: str) -> None:
         task = run.my_task(actor)
         node = run.spec.node(task.node)
+        if (verdict == "approved" and actor == run.state.initiator
+                and node.self_approval != "allow"):
+            raise FlowError("self_approval", "the initiator cannot approve their own "
+                            "request at this step")
         run.record(name, actor, node.id, run.data, task=task.id, comment=action.comment)
         run.decided = True
         run.set_status(task, verdict, node)
@@ -540,7 +552,8 @@ def _tick(run: _Run, action: Action, actor: str) -> None:
             targets = [u for u in resolve(node.escalate_to, run.directory,
                                           initiator=run.state.initiator,
                                           unit=run.state.unit, data=run.data)
-                       if u not in live]
+                       if u not in live and (u != run.state.initiator
+                                             or node.self_approval == "allow")]
         if node.on_due == "auto_approve":
             done.append({"task": task.id, "did": "auto_approved"})
             run.decided = True

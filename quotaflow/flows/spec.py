@@ -1,7 +1,7 @@
 """Flow specs: parse and validate an approval-flow document into frozen dataclasses.
 
 Validation runs in two stages, like every spec: the JSON Schema in
-``schemas/flow.schema.json``, then the graph (unique ids, known targets, every node
+``quotaflow/schemas/flow.schema.json``, then the graph (unique ids, known targets, every node
 reachable from the start, every path ending at an end node, conditions that compile).
 Every problem is a :class:`~quotaflow.rules.specs.SpecIssue` with a JSON pointer.
 """
@@ -15,8 +15,6 @@ from typing import Any
 from quotaflow.rules.expressions import CompiledExpression, ExpressionError, compile_expression
 from quotaflow.rules.specs import SpecError, SpecIssue, pointer, read_json, schema_issues
 
-#: Action names a flow may emit when no registry is passed to :func:`load_flow`.
-DEFAULT_ACTIONS: frozenset[str] = frozenset({"apply_adjustment", "publish", "sync_hr"})
 EXPRESSION_TYPES = ("number", "integer", "boolean")
 
 
@@ -95,12 +93,16 @@ def _assignees(items: Iterable[Mapping[str, Any]]) -> tuple[Assignee, ...]:
 
 
 def load_flow(source: str | Any, *, actions: Iterable[str] | None = None) -> FlowSpec:
-    """Parse and validate a flow spec (a dict or a JSON file path); raises FlowSpecError."""
+    """Parse and validate a flow spec (a dict or a JSON file path); raises FlowSpecError.
+
+    ``actions``: the action names its action nodes may use (the shell passes the declared
+    handlers, ``quotaflow.services.registry``); None leaves the names unchecked.
+    """
     doc = read_json(source)
     issues = schema_issues("flow", doc)
     if issues:
         raise FlowSpecError(issues)
-    registry = DEFAULT_ACTIONS if actions is None else frozenset(actions)
+    registry = None if actions is None else frozenset(actions)
     fields: dict[str, str] = dict(doc.get("fields", {}))
     readable = {k: t for k, t in fields.items() if t in EXPRESSION_TYPES}
     nodes: dict[str, Node] = {}
@@ -127,7 +129,7 @@ def load_flow(source: str | Any, *, actions: Iterable[str] | None = None) -> Flo
 
 
 def _node(raw: Mapping[str, Any], i: int, readable: Mapping[str, str],
-          fields: Mapping[str, str], registry: frozenset[str]
+          fields: Mapping[str, str], registry: frozenset[str] | None
           ) -> tuple[Node, list[SpecIssue]]:
     issues: list[SpecIssue] = []
     branches = []
@@ -139,7 +141,7 @@ def _node(raw: Mapping[str, Any], i: int, readable: Mapping[str, str],
                                     f"expression.{exc.code}", exc.column))
             expr = None  # keep the edge so the graph checks still see it
         branches.append(Branch(expr, b["to"]))
-    if raw["kind"] == "action" and raw["action"] not in registry:
+    if raw["kind"] == "action" and registry is not None and raw["action"] not in registry:
         issues.append(SpecIssue(pointer("nodes", i, "action"),
                                 f"unknown action {raw['action']!r}", "unknown_action"))
     for k, name in enumerate(raw.get("editable", ())):

@@ -1,7 +1,7 @@
 """Form specs: a JSON Schema of the data plus a small UI part, checked at the door.
 
 A form spec is ``{"key", "title_en", "title_zh", "schema", "ui"}`` (see
-``schemas/form.schema.json``). :func:`validate_form_spec` checks the document against
+``quotaflow/schemas/form.schema.json``). :func:`validate_form_spec` checks the document against
 that schema, then its meaning: the data schema is itself a valid JSON Schema, every
 field the UI part names exists, widgets fit the field types, roles are known.
 :func:`form_fields` turns a valid spec into the ordered list of fields that rendering

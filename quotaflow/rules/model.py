@@ -4,7 +4,7 @@ A factor model (DESIGN.md, "The allocation model") is a JSON document: input fie
 factors (an expression yielding a non-negative measure per unit, normalised among
 siblings), weights in percent that total exactly 100, and a policy per level (bounds
 as expressions, rounding unit, locked units). :func:`load_model` validates it against
-``schemas/factor-model.schema.json`` and then semantically, and compiles every
+``quotaflow/schemas/factor-model.schema.json`` and then semantically, and compiles every
 expression once; the allocation engine then trusts what it runs.
 """
 
@@ -66,6 +66,58 @@ class FieldSpec:
         if self.max is not None:
             bad |= column > self.max
         return bad
+
+    @property
+    def needs_value(self) -> bool:
+        """Whether a unit must carry a value (no default stands in for a missing one)."""
+        return self.required or self.default is None
+
+    def check(self, column: np.ndarray) -> tuple[str, np.ndarray] | None:
+        """The one check of an input column (the planner's, and every write path's).
+
+        ``column`` is float64 with NaN for a missing value. Returns the first check it
+        fails, one of :data:`FIELD_PROBLEMS`, with the mask of the failing rows; None
+        when every value passes. A missing value passes where the default stands in.
+        """
+        column = np.asarray(column, dtype=np.float64)
+        missing = np.isnan(column)
+        if self.needs_value and missing.any():
+            return "missing", missing
+        present = ~missing
+        bad = present & self.out_of_range(column)
+        if bad.any():
+            return "out_of_range", bad
+        if self.type == "integer":
+            odd = present & (column != np.floor(column))
+            if odd.any():
+                return "not_integer", odd
+        if self.type == "boolean":
+            odd = present & (column != 0) & (column != 1)
+            if odd.any():
+                return "not_boolean", odd
+        return None
+
+    def filled(self, column: np.ndarray) -> np.ndarray:
+        """``column`` with the default in place of missing values (where it has one)."""
+        if self.default is None:
+            return column
+        column = np.array(column, dtype=np.float64)
+        column[np.isnan(column)] = float(self.default)
+        return column
+
+
+#: What :meth:`FieldSpec.check` refuses, in the order it checks.
+FIELD_PROBLEMS = ("missing", "out_of_range", "not_integer", "not_boolean")
+
+
+def field_specs(docs: Any) -> tuple[FieldSpec, ...]:
+    """A factor model's ``fields`` list as FieldSpecs (no validation: see load_model)."""
+    return tuple(
+        FieldSpec(name=f["name"], type=f.get("type", "number"), label_en=f.get("label_en", ""),
+                  label_zh=f.get("label_zh", ""), min=f.get("min"), max=f.get("max"),
+                  required=f.get("required", True), default=f.get("default"),
+                  help=f.get("help", ""))
+        for f in docs)
 
 
 @dataclass(frozen=True)
@@ -216,12 +268,7 @@ def load_model(source: str | Path | Mapping[str, Any], *,
     if issues:
         raise ModelError(issues)
 
-    fields = tuple(
-        FieldSpec(name=f["name"], type=f["type"], label_en=f.get("label_en", ""),
-                  label_zh=f.get("label_zh", ""), min=f.get("min"), max=f.get("max"),
-                  required=f.get("required", True), default=f.get("default"),
-                  help=f.get("help", ""))
-        for f in doc["fields"])
+    fields = field_specs(doc["fields"])
     _check_fields(doc, fields, issues)
     types = expression_fields(fields)
 

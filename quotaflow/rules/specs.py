@@ -1,7 +1,7 @@
 """Shared plumbing for the rules specs: JSON-Schema validation and pointed errors.
 
 Every spec kind (factor model, scenario presets, risk rules) is validated twice at the
-door: structurally against its JSON Schema in ``schemas/``, then semantically by its
+door: structurally against its JSON Schema in ``quotaflow/schemas/``, then semantically by its
 loader. Both stages report :class:`SpecIssue` objects that carry a JSON pointer (and,
 for expressions, the column), so an editor can underline the exact place.
 """
@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def pointer(*parts: str | int) -> str:
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    """Load ``schemas/<name>.schema.json`` once."""
+    """Load ``quotaflow/schemas/<name>.schema.json`` once."""
     with open(SCHEMA_DIR / f"{name}.schema.json", encoding="utf-8") as fh:
         return json.load(fh)
 

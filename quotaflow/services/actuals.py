@@ -30,7 +30,10 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError
 from quotaflow.forms.inputs import CellError, coerce_cell
+from quotaflow.messages import _l
 from quotaflow.services import audit
 from quotaflow.services.access import Principal
 from quotaflow.services.spreadsheets import (
@@ -50,6 +53,7 @@ from quotaflow.services.spreadsheets import (
     sha256_hex,
     template_workbook,
 )
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import OrgUnit, Period, User, utcnow
 from quotaflow.store.tracking_models import Actual
 
@@ -67,7 +71,7 @@ AUDIT_CHANGES_MAX = 200
 
 COLUMNS = ("unit_code", "date", "value", "source", "source_id")
 REQUIRED = ("unit_code", "date", "value")
-#: Header aliases accepted on upload (machine names, seed/actuals.csv's, Chinese).
+#: Header aliases accepted on upload (machine names, seed_data/actuals.csv's, Chinese).
 ALIASES: Mapping[str, str] = {
     "unit_code": "unit_code", "unit": "unit_code", "code": "unit_code", "person": "unit_code",
     "单位代码": "unit_code", "人员编码": "unit_code", "编码": "unit_code",
@@ -76,7 +80,7 @@ ALIASES: Mapping[str, str] = {
     "金额": "value",
     "source": "source", "来源": "source",
     "source_id": "source_id", "来源编号": "source_id",
-    # seed/actuals.csv carries its own week number; weeks come from dates, so it is ignored.
+    # seed_data/actuals.csv carries its own week number; weeks come from dates, so it is ignored.
     "week": "week", "周": "week",
 }
 EXAMPLE = ("#P0001", "2026-10-07", 43448, UPLOAD_SOURCE, "")
@@ -119,42 +123,53 @@ class ApiIssue:
                 "params": dict(self.params)}
 
 
-class ActualsError(ValueError):
+class ActualsError(QuotaFlowError):
     """An API batch refused as a whole; ``issues`` say what and where (JSON pointers)."""
+
+    domain = "actuals"
+    CODES = messages.register(domain, {
+        "invalid_actuals": _l("The batch was refused, nothing was saved: %(count)s problem(s), "
+                              "the first at %(at)s: %(first)s"),
+    })
 
     def __init__(self, issues: Sequence[ApiIssue]) -> None:
         self.issues = tuple(issues)
         first = self.issues[0] if self.issues else None
-        super().__init__(f"{len(self.issues)} problem(s)" + (
-            f"; first at {first.pointer}: {first.message}" if first else ""))
+        super().__init__("invalid_actuals", "", count=len(self.issues),
+                         at=first.pointer if first else "/", first=first.message if first else "")
+
+    def details(self) -> dict[str, Any]:
+        return {"issues": [i.as_dict() for i in self.issues]}
 
 
-#: English texts of the record checks (the API's messages; the web translates codes).
-MESSAGES: Mapping[str, str] = {
-    "actuals.required": "{column} needs a value",
-    "actuals.bad_date": "{value!r} is not a date such as 2026-10-07",
-    "actuals.no_period": "{date} lies in no period",
-    "actuals.not_person": "{code} is a {level}; actuals are recorded for persons",
-    "actuals.duplicate": "{code} on {date} from {source} {source_id} appears twice "
-                         "(first at {first})",
-    "actuals.too_long": "{column} holds at most {max} characters",
-    "unit.unknown": "there is no unit {code} in your scope",
-    "unit.read_only": "you may not record actuals of {code}",
-    "cell.not_a_number": "{value!r} is not a number",
-    "cell.not_finite": "enter a finite number",
-    "cell.bad_type": "{value!r} is not a number",
-    "actuals.not_object": "each record is an object with unit, date and value",
-    "actuals.concurrent": "another import stored some of these records at the same time; "
-                          "nothing was saved: send the batch again (records already stored "
-                          "count as unchanged)",
-}
+#: The record checks' words (the API's issue messages; the upload page words its own).
+RECORD_DOMAIN = "actuals_record"
+RECORD_CODES = messages.register(RECORD_DOMAIN, {
+    "actuals.required": _l("%(column)s needs a value."),
+    "actuals.bad_date": _l("“%(value)s” is not a date such as 2026-10-07."),
+    "actuals.no_period": _l("%(date)s lies in no period."),
+    "actuals.not_person": _l("%(code)s is a %(level)s; actuals are recorded for persons."),
+    "actuals.duplicate": _l("%(code)s on %(date)s from %(source)s %(source_id)s appears twice "
+                            "(first at %(first)s)."),
+    "actuals.too_long": _l("%(column)s holds at most %(max)s characters."),
+    "actuals.unknown_field": _l("Unknown field “%(name)s”."),
+    "unit.unknown": _l("There is no unit %(code)s in your scope."),
+    "unit.read_only": _l("You may not record actuals of %(code)s."),
+    "cell.not_a_number": _l("“%(value)s” is not a number."),
+    "cell.not_finite": _l("Enter a finite number."),
+    "cell.bad_type": _l("“%(value)s” is not a number."),
+    "actuals.not_list": _l("The body is a JSON list of actuals."),
+    "actuals.too_many": _l("At most %(max)s records per request."),
+    "actuals.not_object": _l("Each record is an object with unit, date and value."),
+    "actuals.concurrent": _l("Another import stored some of these records at the same time; "
+                             "nothing was saved: send the batch again (records already stored "
+                             "count as unchanged)."),
+})
 
 
-def message(code: str, params: Mapping[str, Any]) -> str:
-    try:
-        return MESSAGES.get(code, code).format(**params)
-    except (KeyError, IndexError, ValueError):
-        return MESSAGES.get(code, code)
+def message(code: str, params: Mapping[str, Any], locale: str = "en") -> str:
+    """A record check's words (English for the API's issues)."""
+    return messages.text(f"{RECORD_DOMAIN}.{code}", code, params, locale)
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -368,15 +383,11 @@ def _store(session: Session, actor: User | None, what: Mapping[str, Any],
     unchanged). Raises :class:`_Concurrent` (after rolling back) when another import
     inserted one of its keys first (the unique key refuses the second insert)."""
     try:
-        inserts, changes, unchanged = _write(session, keyed)
-        _audit(session, actor, what, inserts, changes, unchanged, remote_addr)
-        session.commit()
+        with unit_of_work(session):
+            inserts, changes, unchanged = _write(session, keyed)
+            _audit(session, actor, what, inserts, changes, unchanged, remote_addr)
     except IntegrityError:
-        session.rollback()
         raise _Concurrent from None
-    except BaseException:
-        session.rollback()
-        raise
     return len(inserts), len(changes), unchanged
 
 
@@ -453,12 +464,11 @@ def ingest_records(session: Session, actor: User | None, principal: Principal | 
     Raises :class:`ActualsError` (JSON pointers such as ``/3/date``); nothing is written.
     """
     if not isinstance(payload, list):
-        raise ActualsError([ApiIssue("", "actuals.not_list",
-                                     "the body is a JSON list of actuals")])
+        raise ActualsError([ApiIssue("", "actuals.not_list", message("actuals.not_list", {}))])
     if len(payload) > API_MAX_RECORDS:
-        raise ActualsError([ApiIssue("", "actuals.too_many",
-                                     f"at most {API_MAX_RECORDS} records per request",
-                                     {"max": API_MAX_RECORDS})])
+        params = {"max": API_MAX_RECORDS}
+        raise ActualsError([ApiIssue("", "actuals.too_many", message("actuals.too_many", params),
+                                     params)])
     problems: list[Problem] = []
     raw_rows: list[tuple[int, Mapping[str, Any]]] = []
     for i, item in enumerate(payload):
@@ -486,15 +496,14 @@ def ingest_records(session: Session, actor: User | None, principal: Principal | 
         pointer_of = {"unit_code": "unit"}
         raise ActualsError([ApiIssue(
             f"/{where}" + (f"/{pointer_of.get(column, column)}" if column else ""), code,
-            message(code, params) if code != "actuals.unknown_field"
-            else f"unknown field {params['name']!r}", params)
+            message(code, params), params)
             for where, column, code, params in sorted(problems, key=lambda p: p[0])])
     try:
         inserted, updated, unchanged = _store(session, actor, {"api": True, "records": len(keyed)},
                                               keyed, remote_addr)
     except _Concurrent:
         raise ActualsError([ApiIssue("", "actuals.concurrent",
-                                     MESSAGES["actuals.concurrent"])]) from None
+                                     message("actuals.concurrent", {}))]) from None
     return IngestResult(len(keyed), inserted, updated, unchanged)
 
 
@@ -504,15 +513,15 @@ def ingest_records(session: Session, actor: User | None, principal: Principal | 
 def seed_rows(session: Session, unit_ids: Mapping[str, int], actuals_csv: Path,
               weekly_history_csv: Path | None = None,
               periods: Mapping[str, Period] | None = None) -> int:
-    """Bulk-insert the demo's actuals (no checks, no commit): ``seed/actuals.csv`` by
-    date (source "upload", as if uploaded), and optionally ``seed/weekly_history.csv`` of
+    """Bulk-insert the demo's actuals (no checks, no commit): ``seed_data/actuals.csv`` by
+    date (source "upload", as if uploaded), and optionally ``seed_data/weekly_history.csv`` of
     past quarters (source "seed"), each week dated on the last day of its 7-day block
     (week 13 on the quarter's last day)."""
     now = utcnow()
     rows: list[dict[str, Any]] = []
     with actuals_csv.open(newline="", encoding="utf-8") as handle:
         for r in csv.DictReader(handle):
-            # As if uploaded: uploading seed/actuals.csv again is a replay.
+            # As if uploaded: uploading seed_data/actuals.csv again is a replay.
             rows.append({"unit_id": unit_ids[r["unit_code"]],
                          "date": dt.date.fromisoformat(r["date"]), "metric": METRIC,
                          "value": float(r["sales"]), "source": UPLOAD_SOURCE, "source_id": "",
@@ -588,12 +597,3 @@ def rollup(parent_row: np.ndarray, depth: np.ndarray, values: np.ndarray) -> np.
         rows = np.flatnonzero((depth == d) & (parent_row >= 0))
         np.add.at(total, parent_row[rows], total[rows])
     return total
-
-
-def parent_rows(ids: np.ndarray, parent_ids: np.ndarray) -> np.ndarray:
-    """Row of each unit's parent among ``ids`` (-1 where the parent is absent)."""
-    order = np.argsort(ids, kind="stable")
-    pos = np.searchsorted(ids[order], parent_ids)
-    pos = np.minimum(pos, max(len(ids) - 1, 0))
-    found = (parent_ids >= 0) & (ids[order][pos] == parent_ids)
-    return np.where(found, order[pos], -1)

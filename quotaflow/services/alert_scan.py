@@ -33,7 +33,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from quotaflow.errors import Forbidden
+from quotaflow import messages
+from quotaflow.errors import Forbidden, QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.rules.alerts import (
     AlertHit,
     AlertRules,
@@ -52,7 +54,7 @@ from quotaflow.rules.remedies import (
 )
 from quotaflow.services import audit, specs, tracking
 from quotaflow.services.spreadsheets import IN_CHUNK
-from quotaflow.services.uow import Context
+from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.store.models import OrgUnit, Period, RoleGrant, User, utcnow
 from quotaflow.store.tracking_models import Alert, ScanRun
 
@@ -64,11 +66,14 @@ TOPIC = "alert.raised"
 ROLE_RELATIONS = ("team_lead", "region_head", "hrbp", "executive")
 
 
-class ScanError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class ScanError(QuotaFlowError):
+    domain = "alert_scan"
+    CODE_KINDS = code_kinds(concurrent="conflict")
+    CODES = messages.register(domain, {
+        "no_rules": _l("No alert rules are active: activate an alert rules spec."),
+        "concurrent": _l("Another scan of %(period)s week %(week)s stored its alerts first; "
+                         "nothing was saved. Run it again: it adds only what is missing."),
+    })
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ def _rules(session: Session) -> tuple[AlertRules, int]:
 
     version = specs.active_version(session, RULES_KIND, SPEC_KEY)
     if version is None:
-        raise ScanError("no_rules", "no alert rules are active: activate an alert_rules spec")
+        raise ScanError("no_rules")
     return load_alert_rules(version.content, functions=expression_functions()), version.id
 
 
@@ -228,16 +233,11 @@ def scan(session: Session, period: Period, week: int | None = None, *, trigger: 
     """Scan one week of ``period`` (default: the current week); commit whole."""
     started = utcnow()
     try:
-        result = _scan(session, period, week, trigger, actor, today, started)
-        session.commit()
+        with unit_of_work(session):
+            result = _scan(session, period, week, trigger, actor, today, started)
     except IntegrityError:
-        session.rollback()
-        raise ScanError("concurrent", f"another scan of {period.code} week {week or 'now'} "
-                                      "stored its alerts first; nothing was saved. Run it "
-                                      "again: it adds only what is missing") from None
-    except BaseException:
-        session.rollback()
-        raise
+        raise ScanError("concurrent", "", period=period.code,
+                        week=str(week or "now")) from None
     return result
 
 

@@ -8,10 +8,12 @@ from typing import Any
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from quotaflow.errors import Forbidden, NotFound
+from quotaflow import messages
+from quotaflow.errors import Forbidden, NotFound, QuotaFlowError
+from quotaflow.messages import _l
 from quotaflow.services import audit
 from quotaflow.services.auth import actor
-from quotaflow.services.uow import Context, use_case
+from quotaflow.services.uow import Context, unit_of_work, use_case
 from quotaflow.store import alert_queries
 from quotaflow.store.models import OrgUnit, Period, User, utcnow
 from quotaflow.store.queries import in_paths
@@ -20,11 +22,11 @@ from quotaflow.store.tracking_models import ALERT_STATUSES, Alert, ScanRun
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
-class AlertError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class AlertError(QuotaFlowError):
+    domain = "alert"
+    CODES = messages.register(domain, {
+        "bad_status": _l("The status is one of %(statuses)s."),
+    })
 
 
 def alerts_in_scope(session: Session, paths: Sequence[str], *, period_id: int | None = None,
@@ -32,7 +34,7 @@ def alerts_in_scope(session: Session, paths: Sequence[str], *, period_id: int | 
                     limit: int = 500, offset: int = 0) -> list[Alert]:
     """Alerts of units inside ``paths``: newest week first, then by severity and unit."""
     if status is not None and status not in ALERT_STATUSES:
-        raise AlertError("bad_status", f"status is one of {', '.join(ALERT_STATUSES)}")
+        raise AlertError("bad_status", "/status", statuses=", ".join(ALERT_STATUSES))
     stmt = (select(Alert).join(OrgUnit, OrgUnit.id == Alert.unit_id)
             .options(joinedload(Alert.unit), joinedload(Alert.period),
                      joinedload(Alert.acknowledged_by))
@@ -60,7 +62,7 @@ def acknowledge(session: Session, alert: Alert, actor: User, *,
                 remote_addr: str | None = None) -> Alert:
     """Mark an open alert acknowledged (audited, committed). Acknowledging again is a
     no-op, so two people clicking at once both see it acknowledged."""
-    try:
+    with unit_of_work(session):
         now = utcnow()
         # Guarded by the row's status, so of two people acknowledging at once only one
         # changes it (and is audited); the other sees it acknowledged.
@@ -74,10 +76,6 @@ def acknowledge(session: Session, alert: Alert, actor: User, *,
                          after={"status": "acknowledged", "unit": alert.unit.code,
                                 "rule": alert.rule, "week": alert.week},
                          remote_addr=remote_addr)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     session.refresh(alert)
     return alert
 

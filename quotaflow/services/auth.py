@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from quotaflow.services import audit
 from quotaflow.services.access import Grant, Principal
-from quotaflow.services.uow import Context
+from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.store import queries
 from quotaflow.store.models import ApiToken, LoginAttempt, User, utcnow
 
@@ -64,21 +64,20 @@ def sign_in(
     """
     username = username.strip().lower()[:64]
     since = utcnow() - dt.timedelta(seconds=window_seconds)
-    if (
-        _recent_failures(session, LoginAttempt.username, username, since) >= max_failures
-        or _recent_failures(session, LoginAttempt.remote_addr, remote_addr, since)
-        >= max_failures * ADDRESS_LIMIT_FACTOR
-    ):
-        session.add(LoginAttempt(username=username, remote_addr=remote_addr, success=False))
-        session.commit()
-        return SignInResult(None, throttled=True)
-    user = session.scalar(select(User).where(User.username == username))
-    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
-    ok = ok and user is not None and user.active
-    session.add(LoginAttempt(username=username, remote_addr=remote_addr, success=ok))
-    if ok:
-        audit.record(session, user, "sign_in", "user", username, remote_addr=remote_addr)
-    session.commit()
+    with unit_of_work(session):
+        if (
+            _recent_failures(session, LoginAttempt.username, username, since) >= max_failures
+            or _recent_failures(session, LoginAttempt.remote_addr, remote_addr, since)
+            >= max_failures * ADDRESS_LIMIT_FACTOR
+        ):
+            session.add(LoginAttempt(username=username, remote_addr=remote_addr, success=False))
+            return SignInResult(None, throttled=True)
+        user = session.scalar(select(User).where(User.username == username))
+        ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
+        ok = ok and user is not None and user.active
+        session.add(LoginAttempt(username=username, remote_addr=remote_addr, success=ok))
+        if ok:
+            audit.record(session, user, "sign_in", "user", username, remote_addr=remote_addr)
     return SignInResult(user if ok else None)
 
 
@@ -98,8 +97,8 @@ def user_for_token(session: Session, token: str) -> User | None:
     )
     if row is None or not row.user.active:
         return None
-    row.last_used_at = utcnow()
-    session.commit()
+    with unit_of_work(session):
+        row.last_used_at = utcnow()
     return row.user
 
 

@@ -20,10 +20,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError
+from quotaflow.messages import _l
 from quotaflow.rules import SpecIssue
 from quotaflow.rules.specs import pointer
 from quotaflow.services import audit, spec_kinds, specs
 from quotaflow.services.specs import ModelResolver, SpecProblem
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import SpecVersion, User
 
 BUNDLE_FORMAT = "quotaflow-config-bundle"
@@ -34,6 +38,9 @@ BUNDLE_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "required": ["format", "format_version", "specs"],
+    # A bundle carries specs only: inputs (unit values) are written through their own
+    # checked paths, never smuggled in beside the specs.
+    "additionalProperties": False,
     "properties": {
         "format": {"const": BUNDLE_FORMAT},
         "format_version": {"const": FORMAT_VERSION},
@@ -54,14 +61,22 @@ BUNDLE_SCHEMA: dict[str, Any] = {
 }
 
 
-class BundleError(ValueError):
+class BundleError(QuotaFlowError):
     """The bundle was refused; ``problems`` name each place (a pointer into the bundle)."""
+
+    domain = "bundle"
+    CODES = messages.register(domain, {
+        "invalid_bundle": _l("The bundle was refused, nothing was imported: %(count)s "
+                             "problem(s), the first: %(first)s"),
+    })
 
     def __init__(self, problems: list[SpecProblem]) -> None:
         self.problems = problems
-        head = str(problems[0]).strip()
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"invalid bundle: {head}{more}")
+        super().__init__("invalid_bundle", "", count=len(problems),
+                         first=str(problems[0]).strip() if problems else "")
+
+    def details(self) -> dict[str, Any]:
+        return {"issues": [p.as_dict() for p in self.problems]}
 
 
 @dataclass(frozen=True)
@@ -128,7 +143,7 @@ def check_bundle(session: Session, bundle: Any) -> list[SpecProblem]:
             problems.append(_problem(f"{ptr}/kind", f"unknown spec kind {kind!r}", "unknown_kind",
                                      kind=kind, key=key))
         if not spec_kinds.valid_key(key):
-            problems.append(_problem(f"{ptr}/key", specs.MESSAGES["bad_key"].format(key=key),
+            problems.append(_problem(f"{ptr}/key", specs.SpecServiceError("bad_key", key=key).message,
                                      "bad_key", kind=kind, key=key))
         if (kind, key) in seen:
             problems.append(_problem(ptr, f"{kind}/{key} is already in the bundle at "
@@ -195,16 +210,12 @@ def import_bundle(session: Session, bundle: Any, actor: User | None,
     order = {k.name: n for n, k in enumerate(spec_kinds.kinds())}
     items = sorted(bundle["specs"], key=lambda it: order[it["kind"]])
     done: list[ImportedSpec] = []
-    try:
+    with unit_of_work(session):
         for item in items:
             done.append(_apply(session, item, actor, remote_addr))
         audit.record(session, actor, "import_config_bundle", "config", None,
                      after={"specs": [f"{d.kind}/{d.key}@v{d.version}:{d.action}" for d in done]},
                      remote_addr=remote_addr)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return done
 
 

@@ -31,10 +31,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.services import audit, specs
 from quotaflow.services import plans as plan_service
 from quotaflow.services.access import UNIT_PERMISSIONS
 from quotaflow.services.plan_data import PlanError
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store import confirmation_queries as cq
 from quotaflow.store.confirmation_models import Appeal, ConfirmationGroup, ConfirmationItem
 from quotaflow.store.models import OrgUnit, Plan, SpecVersion, User, utcnow
@@ -47,45 +51,39 @@ REASON_MAX = 2000
 DEFAULT_REASON_MIN = 10
 OPEN_ITEM_STATUSES = ("pending", "appealed")
 
-MESSAGES = {
-    "no_policy": "no confirmation policy is active",
-    "not_draft": "plan {number} of {period} is {status}; only a draft plan can be published",
-    "not_published": "plan {number} of {period} is not the published plan",
-    "not_found": "no confirmation item {id}",
-    "not_yours": "only the head of {unit} may answer for its target",
-    "not_pending": "the target of {unit} is {status}, not waiting for an answer",
-    "stale": "the target of {unit} changed meanwhile; reload the page and answer again",
-    "no_level_policy": "the confirmation policy has no rule for level {level!r}",
-    "required": "{field} is required",
-    "not_number": "{field} must be a whole number of yuan",
-    "out_of_range": "{field} must be between {minimum} and {maximum} (the allocated "
-                    "{allocated} plus or minus {range}%)",
-    "not_multiple": "{field} must be a multiple of {unit} yuan",
-    "no_change": "{field} is the allocated target; accept it instead of appealing",
-    "reason_short": "{field} needs at least {limit} characters",
-    "reason_long": "{field} may have at most {limit} characters",
-    "evidence_missing": "{field}: attach at least {minimum} file(s); {count} attached",
-    "evidence_foreign": "{field}: file {upload} does not belong to {unit}",
-    "flow_refused": "the approval flow {flow!r} could not start: {detail}",
-    "adjustment_failed": "the approved target of {unit} could not be applied: {detail}",
-}
 POINTERS = {"requested": "/requested", "reason": "/reason", "evidence": "/evidence"}
 
 
-class ConfirmationError(ValueError):
+class ConfirmationError(QuotaFlowError):
     """A refused confirmation action: a stable code, its parameters and where (a JSON
     pointer into the submitted form, or "")."""
 
-    def __init__(self, code: str, pointer: str = "", **params: Any) -> None:
-        self.code, self.pointer, self.params = code, pointer, params
-        super().__init__(self.message)
-
-    @property
-    def message(self) -> str:
-        return MESSAGES[self.code].format(**self.params)
-
-    def details(self) -> dict[str, Any]:
-        return {"pointer": self.pointer, **self.params}
+    domain = "confirmation"
+    CODE_KINDS = code_kinds(not_found="not_found", not_published="not_found",
+                            not_yours="forbidden", stale="conflict", not_pending="conflict")
+    CODES = messages.register(domain, {
+        "no_policy": _l("No confirmation policy is active. Activate one before publishing."),
+        "not_draft": _l("Plan %(number)s of %(period)s is already %(status)s; only a draft plan "
+                        "can be published."),
+        "not_published": _l("This period has no published plan."),
+        "not_found": _l("This confirmation does not exist."),
+        "not_yours": _l("Only the head of %(unit)s may answer for its target."),
+        "not_pending": _l("The target of %(unit)s is not waiting for an answer any more."),
+        "stale": _l("The target changed meanwhile. Reload the page and answer again."),
+        "no_level_policy": _l("The confirmation policy has no rule for the level “%(level)s”."),
+        "required": _l("This field is required."),
+        "not_number": _l("Enter a whole number of yuan."),
+        "out_of_range": _l("Requested target: enter between %(minimum)s and %(maximum)s yuan "
+                           "(the allocated %(allocated)s ± %(range)s%%)."),
+        "not_multiple": _l("Requested target: enter a multiple of %(unit)s yuan."),
+        "no_change": _l("That is the allocated target: accept it instead of appealing."),
+        "reason_short": _l("Reason: enter at least %(limit)s characters."),
+        "reason_long": _l("Reason: enter at most %(limit)s characters."),
+        "evidence_missing": _l("Evidence: attach at least %(minimum)s file(s) (%(count)s attached)."),
+        "evidence_foreign": _l("Evidence: file %(upload)s does not belong to %(unit)s."),
+        "flow_refused": _l("The approval flow “%(flow)s” could not start: %(detail)s"),
+        "adjustment_failed": _l("The approved target of %(unit)s could not be applied: %(detail)s"),
+    })
 
 
 # -- policy --------------------------------------------------------------------------
@@ -229,51 +227,41 @@ def _yuan(value: int) -> str:
 def publish(session: Session, plan: Plan, actor: User | None, *,
             remote_addr: str | None = None) -> Plan:
     """Publish a draft plan (the period's published plan before it is superseded) and open
-    the confirmation of its first level, or re-target the open confirmation. Commits."""
-    try:
-        publish_plan(session, plan, actor, remote_addr=remote_addr)
-        session.commit()
+    the confirmation of its first level, or re-target the open confirmation; one unit of
+    work (a savepoint inside a flow's "publish" action)."""
+    with unit_of_work(session):
+        cq.lock_period(session, plan.period_id)
+        session.refresh(plan)
+        if plan.status != "draft":
+            raise ConfirmationError("not_draft", number=plan.number, period=plan.period.code,
+                                    status=plan.status)
+        policy = policy_version(session)
+        previous = cq.published_plan(session, plan.period_id)
+        if previous is not None:
+            previous.status = "superseded"
+        plan.status = "published"
+        if previous is not None:
+            plan.based_on_id = plan.based_on_id or previous.id
+        session.flush()
+        audit.record(session, actor, "publish_plan", "plan", f"{plan.period.code}#{plan.number}",
+                     before={"status": "draft"},
+                     after={"status": "published", "id": plan.id,
+                            "superseded": previous.number if previous else None},
+                     remote_addr=remote_addr)
+        root = plan_service.plan_root(session, plan)
+        _emit(session, "plan.published", {
+            "title_en": f"Plan {plan.number} of {plan.period.code} is published",
+            "title_zh": f"{plan.period.code} 第 {plan.number} 版计划已发布",
+            "body_en": f"Planned total {_yuan(plan.planned_total)} yuan.",
+            "body_zh": f"计划总额 {_yuan(plan.planned_total)} 元。",
+            "url": f"/plans/{plan.id}", "plan_id": plan.id, "period": plan.period.code,
+            "number": plan.number}, unit_id=root.id if root else None)
+        if root is not None:
+            if cq.group(session, plan.period_id, root.id) is None:
+                open_group(session, plan, root, policy, actor)
+            elif previous is not None:
+                _sync_items(session, previous, plan, actor)
         return plan
-    except BaseException:
-        session.rollback()
-        raise
-
-
-def publish_plan(session: Session, plan: Plan, actor: User | None, *,
-                 remote_addr: str | None = None) -> Plan:
-    """:func:`publish` inside the caller's transaction (e.g. a flow's "publish" action)."""
-    cq.lock_period(session, plan.period_id)
-    session.refresh(plan)
-    if plan.status != "draft":
-        raise ConfirmationError("not_draft", number=plan.number, period=plan.period.code,
-                                status=plan.status)
-    policy = policy_version(session)
-    previous = cq.published_plan(session, plan.period_id)
-    if previous is not None:
-        previous.status = "superseded"
-    plan.status = "published"
-    if previous is not None:
-        plan.based_on_id = plan.based_on_id or previous.id
-    session.flush()
-    audit.record(session, actor, "publish_plan", "plan", f"{plan.period.code}#{plan.number}",
-                 before={"status": "draft"},
-                 after={"status": "published", "id": plan.id,
-                        "superseded": previous.number if previous else None},
-                 remote_addr=remote_addr)
-    root = plan_service.plan_root(session, plan)
-    _emit(session, "plan.published", {
-        "title_en": f"Plan {plan.number} of {plan.period.code} is published",
-        "title_zh": f"{plan.period.code} 第 {plan.number} 版计划已发布",
-        "body_en": f"Planned total {_yuan(plan.planned_total)} yuan.",
-        "body_zh": f"计划总额 {_yuan(plan.planned_total)} 元。",
-        "url": f"/plans/{plan.id}", "plan_id": plan.id, "period": plan.period.code,
-        "number": plan.number}, unit_id=root.id if root else None)
-    if root is not None:
-        if cq.group(session, plan.period_id, root.id) is None:
-            open_group(session, plan, root, policy, actor)
-        elif previous is not None:
-            _sync_items(session, previous, plan, actor)
-    return plan
 
 
 def open_group(session: Session, plan: Plan, parent: OrgUnit, policy: SpecVersion,
@@ -411,34 +399,30 @@ def _accept_items(session: Session, answers: Sequence[tuple[int, int | None]], a
     (the next level opens, or letters are issued); one commit, or none."""
     code = "?"
     try:
-        items: list[ConfirmationItem] = []
-        seen: set[int] = set()
-        for item_id, version in answers:
-            if item_id in seen:
-                continue
-            seen.add(item_id)
-            item = _item(session, item_id)
-            code = item.unit.code
-            if skip_accepted:
-                cq.lock_group(session, item.group_id)
-                session.refresh(item)
-                if item.status == "accepted" and can_act(session, item, actor):
-                    continue  # already accepted (one by one, or by a co-head)
-            _accept_one(session, item, actor, version, remote_addr)
-            items.append(item)
-        groups: dict[int, ConfirmationGroup] = {}
-        for item in items:
-            groups.setdefault(item.group_id, item.group)
-        for group in groups.values():
-            _settle_if_done(session, group, actor)
-        session.commit()
-        return items
+        with unit_of_work(session):
+            items: list[ConfirmationItem] = []
+            seen: set[int] = set()
+            for item_id, version in answers:
+                if item_id in seen:
+                    continue
+                seen.add(item_id)
+                item = _item(session, item_id)
+                code = item.unit.code
+                if skip_accepted:
+                    cq.lock_group(session, item.group_id)
+                    session.refresh(item)
+                    if item.status == "accepted" and can_act(session, item, actor):
+                        continue  # already accepted (one by one, or by a co-head)
+                _accept_one(session, item, actor, version, remote_addr)
+                items.append(item)
+            groups: dict[int, ConfirmationGroup] = {}
+            for item in items:
+                groups.setdefault(item.group_id, item.group)
+            for group in groups.values():
+                _settle_if_done(session, group, actor)
+            return items
     except StaleDataError:
-        session.rollback()
         raise ConfirmationError("stale", unit=code) from None
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def _whole_yuan(value: Any) -> int | None:
@@ -514,55 +498,51 @@ def submit_appeal(session: Session, item_id: int, actor: User, *, requested: Any
 
     code = "?"
     try:
-        item = _item(session, item_id)
-        code = item.unit.code
-        _check_actor(session, item, actor)
-        _check_open(session, item, version)
-        bounds, amount, text, files = check_appeal(session, item, requested, reason, evidence)
-        change_pct = round((amount - bounds.allocated) / bounds.allocated * 100, 2) \
-            if bounds.allocated else 100.0
-        appeal = Appeal(item_id=item.id, period_id=item.group.period_id, unit_id=item.unit_id,
-                        plan_id=item.plan_id, level=item.group.level,
-                        allocated=bounds.allocated, requested=amount, reason=text,
-                        evidence=files, status="open", flow_key=bounds.flow,
-                        submitted_by_id=actor.id, submitted_at=utcnow())
-        session.add(appeal)
-        item.status = "appealed"
-        session.flush()
-        audit.record(session, actor, "submit_appeal", "appeal", str(appeal.id),
-                     after={"unit": item.unit.code, "allocated": bounds.allocated,
-                            "requested": amount, "change_pct": change_pct,
-                            "evidence": files, "flow": bounds.flow},
-                     remote_addr=remote_addr)
-        parent = item.group.parent_unit
-        _emit(session, "appeal.submitted", {
-            "title_en": f"{item.unit.name_en} appeals its target",
-            "title_zh": f"{item.unit.name_zh}对目标提出申诉",
-            "body_en": f"From {_yuan(bounds.allocated)} to {_yuan(amount)} yuan "
-                       f"({change_pct:+g}%): {text[:200]}",
-            "body_zh": f"由 {_yuan(bounds.allocated)} 元申请调整为 {_yuan(amount)} 元"
-                       f"（{change_pct:+g}%）：{text[:200]}",
-            "url": f"/confirm/appeals/{appeal.id}", "appeal_id": appeal.id,
-            "unit": item.unit.code, "allocated": bounds.allocated, "requested": amount},
-            to_users=acting_heads(session, parent) if parent.parent_id else (),
-            unit_id=item.unit_id)
-        try:
-            instance = flows.start(session, bounds.flow, unit=item.unit, initiator=actor,
-                                   data={"allocated": bounds.allocated, "requested": amount,
-                                         "change_pct": change_pct, "reason": text},
-                                   subject_type=SUBJECT, subject_id=appeal.id)
-        except flows.FlowRefused as exc:
-            raise ConfirmationError("flow_refused", flow=bounds.flow,
-                                    detail=exc.message) from None
-        appeal.flow_instance_id = instance.id
-        session.commit()
-        return appeal
+        with unit_of_work(session):
+            item = _item(session, item_id)
+            code = item.unit.code
+            _check_actor(session, item, actor)
+            _check_open(session, item, version)
+            bounds, amount, text, files = check_appeal(session, item, requested, reason, evidence)
+            change_pct = round((amount - bounds.allocated) / bounds.allocated * 100, 2) \
+                if bounds.allocated else 100.0
+            appeal = Appeal(item_id=item.id, period_id=item.group.period_id, unit_id=item.unit_id,
+                            plan_id=item.plan_id, level=item.group.level,
+                            allocated=bounds.allocated, requested=amount, reason=text,
+                            evidence=files, status="open", flow_key=bounds.flow,
+                            submitted_by_id=actor.id, submitted_at=utcnow())
+            session.add(appeal)
+            item.status = "appealed"
+            session.flush()
+            audit.record(session, actor, "submit_appeal", "appeal", str(appeal.id),
+                         after={"unit": item.unit.code, "allocated": bounds.allocated,
+                                "requested": amount, "change_pct": change_pct,
+                                "evidence": files, "flow": bounds.flow},
+                         remote_addr=remote_addr)
+            parent = item.group.parent_unit
+            _emit(session, "appeal.submitted", {
+                "title_en": f"{item.unit.name_en} appeals its target",
+                "title_zh": f"{item.unit.name_zh}对目标提出申诉",
+                "body_en": f"From {_yuan(bounds.allocated)} to {_yuan(amount)} yuan "
+                           f"({change_pct:+g}%): {text[:200]}",
+                "body_zh": f"由 {_yuan(bounds.allocated)} 元申请调整为 {_yuan(amount)} 元"
+                           f"（{change_pct:+g}%）：{text[:200]}",
+                "url": f"/confirm/appeals/{appeal.id}", "appeal_id": appeal.id,
+                "unit": item.unit.code, "allocated": bounds.allocated, "requested": amount},
+                to_users=acting_heads(session, parent) if parent.parent_id else (),
+                unit_id=item.unit_id)
+            try:
+                instance = flows.start(session, bounds.flow, unit=item.unit, initiator=actor,
+                                       data={"allocated": bounds.allocated, "requested": amount,
+                                             "change_pct": change_pct, "reason": text},
+                                       subject_type=SUBJECT, subject_id=appeal.id)
+            except flows.FlowRefused as exc:
+                raise ConfirmationError("flow_refused", flow=bounds.flow,
+                                        detail=exc.message) from None
+            appeal.flow_instance_id = instance.id
+            return appeal
     except StaleDataError:
-        session.rollback()
         raise ConfirmationError("stale", unit=code) from None
-    except BaseException:
-        session.rollback()
-        raise
 
 
 # -- deciding appeals (flow handlers) -----------------------------------------------------
@@ -780,17 +760,6 @@ def sync_items(session: Session, old_plan: Plan, new_plan: Plan, actor: User | N
     items follow ``new_plan``; changed ones go back to pending and their heads are told;
     people's cards whose target moved are superseded by new ones to sign (no commit)."""
     return _sync_items(session, old_plan, new_plan, actor)
-
-
-def register_flow_handlers() -> None:
-    """Register the flow action and end handler (idempotent)."""
-    from quotaflow.services import flows
-
-    flows.register_action("apply_adjustment", apply_adjustment)
-    flows.on_end(SUBJECT, on_appeal_end)
-
-
-register_flow_handlers()
 
 
 # -- reading -------------------------------------------------------------------------------

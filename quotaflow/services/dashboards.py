@@ -90,7 +90,7 @@ def default_week(session: Session, period: Period) -> int:
         Actual.date >= period.start_date, Actual.date <= period.end_date))
     weeks = period.weeks
     if not weeks:
-        raise tracking.TrackingError("no_weeks", f"period {period.code} has no weeks")
+        raise tracking.TrackingError("no_weeks", period=period.code)
     if last is None:
         return weeks[0].week_no
     for w in weeks:

@@ -37,10 +37,14 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.services import audit
 from quotaflow.services import plans as plan_service
 from quotaflow.services.access import Principal
 from quotaflow.services.plan_data import PlanError
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store import confirmation_queries as cq
 from quotaflow.store import plan_queries as pq
 from quotaflow.store.emergency_models import EmergencyRecompute
@@ -55,40 +59,37 @@ REASON_MAX = 2000
 MAX_CHOICES = 200  # cities or unit codes in one request
 FROZEN_SHOWN = 50  # frozen top units listed in a summary
 
-MESSAGES = {
-    "not_allowed": "{user} may not request an emergency recompute",
-    "no_published": "{period} has no published plan to recompute",
-    "unknown_city": "no active unit is in the city {city!r}",
-    "unknown_unit": "no active unit has the code {code!r}",
-    "root_frozen": "{code} is the company: its target is the total, it cannot be frozen",
-    "nothing_frozen": "choose at least one city or unit to freeze",
-    "too_many": "at most {limit} cities or units may be chosen",
-    "reason_short": "the reason needs at least {limit} characters",
-    "reason_long": "the reason may have at most {limit} characters",
-    "bad_total": "the new total must be a positive number of yuan, not {total!r}",
-    "not_exact": "the recompute would not be exact: {detail}",
-    "pending": "request #{id} for {period} is still waiting for approval",
-    "allocation": "the model could not be re-run: {detail}",
-    "flow_refused": "the approval flow could not start: {detail}",
-    "not_found": "no emergency recompute request {id}",
-}
 POINTERS = {"reason": "/reason", "bad_total": "/total", "unknown_city": "/cities",
             "unknown_unit": "/units", "root_frozen": "/units", "nothing_frozen": "/cities",
             "too_many": "/cities", "reason_short": "/reason", "reason_long": "/reason"}
 
 
-class EmergencyError(ValueError):
+class EmergencyError(QuotaFlowError):
     """A refused emergency recompute: a stable code, its parameters and where (a JSON
     pointer into the request: /cities, /units, /total, /reason; or "")."""
 
-    def __init__(self, code: str, /, **params: Any) -> None:
-        self.code, self.params = code, params
-        self.pointer = POINTERS.get(code, "")
-        super().__init__(self.message)
+    domain = "emergency"
+    CODE_KINDS = code_kinds(not_allowed="forbidden", not_found="not_found", pending="conflict")
+    CODES = messages.register(domain, {
+        "not_allowed": _l("Your role may not request an emergency recompute."),
+        "no_published": _l("%(period)s has no published plan to recompute."),
+        "unknown_city": _l("No active unit is in the city “%(city)s”."),
+        "unknown_unit": _l("No active unit has the code “%(code)s”."),
+        "root_frozen": _l("%(code)s is the company: its target is the total and cannot be frozen."),
+        "nothing_frozen": _l("Choose at least one city or unit to freeze."),
+        "too_many": _l("Choose at most %(limit)s cities or units."),
+        "reason_short": _l("Reason: enter at least %(limit)s characters."),
+        "reason_long": _l("Reason: enter at most %(limit)s characters."),
+        "bad_total": _l("New company total: enter a positive number of yuan."),
+        "not_exact": _l("The recompute would not be exact: %(detail)s"),
+        "pending": _l("Request #%(id)s for %(period)s is still waiting for approval."),
+        "allocation": _l("The model could not be re-run: %(detail)s"),
+        "flow_refused": _l("The approval flow could not start: %(detail)s"),
+        "not_found": _l("This request does not exist."),
+    })
 
-    @property
-    def message(self) -> str:
-        return MESSAGES[self.code].format(**self.params)
+    def __init__(self, code: str, /, **params: Any) -> None:
+        super().__init__(code, POINTERS.get(code, ""), **params)
 
 
 # -- choosing what to freeze -------------------------------------------------------------
@@ -393,7 +394,7 @@ def submit(session: Session, period: Period, actor: User, *, reason: Any,
     """Store the request and start the fast-track flow. Commits (or nothing happens)."""
     from quotaflow.services import flows
 
-    try:
+    with unit_of_work(session):
         _check_allowed(actor)
         text = _reason(reason)
         cq.lock_period(session, period.id)
@@ -434,11 +435,7 @@ def submit(session: Session, period: Period, actor: User, *, reason: Any,
         except flows.FlowRefused as exc:
             raise EmergencyError("flow_refused", detail=exc.message) from None
         request.flow_instance_id = instance.id
-        session.commit()
         return request
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def get(session: Session, request_id: int) -> EmergencyRecompute:
@@ -492,8 +489,8 @@ def publish_recompute(session: Session, instance: Any) -> None:
     cq.lock_period(session, request.period_id)
     plan = cq.published_plan(session, request.period_id)
     if plan is None:
-        raise flows.FlowRefused("recompute_failed", MESSAGES["no_published"].format(
-            period=request.period.code), request=request.id)
+        raise flows.FlowRefused("recompute_failed", EmergencyError(
+            "no_published", period=request.period.code).message, request=request.id)
     units = pq.units_by_codes(session, list(request.frozen or []))
     frozen_ids = {u.id for u in units.values()}
     tops = [u for u in units.values() if u.parent_id not in frozen_ids]
@@ -506,8 +503,8 @@ def publish_recompute(session: Session, instance: Any) -> None:
     except EmergencyError as exc:
         raise flows.FlowRefused("recompute_failed", exc.message, request=request.id) from None
     if not found.ok:
-        raise flows.FlowRefused("recompute_failed", MESSAGES["not_exact"].format(
-            detail=found.problems()), request=request.id)
+        raise flows.FlowRefused("recompute_failed", EmergencyError(
+            "not_exact", detail=found.problems()).message, request=request.id)
     note = f"Emergency recompute #{request.id}: {request.reason}"[:plan_service.NOTE_MAX]
     new_plan = plan_service.reallocate(
         session, plan, found.locks, actor, note, total=request.total,
@@ -589,13 +586,3 @@ def on_recompute_end(session: Session, instance: Any) -> None:
                  "emergency_recompute", str(request.id), before={"status": "pending"},
                  after={"status": status, "period": request.period.code})
 
-
-def register_flow_handlers() -> None:
-    """Register the flow action and end handler (idempotent)."""
-    from quotaflow.services import flows
-
-    flows.register_action(ACTION, publish_recompute)
-    flows.on_end(SUBJECT, on_recompute_end)
-
-
-register_flow_handlers()

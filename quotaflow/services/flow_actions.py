@@ -1,5 +1,5 @@
-"""The flow actions every deployment has, beside those features register themselves
-(``apply_adjustment``: confirmation; ``publish_recompute``: emergency recompute).
+"""Two general flow actions (declared, like every flow handler, in
+``quotaflow/services/registry.py``):
 
 - ``publish``: publishes the draft plan named by the flow's ``plan_id`` field, opening its
   confirmation (a publication that needs, say, the CFO's approval first);
@@ -39,7 +39,7 @@ def publish(session: Session, instance: FlowInstance) -> None:
         raise flows.FlowRefused("publish_failed", f"there is no plan {_plan_id(instance)}",
                                 field="plan_id")
     try:
-        confirmation.publish_plan(session, plan, flows.decider(session, instance))
+        confirmation.publish(session, plan, flows.decider(session, instance))
     except confirmation.ConfirmationError as exc:
         raise flows.FlowRefused("publish_failed", exc.message, field="plan_id") from None
 
@@ -59,11 +59,3 @@ def sync_hr(session: Session, instance: FlowInstance) -> None:
     outbox.emit(session, HR_TOPIC, payload, unit_id=instance.unit_id,
                 key=f"{HR_TOPIC}:{instance.id}")
 
-
-def register() -> None:
-    """Register both actions (idempotent)."""
-    flows.register_action(PUBLISH, publish)
-    flows.register_action(SYNC_HR, sync_hr)
-
-
-register()

@@ -8,7 +8,7 @@ from quotaflow.errors import NotFound
 from quotaflow.flows import Action
 from quotaflow.services import flows
 from quotaflow.services.auth import actor
-from quotaflow.services.uow import Context, use_case
+from quotaflow.services.uow import Context
 from quotaflow.store import flow_queries
 from quotaflow.store.flow_models import FlowInstance, FlowTask
 
@@ -56,9 +56,12 @@ def my_lists(ctx: Context) -> tuple[list[FlowTask], list[FlowInstance], list[Flo
     return flows.pending_tasks(ctx.session, me), flows.started_by(ctx.session, me), overseen
 
 
-@use_case
 def act(ctx: Context, instance_id: int, action: Action, *, revision: int | None = None
         ) -> FlowInstance:
-    """The reader acts on an instance (``FlowRefused`` if the flow refuses: nothing kept)."""
+    """The reader acts on an instance (``FlowRefused`` if the flow refuses: nothing kept).
+
+    Not wrapped in another unit of work: ``flows.act`` owns its own, so that on SQLite it
+    can read again from scratch when another decision committed first.
+    """
     return flows.act(ctx.session, instance_id, actor(ctx), action, revision=revision,
                      remote_addr=ctx.remote_addr)

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError, code_kinds
 from quotaflow.flows import (
-    DEFAULT_ACTIONS,
     SYSTEM,
     Action,
     Directory,
@@ -38,19 +41,17 @@ from quotaflow.flows import (
     resolve,
     step,
 )
-from quotaflow.services import audit
+from quotaflow.messages import _l
+from quotaflow.services import audit, registry, spec_kinds
 from quotaflow.services.access import Principal
-from quotaflow.services.uow import Context, use_case
+from quotaflow.services.compiled import compiled
+from quotaflow.services.uow import Context, in_unit_of_work, unit_of_work, use_case
 from quotaflow.store.flow_models import FlowInstance, FlowTask
 from quotaflow.store.models import OrgUnit, RoleGrant, SpecVersion, User, utcnow
 
 log = logging.getLogger(__name__)
 
-FLOW_KIND = "flow"
-#: Action names features register handlers for (flow specs may name them even in a
-#: process where the registering module is not imported yet); running one without a
-#: handler is refused.
-EXPECTED_ACTIONS: frozenset[str] = DEFAULT_ACTIONS | {"publish_recompute"}
+FLOW_KIND = spec_kinds.FLOW
 #: Roles whose holder is the head of the unit the role is granted on.
 HEAD_ROLES = ("region_head", "team_lead", "sales")
 #: Actions that decide (or pass on) the actor's own task.
@@ -59,42 +60,86 @@ DECISIONS = frozenset({"approve", "reject", "return", "transfer", "add_approver"
 _TOO_LATE = frozenset({"already_decided", "not_assignee", "not_running", "ended",
                        "not_your_turn"})
 MAX_ATTEMPTS = 5
+#: Seconds between reads again after SQLite refused a write to a stale snapshot (x attempt).
+LOCKED_PAUSE = 0.05
 TOPIC_NOTIFIED = "flow.notified"
 
-ActionHandler = Callable[[Session, FlowInstance], None]
-EndHandler = Callable[[Session, FlowInstance], None]
 
-_ACTIONS: dict[str, ActionHandler] = {}
-_ON_END: dict[str, list[EndHandler]] = {}
-_SPECS: dict[tuple[str, frozenset[str]], FlowSpec] = {}
-
-
-class FlowRefused(Exception):
+class FlowRefused(QuotaFlowError):
     """A flow action that was not done; ``code`` is stable (the interpreter's codes, plus
-    "not_found", "no_flow", "invalid_spec", "unknown_action", "already_decided", "busy")."""
+    "not_found", "no_flow", "invalid_spec", "unknown_action", "already_decided", "busy").
 
-    def __init__(self, code: str, message: str = "", **params: Any) -> None:
-        super().__init__(message or code)
-        self.code = code
-        self.message = message or code
-        self.params = params
+    ``detail`` is the English detail (a handler's own words); a code the catalogue does
+    not know (a plugin's action handler, say) still reads in the caller's language as
+    "other", with the detail.
+    """
+
+    domain = "flow"
+    CODE_KINDS = code_kinds(not_found="not_found", already_decided="conflict", busy="conflict",
+                            not_assignee="forbidden", not_initiator="forbidden",
+                            not_participant="forbidden", not_system="forbidden",
+                            self_approval="forbidden")
+    CODES = messages.register(domain, {
+        "already_decided": _l("Already decided by someone else. The page now shows the current "
+                              "state."),
+        "already_decided_by_you": _l("You have already decided this task."),
+        "not_assignee": _l("You are not an approver of this step."),
+        "not_your_turn": _l("An earlier approver has not decided yet."),
+        "not_initiator": _l("Only the initiator may do this."),
+        "not_participant": _l("Only the initiator and the approvers may comment."),
+        "too_late_to_withdraw": _l("An approver has already decided; the request can no longer be "
+                                   "withdrawn."),
+        "ended": _l("This request has ended."),
+        "not_running": _l("This request is not in progress."),
+        "already_submitted": _l("This request is already in progress."),
+        "unknown_user": _l("Unknown user “%(user)s”."),
+        "already_assignee": _l("%(user)s already has this task."),
+        "initiator_as_approver": _l("The initiator cannot take a task of their own request."),
+        "self_approval": _l("You cannot approve your own request at this step."),
+        "invalid_return_target": _l("This request cannot be returned to “%(target)s”."),
+        "invalid_position": _l("Choose whether the approver comes before or after you."),
+        "empty_comment": _l("Write a comment first."),
+        "no_changes": _l("Nothing was changed."),
+        "field_not_editable": _l("“%(field)s” cannot be changed at this step."),
+        "invalid_value": _l("“%(field)s” must be a %(type)s."),
+        "bad_value": _l("“%(field)s” must be a number."),
+        "unknown_action": _l("This step runs an action QuotaFlow does not know (%(action)s); "
+                             "nothing was changed."),
+        "no_assignee": _l("Nobody can approve the step “%(node)s”; nothing was changed."),
+        "condition_failed": _l("A condition of the flow could not be evaluated; nothing was "
+                               "changed."),
+        "busy": _l("The request is changing too often; try again."),
+        "invalid_spec": _l("The flow definition of this request is not valid."),
+        "bad_action": _l("Unknown action."),
+        "comment_too_long": _l("The comment is too long (at most %(max)s characters)."),
+        "adjustment_failed": _l("The approved target could not be applied, so nothing was "
+                                "changed: %(detail)s"),
+        "recompute_failed": _l("The recomputed plan could not be published, so nothing was "
+                               "changed: %(detail)s"),
+        "no_flow": _l("No approval flow “%(flow)s” is active."),
+        "not_found": _l("This request does not exist."),
+        "not_system": _l("Only the scheduler makes time pass."),
+        "publish_failed": _l("The plan could not be published, so nothing was changed: "
+                             "%(detail)s"),
+        "other": _l("The action was refused (%(code)s), so nothing was changed: %(detail)s"),
+    })
+
+    def __init__(self, code: str, detail: str = "", /, **params: Any) -> None:
+        self.detail = detail or code
+        super().__init__(code, "", **params)
+
+    def message_params(self) -> dict[str, Any]:
+        return {**self.params, "detail": self.detail, "code": self.code}
+
+    @property
+    def key(self) -> str:
+        if self.code == "already_decided" and self.params.get("by") == "you":
+            return "flow.already_decided_by_you"
+        return f"flow.{self.code}" if self.code in self.CODES else "flow.other"
 
 
-# --- registries ----------------------------------------------------------------------
-
-
-def register_action(name: str, handler: ActionHandler) -> None:
-    """Run ``handler(session, instance)`` when an instance passes an action node ``name``
-    (in the step's transaction; raising refuses the step: the caller rolls back)."""
-    _ACTIONS[name] = handler
-
-
-def on_end(subject_type: str, handler: EndHandler) -> None:
-    """Call ``handler(session, instance)`` when an instance about ``subject_type`` ends
-    (approved, rejected or withdrawn: ``instance.status`` says which)."""
-    handlers = _ON_END.setdefault(subject_type, [])
-    if handler not in handlers:
-        handlers.append(handler)
+# --- handlers ------------------------------------------------------------------------
+# Flow action and end handlers are declared in quotaflow.services.registry.
 
 
 def decider(session: Session, instance: FlowInstance) -> User | None:
@@ -106,8 +151,8 @@ def decider(session: Session, instance: FlowInstance) -> User | None:
 
 
 def action_names() -> frozenset[str]:
-    """The action names a flow spec may use: registered ones and the expected ones."""
-    return EXPECTED_ACTIONS | frozenset(_ACTIONS)
+    """The action names a flow spec may use: those declared in services/registry.py."""
+    return registry.action_names()
 
 
 def validate_spec(doc: Any) -> FlowSpec:
@@ -122,17 +167,14 @@ def spec_of(instance: FlowInstance) -> FlowSpec:
 
 
 def _spec(version: SpecVersion) -> FlowSpec:
-    names = action_names()
-    cache_key = (version.content_hash, names)
-    found = _SPECS.get(cache_key)
-    if found is None:
-        try:
-            found = load_flow(version.content, actions=names)
-        except FlowSpecError as exc:
-            raise FlowRefused("invalid_spec", f"flow {version.key} v{version.version} is not "
-                              f"valid: {exc}", key=version.key, version=version.version) from None
-        _SPECS[cache_key] = found
-    return found
+    # Action names were checked when the version was saved; one no longer declared is
+    # refused when an instance reaches it ("unknown_action"), not by hiding the instance.
+    try:
+        return compiled((FLOW_KIND, version.content_hash),
+                        lambda: load_flow(version.content))
+    except FlowSpecError as exc:
+        raise FlowRefused("invalid_spec", f"flow {version.key} v{version.version} is not "
+                          f"valid: {exc}", key=version.key, version=version.version) from None
 
 
 # --- the directory -------------------------------------------------------------------
@@ -245,19 +287,37 @@ def act(session: Session, instance_id: int, actor: User, action: Action, *,
 
     The action is applied to the instance as it is now; a stale ``revision`` (or losing a
     race) only matters when the action no longer applies: then the refusal is
-    "already_decided". Raises :class:`FlowRefused`; a registered action handler that
-    raises leaves the step half-written in the session: the caller rolls back.
+    "already_decided". Raises :class:`FlowRefused`; the step is one unit of work, so a
+    registered action handler that raises leaves nothing of it.
     """
     if action.kind == "tick":
         raise FlowRefused("not_system", "only the scheduler makes time pass")
-    return _apply(session, instance_id, actor, actor.username, action, revision=revision,
-                  now=_now(now), remote_addr=remote_addr)
+    owner = not in_unit_of_work(session)
+    conflict = False
+    for attempt in range(MAX_ATTEMPTS):
+        if conflict:
+            time.sleep(LOCKED_PAUSE * attempt)  # let the other decision commit first
+        try:
+            with unit_of_work(session):
+                return _apply(session, instance_id, actor, actor.username, action,
+                              revision=revision, now=_now(now), remote_addr=remote_addr,
+                              conflict=conflict)
+        except OperationalError as exc:
+            # SQLite: another decision committed after this transaction's first read, so
+            # its snapshot cannot write. Owning the transaction, read again from scratch.
+            if not (owner and _stale_snapshot(exc)):
+                raise
+            conflict = True
+    raise FlowRefused("busy", "the instance is changing too often; try again")
+
+
+def _stale_snapshot(exc: OperationalError) -> bool:
+    return "database is locked" in str(exc.orig)
 
 
 def _apply(session: Session, instance_id: int, actor: User | None, name: str, action: Action,
-           *, revision: int | None, now: dt.datetime,
-           remote_addr: str | None = None) -> FlowInstance:
-    conflict = False
+           *, revision: int | None, now: dt.datetime, remote_addr: str | None = None,
+           conflict: bool = False) -> FlowInstance:
     for _attempt in range(MAX_ATTEMPTS):
         instance = session.get(FlowInstance, instance_id, populate_existing=True)
         if instance is None:
@@ -330,9 +390,10 @@ _OWN_DECISIONS = frozenset({"approved", "rejected", "returned", "transferred"})
 
 def _check_handlers(events: Iterable[Event]) -> None:
     for event in events:
-        if event.kind == "action" and event.detail.get("name") not in _ACTIONS:
+        if event.kind == "action" and registry.flow_action(
+                str(event.detail.get("name"))) is None:
             name = event.detail.get("name")
-            raise FlowRefused("unknown_action", f"no handler is registered for action "
+            raise FlowRefused("unknown_action", f"no handler is declared for action "
                               f"{name!r} (node {event.node!r}); nothing was changed",
                               action=name, node=event.node)
 
@@ -433,7 +494,9 @@ def _deliver(session: Session, instance: FlowInstance, spec: FlowSpec, state: Fl
                 _emit(session, topic, _payload(instance, spec, event, en, zh), to,
                       instance.unit_id, key)
         elif event.kind == "action":
-            _ACTIONS[str(event.detail["name"])](session, instance)
+            handler = registry.flow_action(str(event.detail["name"]))
+            assert handler is not None  # _check_handlers ran before the step was written
+            handler(session, instance)
         elif event.kind == "ended":
             ended = True
             outcome = str(event.detail.get("outcome", instance.status))
@@ -443,8 +506,8 @@ def _deliver(session: Session, instance: FlowInstance, spec: FlowSpec, state: Fl
                                            f"流程{zh}"),
                   [instance.initiator_id], instance.unit_id, key)
     if ended:
-        for handler in list(_ON_END.get(instance.subject_type, ())):
-            handler(session, instance)
+        for end_handler in registry.end_handlers(instance.subject_type):
+            end_handler(session, instance)
 
 
 # --- time ------------------------------------------------------------------------------
@@ -462,7 +525,7 @@ def tick(session: Session, now: dt.datetime | None = None, *,
     auto-approve, as their nodes say), acting as the system; ``only``: these instances.
 
     An instance whose step is refused is left as it was (its own savepoint) and listed in
-    ``refused``; the others' steps stay in the caller's transaction."""
+    ``refused``; the others' steps commit together (in the caller's unit of work, if any)."""
     now = _now(now)
     query = (
         select(FlowTask.instance_id).join(FlowInstance, FlowInstance.id == FlowTask.instance_id)
@@ -472,23 +535,20 @@ def tick(session: Session, now: dt.datetime | None = None, *,
         query = query.where(FlowTask.instance_id.in_(list(only)))
     due = session.scalars(query.distinct().order_by(FlowTask.instance_id)).all()
     result = TickResult()
-    for instance_id in due:
-        # One savepoint per instance: a refusal raised after the step was written (an
-        # action or end handler, e.g. an auto-approval whose adjustment cannot be applied)
-        # undoes that instance's step whole, and the others still go through.
-        savepoint = session.begin_nested()
-        try:
-            _apply(session, instance_id, None, SYSTEM, Action("tick"), revision=None, now=now)
-        except FlowRefused as exc:
-            savepoint.rollback()
-            log.warning("flow instance %s: tick refused: %s", instance_id, exc.message)
-            result.refused[instance_id] = exc.message
-            continue
-        except BaseException:
-            savepoint.rollback()
-            raise
-        savepoint.commit()
-        result.ticked.append(instance_id)
+    with unit_of_work(session):
+        for instance_id in due:
+            # One savepoint per instance: a refusal raised after the step was written (an
+            # action or end handler, e.g. an auto-approval whose adjustment cannot be
+            # applied) undoes that instance's step whole, and the others still go through.
+            try:
+                with unit_of_work(session):
+                    _apply(session, instance_id, None, SYSTEM, Action("tick"), revision=None,
+                           now=now)
+            except FlowRefused as exc:
+                log.warning("flow instance %s: tick refused: %s", instance_id, exc.detail)
+                result.refused[instance_id] = exc.detail
+                continue
+            result.ticked.append(instance_id)
     return result
 
 

@@ -17,10 +17,14 @@ from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.forms import FieldError
 from quotaflow.forms.generated import INPUTS_FORM_KEY, inputs_form_spec
+from quotaflow.messages import _l
 from quotaflow.services import audit, specs
 from quotaflow.services.access import Principal
 from quotaflow.services.org import set_attributes
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import (
     AttributeValue,
     FormSubmission,
@@ -40,6 +44,47 @@ COLLECT_LEVELS: dict[str, tuple[str, ...] | None] = {
     "region_head": ("region", "team"),
     "team_lead": ("team",),
 }
+
+#: The words of a form field's check (:class:`quotaflow.forms.FieldError`), by code; a
+#: type or format check reads by what it expected ("type.integer", "format.date").
+FIELD_DOMAIN = "field"
+FIELD_CODES = messages.register(FIELD_DOMAIN, {
+    "required": _l("This field is required."),
+    "minimum": _l("Enter %(limit)s or more."),
+    "maximum": _l("Enter %(limit)s or less."),
+    "exclusiveMinimum": _l("Enter more than %(limit)s."),
+    "exclusiveMaximum": _l("Enter less than %(limit)s."),
+    "multipleOf": _l("Enter a multiple of %(limit)s."),
+    "enum": _l("Choose one of: %(options)s."),
+    "const": _l("The only accepted value is %(value)s."),
+    "minLength": _l("Enter at least %(limit)s characters."),
+    "maxLength": _l("Enter at most %(limit)s characters."),
+    "pattern": _l("This does not have the expected form."),
+    "minItems": _l("Add at least %(limit)s rows."),
+    "maxItems": _l("Enter at most %(limit)s rows."),
+    "uniqueItems": _l("Rows must not repeat."),
+    "format": _l("Enter a valid %(format)s."),
+    "readonly": _l("Your role may not change this field."),
+    "unknown_field": _l("This form has no field %(name)s."),
+    "invalid": _l("This value is not accepted."),
+    "type.number": _l("Enter a number."),
+    "type.integer": _l("Enter a whole number."),
+    "type.boolean": _l("Choose yes or no."),
+    "type.string": _l("Enter text."),
+    "type": _l("Enter a value of the right type."),
+    "format.date": _l("Enter a date as YYYY-MM-DD."),
+})
+
+
+def field_message(error: FieldError, locale: str) -> str:
+    """A form field error in ``locale``; a code without words reads as "invalid"."""
+    code = error.code
+    if code in ("type", "format"):
+        specific = f"{code}.{error.params.get('expected' if code == 'type' else 'format')}"
+        code = specific if specific in FIELD_CODES else code
+    if code not in FIELD_CODES:
+        code = "invalid"
+    return messages.text(f"{FIELD_DOMAIN}.{code}", code, error.params, locale)
 
 
 @dataclass(frozen=True)
@@ -77,16 +122,15 @@ def ensure_inputs_form(session: Session) -> SpecVersion | None:
     if active is not None and active.content_hash == digest:
         return active
     try:
-        latest = latest_form(session)
-        if latest is None or latest.content_hash != digest:
-            latest = specs.create_version(
-                session, FORM_KIND, INPUTS_FORM_KEY, content, None,
-                note=f"generated from {model.kind}/{model.key} v{model.version}")
-        specs.activate(session, latest, None)
-        session.commit()
+        with unit_of_work(session):
+            latest = latest_form(session)
+            if latest is None or latest.content_hash != digest:
+                latest = specs.create_version(
+                    session, FORM_KIND, INPUTS_FORM_KEY, content, None,
+                    note=f"generated from {model.kind}/{model.key} v{model.version}")
+            specs.activate(session, latest, None)
     except IntegrityError:
         # Another request generated the same version at the same moment: use theirs.
-        session.rollback()
         return specs.active_version(session, FORM_KIND, INPUTS_FORM_KEY)
     return latest
 
@@ -183,7 +227,7 @@ def submit_inputs(
     form version, audited, in one transaction (a field left empty clears its input)."""
     props = form_version.content["schema"]["properties"]
     values = {name: _stored(data.get(name)) for name in props}
-    try:
+    with unit_of_work(session):
         submission = FormSubmission(
             form_version_id=form_version.id, unit_id=unit.id, period_id=period.id,
             data=dict(data), submitted_by_id=actor.id,
@@ -194,11 +238,6 @@ def submit_inputs(
                      after={"form": f"{form_version.key}@v{form_version.version}",
                             "unit": unit.code, "period": period.code},
                      remote_addr=remote_addr)
-        # The org service's own logic for attribute values (it commits when something
-        # changed); the commit below covers a submission that changed nothing.
+        # The org service's own logic for attribute values (a nested unit of work).
         set_attributes(session, actor, unit, period, values, remote_addr)
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
     return submission

@@ -25,6 +25,9 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.services.spreadsheets import csv_bytes
 from quotaflow.store.letter_models import CommitmentLetter
 from quotaflow.store.models import OrgLevel, OrgUnit, Period, Plan, PlanUnit
@@ -41,13 +44,21 @@ YUAN_FORMAT = "#,##0"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-class HrExportError(Exception):
+class HrExportError(QuotaFlowError):
     """The export cannot be made; ``code`` says why (``params`` fill the message)."""
 
-    def __init__(self, code: str, **params: Any) -> None:
-        super().__init__(f"{code}: {params}")
-        self.code = code
-        self.params = params
+    domain = "hr_export"
+    CODE_KINDS = code_kinds(unknown_period="not_found", no_published_plan="not_found")
+    CODES = messages.register(domain, {
+        "unknown_period": _l("There is no period “%(period)s”."),
+        "no_published_plan": _l("No plan of %(period)s is published yet, so there is nothing to "
+                                "export."),
+        "no_levels": _l("The organisation has no levels."),
+        "bad_format": _l("Unknown format “%(format)s” (choose %(known)s)."),
+    })
+
+    def __init__(self, code: str, /, **params: Any) -> None:
+        super().__init__(code, "", **params)
 
 
 @dataclass(frozen=True)

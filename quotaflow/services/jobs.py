@@ -32,6 +32,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import Period, PeriodWeek, utcnow
 from quotaflow.store.tracking_models import JobLease, ScanRun
 
@@ -60,39 +61,29 @@ def acquire(session: Session, name: str, holder: str, ttl: dt.timedelta = LEASE_
     """Take (or renew) the lease ``name`` for ``ttl``; commits. True if ``holder`` has it."""
     now = now or utcnow()
     try:
-        taken = session.execute(
-            update(JobLease).where(JobLease.name == name,
-                                   or_(JobLease.expires_at <= now, JobLease.holder == holder))
-            .values(holder=holder, acquired_at=now, expires_at=now + ttl)
-            .execution_options(synchronize_session=False)).rowcount
-        if taken == 1:
-            session.commit()
-            return True
-        if session.scalar(select(JobLease.name).where(JobLease.name == name)) is not None:
-            session.rollback()
-            return False
-        session.add(JobLease(name=name, holder=holder, acquired_at=now, expires_at=now + ttl))
-        session.commit()
+        with unit_of_work(session):  # one short transaction per lease
+            taken = session.execute(
+                update(JobLease).where(JobLease.name == name,
+                                       or_(JobLease.expires_at <= now, JobLease.holder == holder))
+                .values(holder=holder, acquired_at=now, expires_at=now + ttl)
+                .execution_options(synchronize_session=False)).rowcount
+            if taken == 1:
+                return True
+            if session.scalar(select(JobLease.name).where(JobLease.name == name)) is not None:
+                return False
+            session.add(JobLease(name=name, holder=holder, acquired_at=now, expires_at=now + ttl))
         return True
     except IntegrityError:  # another process inserted it first
-        session.rollback()
         return False
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def release(session: Session, name: str, holder: str) -> bool:
     """Give the lease back if ``holder`` has it; commits. True if it was released."""
-    try:
+    with unit_of_work(session):
         gone = session.execute(delete(JobLease).where(JobLease.name == name,
                                                       JobLease.holder == holder)
                                .execution_options(synchronize_session=False)).rowcount
-        session.commit()
-        return gone == 1
-    except BaseException:
-        session.rollback()
-        raise
+    return gone == 1
 
 
 def lease_holder(session: Session, name: str, now: dt.datetime | None = None) -> str | None:
@@ -163,13 +154,13 @@ def run_due(session: Session, schedule: Schedule, holder: str,
     if not acquire(session, SCAN_JOB, holder, now=now):
         return None
     try:
-        done = session.scalar(select(ScanRun.id).where(ScanRun.trigger == "schedule",
-                                                       ScanRun.started_at >= slot).limit(1))
-        if done is not None:
-            return None
-        local = slot.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(schedule.zone)).date()
-        target = week_to_scan(session, local)
-        session.rollback()  # end the read transaction before the scan's own
+        with unit_of_work(session):  # the reads end before the scan's own transaction
+            done = session.scalar(select(ScanRun.id).where(ScanRun.trigger == "schedule",
+                                                           ScanRun.started_at >= slot).limit(1))
+            if done is not None:
+                return None
+            local = slot.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(schedule.zone)).date()
+            target = week_to_scan(session, local)
         if target is None:
             return None
         period, week = target

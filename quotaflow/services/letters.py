@@ -24,9 +24,12 @@ from sqlalchemy import event, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.services import audit, specs, tracking
 from quotaflow.services.plans import plan_explanation
-from quotaflow.services.uow import Context
+from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.store.guards import ImmutableRecordError
 from quotaflow.store.letter_models import CommitmentLetter, LetterSignature
 from quotaflow.store.models import (
@@ -68,15 +71,26 @@ TRANSITIONS = {("issued", "signed"), ("issued", "superseded"), ("signed", "count
 FROZEN_COLUMNS = ("plan_id", "unit_id", "version", "content", "content_sha256", "issued_at")
 
 
-class LetterError(Exception):
+class LetterError(QuotaFlowError):
     """A refused letter action: ``code`` says which (``not_yours``, ``not_manager``,
     ``not_current``, ``already_signed``, ``person_not_signed``, ``tampered``)."""
 
-    def __init__(self, code: str, **params: Any) -> None:
-        self.code = code
-        self.params = params
-        details = ", ".join(f"{k}={v}" for k, v in params.items())
-        super().__init__(f"{code}: {details}" if details else code)
+    domain = "letter"
+    CODE_KINDS = code_kinds(not_yours="forbidden", not_manager="forbidden",
+                            not_current="conflict", already_signed="conflict",
+                            person_not_signed="conflict", tampered="conflict")
+    CODES = messages.register(domain, {
+        "not_yours": _l("Only the person this card is for can sign it."),
+        "not_manager": _l("Only the team lead over this person's team can countersign."),
+        "not_current": _l("A newer version of this card replaces it; sign the current one."),
+        "already_signed": _l("This card is already signed."),
+        "person_not_signed": _l("The person has not signed this card yet."),
+        "tampered": _l("The stored card no longer matches its fingerprint, so it cannot be "
+                       "signed. Ask HR to issue it again."),
+    })
+
+    def __init__(self, code: str, /, **params: Any) -> None:
+        super().__init__(code, "", **params)
 
 
 # -- the guard -----------------------------------------------------------------------
@@ -509,17 +523,6 @@ def _add_signature(session: Session, letter: CommitmentLetter, role: str, user: 
     return sig
 
 
-def _commit(session: Session, letter: CommitmentLetter) -> None:
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise LetterError("already_signed", letter=letter.id) from None
-    except BaseException:
-        session.rollback()
-        raise
-
-
 def _signature_step(session: Session, letter: CommitmentLetter, user: User, role: str,
                     status: str, action: str, remote_addr: str | None,
                     notify: Callable[[LetterSignature], None]) -> LetterSignature:
@@ -527,87 +530,85 @@ def _signature_step(session: Session, letter: CommitmentLetter, user: User, role
     signature of the same role (a race) is "already_signed"."""
     before = letter.status
     try:
-        sig = _add_signature(session, letter, role, user, status, remote_addr)
-        audit.record(session, user, action, "commitment_letter", str(letter.id),
-                     before={"status": before},
-                     after={"status": status, "role": role,
-                            "content_sha256": sig.content_sha256},
-                     remote_addr=remote_addr)
-        notify(sig)
+        with unit_of_work(session):
+            sig = _add_signature(session, letter, role, user, status, remote_addr)
+            audit.record(session, user, action, "commitment_letter", str(letter.id),
+                         before={"status": before},
+                         after={"status": status, "role": role,
+                                "content_sha256": sig.content_sha256},
+                         remote_addr=remote_addr)
+            notify(sig)
     except IntegrityError:
-        session.rollback()
         raise LetterError("already_signed", letter=letter.id) from None
-    except BaseException:
-        session.rollback()
-        raise
-    _commit(session, letter)
     return sig
 
 
 def sign(session: Session, letter: CommitmentLetter, user: User,
          remote_addr: str | None = None) -> LetterSignature:
     """The person commits to their card ("I commit"). Commits."""
-    if user.person_unit_id != letter.unit_id:
-        raise LetterError("not_yours", letter=letter.id)
-    _lock_fresh(session, letter)
-    _check_current(letter)
-    if letter.status != "issued" or letter.signature("person") is not None:
-        raise LetterError("already_signed", letter=letter.id)
-    _check_hash(letter)
+    with unit_of_work(session):
+        if user.person_unit_id != letter.unit_id:
+            raise LetterError("not_yours", letter=letter.id)
+        _lock_fresh(session, letter)
+        _check_current(letter)
+        if letter.status != "issued" or letter.signature("person") is not None:
+            raise LetterError("already_signed", letter=letter.id)
+        _check_hash(letter)
 
-    def notify(sig: LetterSignature) -> None:
-        content = letter.content
-        period = content["plan"]["period"]
-        name = user.display_name
-        _emit(session, "letter.signed", {
-            "title_en": f"{name} signed the commitment letter for {period}",
-            "title_zh": f"{name} 已签署{period}目标责任书",
-            "body_en": f"Target {_yuan(content['target'])} yuan. Please countersign.",
-            "body_zh": f"目标 {_yuan(content['target'])} 元，请会签。",
-            "url": _url(letter),
-            "letter_id": letter.id, "unit": content["unit"]["code"],
-            "target": content["target"], "content_sha256": letter.content_sha256,
-            "signature": _signature_json(sig),
-        }, to_users=[m.id for m in managers_of(session, letter.unit)], unit_id=letter.unit_id,
-            key=f"letter.signed:{letter.id}")
+        def notify(sig: LetterSignature) -> None:
+            content = letter.content
+            period = content["plan"]["period"]
+            name = user.display_name
+            _emit(session, "letter.signed", {
+                "title_en": f"{name} signed the commitment letter for {period}",
+                "title_zh": f"{name} 已签署{period}目标责任书",
+                "body_en": f"Target {_yuan(content['target'])} yuan. Please countersign.",
+                "body_zh": f"目标 {_yuan(content['target'])} 元，请会签。",
+                "url": _url(letter),
+                "letter_id": letter.id, "unit": content["unit"]["code"],
+                "target": content["target"], "content_sha256": letter.content_sha256,
+                "signature": _signature_json(sig),
+            }, to_users=[m.id for m in managers_of(session, letter.unit)], unit_id=letter.unit_id,
+                key=f"letter.signed:{letter.id}")
 
-    return _signature_step(session, letter, user, "person", "signed", "sign_letter",
-                           remote_addr, notify)
+        return _signature_step(session, letter, user, "person", "signed", "sign_letter",
+                               remote_addr, notify)
 
 
 def countersign(session: Session, letter: CommitmentLetter, user: User,
                 remote_addr: str | None = None) -> LetterSignature:
     """The team lead over the person's team countersigns, after the person. Commits."""
-    if not can_countersign(session, letter, user):
-        raise LetterError("not_manager", letter=letter.id)
-    _lock_fresh(session, letter)
-    _check_current(letter)
-    if letter.status == "issued":
-        raise LetterError("person_not_signed", letter=letter.id)
-    if letter.status != "signed" or letter.signature("manager") is not None:
-        raise LetterError("already_signed", letter=letter.id)
-    _check_hash(letter)
+    with unit_of_work(session):
+        if not can_countersign(session, letter, user):
+            raise LetterError("not_manager", letter=letter.id)
+        _lock_fresh(session, letter)
+        _check_current(letter)
+        if letter.status == "issued":
+            raise LetterError("person_not_signed", letter=letter.id)
+        if letter.status != "signed" or letter.signature("manager") is not None:
+            raise LetterError("already_signed", letter=letter.id)
+        _check_hash(letter)
 
-    def notify(_sig: LetterSignature) -> None:
-        content = letter.content
-        person = content["person"]
-        period = content["plan"]["period"]
-        _emit(session, "letter.completed", {
-            "title_en": f"Your commitment letter for {period} is countersigned",
-            "title_zh": f"您的{period}目标责任书已完成会签",
-            "body_en": f"Target {_yuan(content['target'])} yuan, signed by you and "
-                       f"{user.display_name}.",
-            "body_zh": f"目标 {_yuan(content['target'])} 元，已由您和{user.display_name}签署。",
-            "url": _url(letter),
-            "letter_id": letter.id, "version": letter.version, "plan_id": letter.plan_id,
-            "unit": content["unit"]["code"], "target": content["target"],
-            "content_sha256": letter.content_sha256, "card": content,
-            "signatures": [_signature_json(s) for s in letter.signatures],
-        }, to_users=[person["user_id"]] if person else [], unit_id=letter.unit_id,
-            key=f"letter.completed:{letter.id}")
+        def notify(_sig: LetterSignature) -> None:
+            content = letter.content
+            person = content["person"]
+            period = content["plan"]["period"]
+            _emit(session, "letter.completed", {
+                "title_en": f"Your commitment letter for {period} is countersigned",
+                "title_zh": f"您的{period}目标责任书已完成会签",
+                "body_en": f"Target {_yuan(content['target'])} yuan, signed by you and "
+                           f"{user.display_name}.",
+                "body_zh": f"目标 {_yuan(content['target'])} 元，已由您和{user.display_name}签署。",
+                "url": _url(letter),
+                "letter_id": letter.id, "version": letter.version, "plan_id": letter.plan_id,
+                "unit": content["unit"]["code"], "target": content["target"],
+                "content_sha256": letter.content_sha256, "card": content,
+                "signatures": [_signature_json(s) for s in letter.signatures],
+            }, to_users=[person["user_id"]] if person else [], unit_id=letter.unit_id,
+                key=f"letter.completed:{letter.id}")
 
-    return _signature_step(session, letter, user, "manager", "countersigned",
-                           "countersign_letter", remote_addr, notify)
+        return _signature_step(session, letter, user, "manager", "countersigned",
+                               "countersign_letter", remote_addr, notify)
 
 
 # -- the card as a PDF (the letters page and the API) ----------------------------------------

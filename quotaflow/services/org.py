@@ -5,38 +5,46 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError
+from quotaflow.messages import _l
 from quotaflow.services import audit
+from quotaflow.services.input_check import InputCheckError, check_values
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import AttributeValue, OrgUnit, Period, User
 
 ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
-MESSAGES = {
-    "bad_name": "attribute names are lower-case letters, digits and _",
-    "not_a_number": "{value!r} is not a number",
-    "not_finite": "must be a finite number",
-}
 
 
-@dataclass(frozen=True)
-class InputError(ValueError):
-    """Bad input: where (a JSON pointer), a stable code, and the values for the message.
+__all__ = ["InputCheckError", "InputError", "parse_values", "set_attributes"]
 
-    The message is English; the web layer translates by ``code``.
-    """
 
-    where: str
-    code: str
-    value: object = None
+class InputError(QuotaFlowError):
+    """Bad input: where (a JSON pointer), a stable code, and the value it refuses."""
+
+    domain = "input"
+    CODES = messages.register(domain, {
+        "bad_name": _l("Input names are lower-case letters, digits and _."),
+        "not_a_number": _l("“%(value)s” is not a number."),
+        "not_finite": _l("Enter a finite number."),
+    })
+
+    def __init__(self, where: str, code: str, value: object = None) -> None:
+        super().__init__(code, where, value=value)
 
     @property
-    def message(self) -> str:
-        return MESSAGES[self.code].format(value=self.value)
+    def where(self) -> str:
+        return self.pointer
+
+    @property
+    def value(self) -> object:
+        return self.params["value"]
 
     @property
     def field(self) -> str:
@@ -76,7 +84,12 @@ def set_attributes(
     values: Mapping[str, float | None],
     remote_addr: str | None = None,
 ) -> dict[str, float]:
-    """Replace some of a unit's inputs for a period, audited, in one transaction."""
+    """Replace some of a unit's inputs for a period, audited, in one transaction.
+
+    Every value is first checked against the active factor model's field spec (the
+    check the planner runs): :class:`InputCheckError` names the field, nothing is saved.
+    """
+    check_values(session, values)
     current = dict(
         session.execute(
             select(AttributeValue.name, AttributeValue.value).where(
@@ -87,26 +100,26 @@ def set_attributes(
     changed = {k: v for k, v in values.items() if current.get(k) != v}
     if not changed:
         return current
-    for name, value in changed.items():
-        session.execute(
-            delete(AttributeValue).where(
-                AttributeValue.unit_id == unit.id,
-                AttributeValue.period_id == period.id,
-                AttributeValue.name == name,
+    with unit_of_work(session):
+        for name, value in changed.items():
+            session.execute(
+                delete(AttributeValue).where(
+                    AttributeValue.unit_id == unit.id,
+                    AttributeValue.period_id == period.id,
+                    AttributeValue.name == name,
+                )
             )
+            if value is not None:
+                session.add(AttributeValue(period_id=period.id, unit_id=unit.id, name=name, value=value))
+        audit.record(
+            session,
+            actor,
+            "set_attributes",
+            "org_unit",
+            f"{unit.code}@{period.code}",
+            before={k: current.get(k) for k in changed},
+            after=changed,
+            remote_addr=remote_addr,
         )
-        if value is not None:
-            session.add(AttributeValue(period_id=period.id, unit_id=unit.id, name=name, value=value))
-    audit.record(
-        session,
-        actor,
-        "set_attributes",
-        "org_unit",
-        f"{unit.code}@{period.code}",
-        before={k: current.get(k) for k in changed},
-        after=changed,
-        remote_addr=remote_addr,
-    )
-    session.commit()
     updated = {**current, **changed}
     return {k: v for k, v in sorted(updated.items()) if v is not None}

@@ -1,9 +1,9 @@
 """Imports of org units, people and history from .xlsx or .csv (admin/HRBP), all or nothing.
 
-Org units and people use the columns of ``seed/org_units.csv``: new codes create units,
+Org units and people use the columns of ``seed_data/org_units.csv``: new codes create units,
 known codes update names, cities and opening period, and a new ``parent_code`` moves the
 unit (its path and every descendant's path are rewritten). People are the person-level
-units, in the same format. History uses the columns of ``seed/history.csv`` and upserts
+units, in the same format. History uses the columns of ``seed_data/history.csv`` and upserts
 ``unit_results``. Problems are reported like the inputs import (row, column, stable
 code); nothing is written unless the whole file is clean.
 """
@@ -38,6 +38,7 @@ from quotaflow.services.spreadsheets import (
     sha256_hex,
     template_workbook,
 )
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import OrgLevel, OrgUnit, Period, UnitResult, User
 
 ORG_COLUMNS = ("code", "parent_code", "level", "name_en", "name_zh", "city_en", "city_zh",
@@ -326,7 +327,7 @@ def import_org_units(session: Session, actor: User, principal: Principal, data: 
     _check_tree(parsed, stored, code_of, key_of, principal, columns, issues)
     issues.raise_if_any()
 
-    try:
+    with unit_of_work(session):
         result = _apply_org(session, parsed, stored, code_of)
         created, updated, moved, paths = result
         audit.record(session, actor, "import_people" if people else "import_org_units",
@@ -336,10 +337,6 @@ def import_org_units(session: Session, actor: User, principal: Principal, data: 
                          "updated_count": updated, "moved": moved[:AUDIT_LIST_MAX],
                          "moved_count": len(moved), "paths_changed": paths},
                      remote_addr=remote_addr)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     # Bulk updates bypass the identity map; objects loaded earlier would be stale.
     session.expire_all()
     return OrgImportResult(len(rows), len(created), updated, len(moved), paths, digest)
@@ -480,7 +477,7 @@ def import_history(session: Session, actor: User, principal: Principal, data: by
                for (u, p), v in values.items() if (u, p) not in stored]
     updates = [{"unit_id": u, "period_id": p, "metric": HISTORY_METRIC, "value": v}
                for (u, p), v in values.items() if (u, p) in stored and stored[(u, p)] != v]
-    try:
+    with unit_of_work(session):
         if inserts:
             session.execute(insert(UnitResult), inserts)
         if updates:
@@ -488,8 +485,4 @@ def import_history(session: Session, actor: User, principal: Principal, data: by
         audit.record(session, actor, "import_history", "unit_results", None, after={
             "file": filename[:200], "sha256": digest, "rows": len(rows),
             "inserted": len(inserts), "updated": len(updates)}, remote_addr=remote_addr)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return HistoryImportResult(len(rows), len(inserts), len(updates), digest)

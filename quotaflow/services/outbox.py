@@ -26,11 +26,13 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from quotaflow import messages
 from quotaflow.channels import INBOX, ChannelInfo
-from quotaflow.errors import Forbidden
+from quotaflow.errors import Forbidden, QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.rules.specs import SpecIssue, pointer, schema_issues
 from quotaflow.services import audit
-from quotaflow.services.uow import Context, use_case
+from quotaflow.services.uow import Context, unit_of_work, use_case
 from quotaflow.store.models import SpecVersion, User, utcnow
 from quotaflow.store.outbox_models import InboxMessage, OutboxDelivery, OutboxEvent
 
@@ -60,12 +62,25 @@ MAX_TOPIC = 64
 MAX_KEY = 200
 
 
-class OutboxError(ValueError):
+class OutboxError(QuotaFlowError):
     """An outbox request that cannot be done; ``code`` says which kind."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+    domain = "outbox"
+    CODE_KINDS = code_kinds(not_found="not_found", delivered="conflict")
+    CODES = messages.register(domain, {
+        "bad_recipient": _l("to_users holds user ids (whole numbers), not %(value)s."),
+        "unknown_recipient": _l("to_users of %(topic)s names no user with id %(user)s."),
+        "bad_topic": _l("An event topic has 1 to %(max)s characters: “%(topic)s”."),
+        "bad_key": _l("An event key has at most %(max)s characters: “%(key)s…”."),
+        "bad_payload": _l("The payload of %(topic)s is not JSON: %(detail)s"),
+        "not_found": _l("There is no delivery %(id)s."),
+        "delivered": _l("Delivery %(id)s was delivered already."),
+        "bad_age": _l("A purge keeps at least one day: older_than_days must be a whole number "
+                      "of days of at least 1, not %(value)s."),
+    })
+
+    def __init__(self, code: str, /, **params: Any) -> None:
+        super().__init__(code, "", **params)
 
 
 def register_topic(topic: str) -> None:
@@ -141,7 +156,7 @@ def _user_ids(to_users: Iterable[int]) -> list[int]:
     ids: list[int] = []
     for value in to_users:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise OutboxError("bad_recipient", f"to_users holds user ids (int), not {value!r}")
+            raise OutboxError("bad_recipient", value=repr(value))
         if value not in ids:
             ids.append(value)
     return ids
@@ -156,8 +171,7 @@ def _active_recipients(session: Session, ids: list[int], topic: str) -> list[int
     active = dict(session.execute(select(User.id, User.active).where(User.id.in_(ids))).all())
     unknown = [i for i in ids if i not in active]
     if unknown:
-        raise OutboxError("bad_recipient", f"to_users of {topic!r} names no user with id "
-                                           f"{unknown[0]}")
+        raise OutboxError("unknown_recipient", topic=topic, user=str(unknown[0]))
     return [i for i in ids if active[i]]
 
 
@@ -177,14 +191,14 @@ def emit(session: Session, topic: str, payload: Mapping[str, Any], *, to_users: 
     its topic and to ``channels`` the emitter's own spec asks for (e.g. an alert rule's).
     """
     if not topic or len(topic) > MAX_TOPIC:
-        raise OutboxError("bad_topic", f"an event topic has 1 to {MAX_TOPIC} characters: {topic!r}")
+        raise OutboxError("bad_topic", max=MAX_TOPIC, topic=str(topic)[:80])
     key = key or f"{topic}:{uuid.uuid4().hex}"
     if len(key) > MAX_KEY:
-        raise OutboxError("bad_key", f"an event key has at most {MAX_KEY} characters: {key[:40]!r}…")
+        raise OutboxError("bad_key", max=MAX_KEY, key=key[:40])
     try:
         content = json.loads(json.dumps(dict(payload), ensure_ascii=False))
     except (TypeError, ValueError) as exc:
-        raise OutboxError("bad_payload", f"the payload of {topic!r} is not JSON: {exc}") from exc
+        raise OutboxError("bad_payload", topic=topic, detail=str(exc)) from exc
     users = _active_recipients(session, _user_ids(to_users), topic)
     if session.scalar(select(OutboxEvent.id).where(OutboxEvent.key == key)) is not None:
         return
@@ -258,23 +272,24 @@ def problem_deliveries(session: Session, limit: int = 100) -> list[OutboxDeliver
 def requeue(session: Session, delivery_id: int, actor: User | None,
             now: dt.datetime | None = None, remote_addr: str | None = None) -> OutboxDelivery:
     """Put a failed (or waiting) delivery back in the queue, due now, attempts reset; audited."""
-    delivery = session.get(OutboxDelivery, delivery_id)
-    if delivery is None:
-        raise OutboxError("not_found", f"there is no delivery {delivery_id}")
-    if delivery.status == "delivered":
-        raise OutboxError("delivered", f"delivery {delivery_id} was delivered already")
-    before = {"status": delivery.status, "attempts": delivery.attempts,
-              "last_error": delivery.last_error}
-    delivery.status = "pending"
-    delivery.attempts = 0
-    delivery.next_attempt_at = now or utcnow()
-    delivery.locked_until = None
-    delivery.claimed_by = None
-    session.flush()
-    audit.record(session, actor, "outbox_requeue", "outbox_delivery", str(delivery.id),
-                 before=before, after={"status": "pending", "channel": delivery.channel},
-                 remote_addr=remote_addr)
-    return delivery
+    with unit_of_work(session):
+        delivery = session.get(OutboxDelivery, delivery_id)
+        if delivery is None:
+            raise OutboxError("not_found", id=str(delivery_id))
+        if delivery.status == "delivered":
+            raise OutboxError("delivered", id=str(delivery_id))
+        before = {"status": delivery.status, "attempts": delivery.attempts,
+                  "last_error": delivery.last_error}
+        delivery.status = "pending"
+        delivery.attempts = 0
+        delivery.next_attempt_at = now or utcnow()
+        delivery.locked_until = None
+        delivery.claimed_by = None
+        session.flush()
+        audit.record(session, actor, "outbox_requeue", "outbox_delivery", str(delivery.id),
+                     before=before, after={"status": "pending", "channel": delivery.channel},
+                     remote_addr=remote_addr)
+        return delivery
 
 
 # --- purging ----------------------------------------------------------------------------
@@ -298,38 +313,38 @@ def purge(session: Session, older_than_days: int = DEFAULT_PURGE_DAYS, *,
     Pending and failed deliveries are never deleted (they are still owed), nor inbox
     messages (they are the people's own), nor the events those refer to. Never commits.
     """
-    if isinstance(older_than_days, bool) or not isinstance(older_than_days, int) \
-            or older_than_days < 1:
-        raise OutboxError("bad_age", f"purge keeps at least one day: older_than_days must be "
-                                     f"a whole number of days >= 1, not {older_than_days!r}")
-    cutoff = (now or utcnow()) - dt.timedelta(days=older_than_days)
-    old = (OutboxDelivery.status == "delivered",
-           func.coalesce(OutboxDelivery.delivered_at, OutboxDelivery.created_at) < cutoff)
-    event_ids = set(session.scalars(select(OutboxDelivery.event_id).where(*old).distinct()))
-    deliveries = 0
-    events = 0
-    if event_ids:
-        deliveries = session.execute(
-            delete(OutboxDelivery).where(*old).execution_options(synchronize_session=False)
-        ).rowcount or 0
-        orphans = sorted(set(session.scalars(
-            select(OutboxEvent.id).where(
-                OutboxEvent.id.in_(sorted(event_ids)),
-                ~select(OutboxDelivery.id).where(
-                    OutboxDelivery.event_id == OutboxEvent.id).exists(),
-                ~select(InboxMessage.id).where(
-                    InboxMessage.event_id == OutboxEvent.id).exists()))))
-        for start in range(0, len(orphans), 500):
-            chunk = orphans[start:start + 500]
-            events += session.execute(
-                delete(OutboxEvent).where(OutboxEvent.id.in_(chunk))
-                .execution_options(synchronize_session=False)).rowcount or 0
-    session.expire_all()
-    audit.record(session, actor, "outbox_purge", "outbox", "delivered",
-                 after={"older_than_days": older_than_days, "cutoff": cutoff.isoformat(),
-                        "deliveries": deliveries, "events": events},
-                 remote_addr=remote_addr)
-    return PurgeResult(cutoff, deliveries, events)
+    with unit_of_work(session):
+        if isinstance(older_than_days, bool) or not isinstance(older_than_days, int) \
+                or older_than_days < 1:
+            raise OutboxError("bad_age", value=repr(older_than_days))
+        cutoff = (now or utcnow()) - dt.timedelta(days=older_than_days)
+        old = (OutboxDelivery.status == "delivered",
+               func.coalesce(OutboxDelivery.delivered_at, OutboxDelivery.created_at) < cutoff)
+        event_ids = set(session.scalars(select(OutboxDelivery.event_id).where(*old).distinct()))
+        deliveries = 0
+        events = 0
+        if event_ids:
+            deliveries = session.execute(
+                delete(OutboxDelivery).where(*old).execution_options(synchronize_session=False)
+            ).rowcount or 0
+            orphans = sorted(set(session.scalars(
+                select(OutboxEvent.id).where(
+                    OutboxEvent.id.in_(sorted(event_ids)),
+                    ~select(OutboxDelivery.id).where(
+                        OutboxDelivery.event_id == OutboxEvent.id).exists(),
+                    ~select(InboxMessage.id).where(
+                        InboxMessage.event_id == OutboxEvent.id).exists()))))
+            for start in range(0, len(orphans), 500):
+                chunk = orphans[start:start + 500]
+                events += session.execute(
+                    delete(OutboxEvent).where(OutboxEvent.id.in_(chunk))
+                    .execution_options(synchronize_session=False)).rowcount or 0
+        session.expire_all()
+        audit.record(session, actor, "outbox_purge", "outbox", "delivered",
+                     after={"older_than_days": older_than_days, "cutoff": cutoff.isoformat(),
+                            "deliveries": deliveries, "events": events},
+                     remote_addr=remote_addr)
+        return PurgeResult(cutoff, deliveries, events)
 
 
 # --- inbox ----------------------------------------------------------------------------
@@ -360,19 +375,20 @@ def mark_read(session: Session, user: User, message_id: int | None = None,
     """Mark one of the user's messages (or, without ``message_id``, all) read; audited.
 
     Returns how many changed (messages read already are left as they were)."""
-    query = select(InboxMessage).where(InboxMessage.user_id == user.id,
-                                       InboxMessage.read_at.is_(None))
-    if message_id is not None:
-        query = query.where(InboxMessage.id == message_id)
-    messages = session.scalars(query).all()
-    for message in messages:
-        message.read_at = now or utcnow()
-    session.flush()
-    if messages:
-        audit.record(session, user, "inbox_mark_read", "inbox_message",
-                     str(message_id) if message_id is not None else "all",
-                     after={"count": len(messages)}, remote_addr=remote_addr)
-    return len(messages)
+    with unit_of_work(session):
+        query = select(InboxMessage).where(InboxMessage.user_id == user.id,
+                                           InboxMessage.read_at.is_(None))
+        if message_id is not None:
+            query = query.where(InboxMessage.id == message_id)
+        messages = session.scalars(query).all()
+        for message in messages:
+            message.read_at = now or utcnow()
+        session.flush()
+        if messages:
+            audit.record(session, user, "inbox_mark_read", "inbox_message",
+                         str(message_id) if message_id is not None else "all",
+                         after={"count": len(messages)}, remote_addr=remote_addr)
+        return len(messages)
 
 
 # --- purging as a use case (the CLI) ----------------------------------------------------------

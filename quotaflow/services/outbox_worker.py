@@ -42,6 +42,7 @@ from quotaflow.channels import (
     RetryPolicy,
     TransientError,
 )
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import User
 from quotaflow.store.outbox_models import OutboxDelivery, OutboxEvent
 
@@ -141,15 +142,16 @@ def mark_unavailable(session: Session, unavailable: Mapping[str, str]) -> int:
     The rows are neither claimed nor postponed: they go out on the first run after the
     channel is configured. Returns how many rows got a new note."""
     marked = 0
-    for channel, reason in sorted(unavailable.items()):
-        result = session.execute(
-            update(OutboxDelivery)
-            .where(OutboxDelivery.status == "pending", OutboxDelivery.channel == channel,
-                   or_(OutboxDelivery.last_error.is_(None), OutboxDelivery.last_error != reason))
-            .values(last_error=reason[:MAX_ERROR])
-            .execution_options(synchronize_session=False))
-        marked += result.rowcount  # type: ignore[attr-defined]
-    session.commit()
+    with unit_of_work(session):
+        for channel, reason in sorted(unavailable.items()):
+            result = session.execute(
+                update(OutboxDelivery)
+                .where(OutboxDelivery.status == "pending", OutboxDelivery.channel == channel,
+                       or_(OutboxDelivery.last_error.is_(None),
+                           OutboxDelivery.last_error != reason))
+                .values(last_error=reason[:MAX_ERROR])
+                .execution_options(synchronize_session=False))
+            marked += result.rowcount  # type: ignore[attr-defined]
     return marked
 
 
@@ -157,30 +159,30 @@ def claim(session: Session, now: dt.datetime, token: str, batch: int,
           lease_seconds: float = DEFAULT_LEASE_SECONDS,
           skip_channels: Collection[str] = ()) -> list[int]:
     """Claim up to ``batch`` due deliveries for ``token`` and commit; returns their ids."""
-    lease_end = now + dt.timedelta(seconds=lease_seconds)
-    order = (OutboxDelivery.next_attempt_at, OutboxDelivery.id)
-    due = _due(now, skip_channels)
-    if session.get_bind().dialect.name == "postgresql":
-        ids = list(session.scalars(select(OutboxDelivery.id).where(due).order_by(*order)
-                                   .limit(batch).with_for_update(skip_locked=True)))
-        if ids:
-            session.execute(update(OutboxDelivery).where(OutboxDelivery.id.in_(ids))
+    with unit_of_work(session):
+        lease_end = now + dt.timedelta(seconds=lease_seconds)
+        order = (OutboxDelivery.next_attempt_at, OutboxDelivery.id)
+        due = _due(now, skip_channels)
+        if session.get_bind().dialect.name == "postgresql":
+            ids = list(session.scalars(select(OutboxDelivery.id).where(due).order_by(*order)
+                                       .limit(batch).with_for_update(skip_locked=True)))
+            if ids:
+                session.execute(update(OutboxDelivery).where(OutboxDelivery.id.in_(ids))
+                                .values(claimed_by=token, locked_until=lease_end)
+                                .execution_options(synchronize_session=False))
+        else:
+            # One statement: SQLite runs one writer at a time, and the row conditions are
+            # checked again by the UPDATE itself, so a row is claimed by one worker only.
+            candidates = select(OutboxDelivery.id).where(due).order_by(*order).limit(batch)
+            session.execute(update(OutboxDelivery)
+                            .where(OutboxDelivery.id.in_(candidates.scalar_subquery()), due)
                             .values(claimed_by=token, locked_until=lease_end)
                             .execution_options(synchronize_session=False))
-    else:
-        # One statement: SQLite runs one writer at a time, and the row conditions are
-        # checked again by the UPDATE itself, so a row is claimed by one worker only.
-        candidates = select(OutboxDelivery.id).where(due).order_by(*order).limit(batch)
-        session.execute(update(OutboxDelivery)
-                        .where(OutboxDelivery.id.in_(candidates.scalar_subquery()), due)
-                        .values(claimed_by=token, locked_until=lease_end)
-                        .execution_options(synchronize_session=False))
-        ids = list(session.scalars(select(OutboxDelivery.id)
-                                   .where(OutboxDelivery.claimed_by == token,
-                                          OutboxDelivery.status == "pending")
-                                   .order_by(OutboxDelivery.id)))
-    session.commit()
-    return ids
+            ids = list(session.scalars(select(OutboxDelivery.id)
+                                       .where(OutboxDelivery.claimed_by == token,
+                                              OutboxDelivery.status == "pending")
+                                       .order_by(OutboxDelivery.id)))
+        return ids
 
 
 @dataclass(frozen=True)
@@ -233,8 +235,8 @@ def deliver_one(session_factory: SessionFactory, delivery_id: int, token: str, n
                 policy: RetryPolicy, rng: random.Random, result: RunResult) -> None:
     """Deliver one claimed row and record the outcome (its own transactions)."""
     with session_factory() as session:
-        claimed = _load(session, delivery_id, token)
-        session.rollback()  # no read transaction held while the channel talks to the world
+        with unit_of_work(session):  # no transaction held while the channel talks to the world
+            claimed = _load(session, delivery_id, token)
         if claimed is None:
             result.lost += 1
             return
@@ -243,25 +245,34 @@ def deliver_one(session_factory: SessionFactory, delivery_id: int, token: str, n
             reason = unavailable.get(claimed.channel) or (
                 f"channel {claimed.channel!r} is not installed: no plugin registers it")
             wait = now + dt.timedelta(seconds=UNAVAILABLE_WAIT_SECONDS)
-            if _record(session, delivery_id, token, last_error=reason, next_attempt_at=wait):
+            with unit_of_work(session):
+                recorded = _record(session, delivery_id, token, last_error=reason,
+                                   next_attempt_at=wait)
+            if recorded:
                 result.waiting += 1
             else:
                 result.lost += 1
-            session.commit()
             return
         attempt = claimed.attempts + 1
         outcome: dict[str, Any]
         try:
-            channel.deliver(_with_session(claimed.delivery, session))
-            outcome = {"status": "delivered", "attempts": attempt, "delivered_at": now,
-                       "last_error": None}
-            counter = "delivered"
+            # The channel's own writes (an inbox message) and the outcome: one transaction.
+            with unit_of_work(session):
+                channel.deliver(_with_session(claimed.delivery, session))
+                if not _record(session, delivery_id, token, status="delivered",
+                               attempts=attempt, delivered_at=now, last_error=None):
+                    raise _LeaseLost
+            result.delivered += 1
+            return
+        except _LeaseLost:
+            # Another worker took the row over after our lease ended: keep nothing of ours
+            # (an inbox message written here would be a duplicate of theirs).
+            result.lost += 1
+            return
         except PermanentError as exc:
-            session.rollback()
             outcome = {"status": "failed", "attempts": attempt, "last_error": _error_text(exc)}
             counter = "failed"
         except Exception as exc:  # TransientError, and anything unexpected, is retried
-            session.rollback()
             retry_after = exc.retry_after if isinstance(exc, TransientError) else None
             if attempt >= policy.max_attempts:
                 outcome = {"status": "failed", "attempts": attempt,
@@ -272,14 +283,16 @@ def deliver_one(session_factory: SessionFactory, delivery_id: int, token: str, n
                 outcome = {"attempts": attempt, "last_error": _error_text(exc),
                            "next_attempt_at": now + dt.timedelta(seconds=wait)}
                 counter = "retried"
-        if _record(session, delivery_id, token, **outcome):
-            session.commit()
+        with unit_of_work(session):
+            recorded = _record(session, delivery_id, token, **outcome)
+        if recorded:
             setattr(result, counter, getattr(result, counter) + 1)
         else:
-            # Another worker took the row over after our lease ended: keep nothing of ours
-            # (an inbox message written here would be a duplicate of theirs).
-            session.rollback()
-            result.lost += 1
+            result.lost += 1  # another worker took the row over after our lease ended
+
+
+class _LeaseLost(Exception):
+    """The row was taken over by another worker: what this delivery wrote is undone."""
 
 
 def _with_session(delivery: Delivery, session: Session) -> Delivery:

@@ -9,8 +9,7 @@ rules versions it ran under (DESIGN.md, "Spec and instance are separate").
 from __future__ import annotations
 
 import string
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,16 +35,17 @@ from quotaflow.rules import (
 )
 from quotaflow.rules.allocation import NO_UPPER
 from quotaflow.rules.scoring import AllocationError
-from quotaflow.services import audit, specs
+from quotaflow.services import audit, spec_kinds, specs
+from quotaflow.services.compiled import compiled
 from quotaflow.services.plan_data import PeriodData, PlanError, load_period_data
-from quotaflow.services.uow import Context
+from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
 from quotaflow.store.models import OrgUnit, Period, Plan, PlanUnit, SpecVersion, User
 
-MODEL_SPEC = ("factor_model", "default")
-PRESETS_SPEC = ("scenario_presets", "default")
-RISKS_SPEC = ("risk_rules", "default")
+MODEL_SPEC = (spec_kinds.FACTOR_MODEL, spec_kinds.DEFAULT_MODEL_KEY)
+PRESETS_SPEC = (spec_kinds.SCENARIO_PRESETS, spec_kinds.DEFAULT_MODEL_KEY)
+RISKS_SPEC = (spec_kinds.RISK_RULES, spec_kinds.DEFAULT_MODEL_KEY)
 NOTE_MAX = 2000
 MAX_TOTAL = 1e15  # yuan; beyond this a total is a typo, and int64 sums stay exact
 #: Used when no scenario presets are active: the model as published, one scenario.
@@ -82,31 +82,14 @@ __all__ = [
 
 # -- specs ---------------------------------------------------------------------------
 
-_COMPILED: OrderedDict[tuple[str, ...], Any] = OrderedDict()
-_COMPILED_MAX = 64
-
-
-def _compiled(key: tuple[str, ...], build: Callable[[], Any]) -> Any:
-    """Compiled specs by content hash: versions are immutable, so the cache never goes
-    stale, and the simulator recomputing on every keystroke skips the schema checks."""
-    if key in _COMPILED:
-        _COMPILED.move_to_end(key)
-        return _COMPILED[key]
-    value = build()
-    _COMPILED[key] = value
-    while len(_COMPILED) > _COMPILED_MAX:
-        _COMPILED.popitem(last=False)
-    return value
-
-
 def _first_issue(exc: ModelError | PresetError | RiskRulesError) -> dict[str, str]:
     return {"at": exc.pointer or "/", "detail": exc.message}
 
 
 def compile_model(content: Mapping[str, Any]) -> FactorModel:
     try:
-        return _compiled(("model", specs.content_hash(content)),
-                         lambda: load_model(dict(content), functions=expression_functions()))
+        return compiled((spec_kinds.FACTOR_MODEL, specs.content_hash(content)),
+                        lambda: load_model(dict(content), functions=expression_functions()))
     except ModelError as exc:
         raise PlanError("model_invalid", **_first_issue(exc)) from None
 
@@ -114,8 +97,8 @@ def compile_model(content: Mapping[str, Any]) -> FactorModel:
 def compile_presets(content: Mapping[str, Any] | None, model: FactorModel) -> ScenarioPresets:
     doc = MODEL_ONLY_PRESETS if content is None else content
     try:
-        return _compiled(("presets", specs.content_hash(doc), model.content_hash),
-                         lambda: load_presets(dict(doc), model))
+        return compiled((spec_kinds.SCENARIO_PRESETS, specs.content_hash(doc), model.content_hash),
+                        lambda: load_presets(dict(doc), model))
     except PresetError as exc:
         raise PlanError("presets_invalid", **_first_issue(exc)) from None
 
@@ -124,8 +107,8 @@ def compile_risks(content: Mapping[str, Any] | None, model: FactorModel) -> Risk
     if content is None:
         return None
     try:
-        return _compiled(("risks", specs.content_hash(content), model.content_hash),
-                         lambda: load_risk_rules(dict(content), model))
+        return compiled((spec_kinds.RISK_RULES, specs.content_hash(content), model.content_hash),
+                        lambda: load_risk_rules(dict(content), model))
     except RiskRulesError as exc:
         raise PlanError("risks_invalid", **_first_issue(exc)) from None
 
@@ -299,18 +282,14 @@ def save_scenario(session: Session, actor: User | None, sim: Simulation, scenari
     attempt = 0
     while True:
         try:
-            row = _insert_plan(session, actor, sim, scenario, text, status="draft",
-                               remote_addr=remote_addr)
-            session.commit()
-            return row
+            with unit_of_work(session):
+                row = _insert_plan(session, actor, sim, scenario, text, status="draft",
+                                   remote_addr=remote_addr)
+                return row
         except IntegrityError:
-            session.rollback()
             attempt += 1
             if attempt == SAVE_ATTEMPTS:
                 raise
-        except BaseException:
-            session.rollback()
-            raise
 
 
 def _insert_plan(session: Session, actor: User | None, sim: Simulation, scenario: str,

@@ -1,4 +1,4 @@
-"""Load the demo company from ``seed/`` into an empty database, in one transaction."""
+"""Load the demo company from ``quotaflow/seed_data/`` into an empty database, in one transaction."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from quotaflow.services import audit, specs, tracking
+from quotaflow.services import audit, spec_kinds, specs, tracking
 from quotaflow.services.auth import hash_password
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import (
     AttributeValue,
     OrgLevel,
@@ -25,20 +26,14 @@ from quotaflow.store.models import (
     User,
 )
 
-SEED_DIR = Path(__file__).resolve().parents[2] / "seed"
+#: The demo company, inside the package (an installed wheel seeds the demo on its own).
+SEED_DIR = Path(__file__).resolve().parents[1] / "seed_data"
 NON_ATTRIBUTE_COLUMNS = {"period", "unit_code"}
-# The default specs shipped in seed/specs: file -> (kind, key). Loaded as active versions.
-SEED_SPECS = {
-    "factor_model.json": ("factor_model", "default"),
-    "scenario_presets.json": ("scenario_presets", "default"),
-    "risk_rules.json": ("risk_rules", "default"),
-    "notification_routes.json": ("notification_routes", "default"),
-    "confirmation_policy.json": ("confirmation_policy", "default"),
-    "pacing_curve.json": ("pacing_curve", "default"),
-    "alert_rules.json": ("alert_rules", "default"),
-    "remedies.json": ("remedies", "default"),
-    "whatif_policy.json": ("whatif_policy", "default"),
-}
+# The default specs shipped in quotaflow/seed_data/specs: file -> (kind, key). Loaded as active versions.
+SEED_SPECS = {f"{kind}.json": (kind, spec_kinds.DEFAULT_MODEL_KEY) for kind in (
+    spec_kinds.FACTOR_MODEL, spec_kinds.SCENARIO_PRESETS, spec_kinds.RISK_RULES,
+    spec_kinds.NOTIFICATION_ROUTES, spec_kinds.CONFIRMATION_POLICY, spec_kinds.PACING_CURVE,
+    spec_kinds.ALERT_RULES, spec_kinds.REMEDIES, spec_kinds.WHATIF_POLICY)}
 
 
 @dataclass(frozen=True)
@@ -84,45 +79,45 @@ def load_demo(session: Session, seed_dir: Path = SEED_DIR, password: str | None 
 
     The password is generated unless given; it is for the demo only.
     """
-    if session.scalar(select(func.count()).select_from(OrgUnit)):
-        raise SeedError("the database already holds an organisation; seed only an empty one")
-    company = json.loads((seed_dir / "company.json").read_text(encoding="utf-8"))
-    password = password or secrets.token_urlsafe(9)
+    with unit_of_work(session):
+        if session.scalar(select(func.count()).select_from(OrgUnit)):
+            raise SeedError("the database already holds an organisation; seed only an empty one")
+        company = json.loads((seed_dir / "company.json").read_text(encoding="utf-8"))
+        password = password or secrets.token_urlsafe(9)
 
-    depth_of: dict[str, int] = {}
-    for depth, level in enumerate(company["levels"]):
-        depth_of[level["key"]] = depth
-        session.add(OrgLevel(depth=depth, key=level["key"], name_en=level["name_en"],
-                             name_zh=level["name_zh"], alias_zh=level.get("alias_zh")))
-    periods = {
-        p["code"]: add_period(session, p["code"], dt.date.fromisoformat(p["start"]), dt.date.fromisoformat(p["end"]))
-        for p in company["periods"]
-    }
-    session.flush()
+        depth_of: dict[str, int] = {}
+        for depth, level in enumerate(company["levels"]):
+            depth_of[level["key"]] = depth
+            session.add(OrgLevel(depth=depth, key=level["key"], name_en=level["name_en"],
+                                 name_zh=level["name_zh"], alias_zh=level.get("alias_zh")))
+        periods = {
+            p["code"]: add_period(session, p["code"], dt.date.fromisoformat(p["start"]), dt.date.fromisoformat(p["end"]))
+            for p in company["periods"]
+        }
+        session.flush()
 
-    units = _load_units(session, _read_csv(seed_dir / "org_units.csv"), depth_of)
-    _load_attributes(session, _read_csv(seed_dir / "attributes.csv"), units, periods)
-    history = [
-        {"unit_id": units[r["unit_code"]].id, "period_id": periods[r["period"]].id,
-         "metric": "sales", "value": float(r["sales"])}
-        for r in _read_csv(seed_dir / "history.csv")
-    ]
-    session.execute(insert(UnitResult), history)
-    logins = _load_users(session, _read_csv(seed_dir / "users.csv"), units, password)
-    for filename, (kind, key) in SEED_SPECS.items():
-        content = json.loads((seed_dir / "specs" / filename).read_text(encoding="utf-8"))
-        specs.activate(session, specs.create_version(session, kind, key, content, None, "demo seed"), None)
-    # Approval flows: every seed/specs/flows/<key>.json, active under its file name.
-    for path in sorted((seed_dir / "specs" / "flows").glob("*.json")):
-        content = json.loads(path.read_text(encoding="utf-8"))
-        specs.activate(session, specs.create_version(session, "flow", path.stem, content, None,
-                                                     "demo seed"), None)
-    tracking.seed_demo(session, seed_dir, {c: u.id for c, u in units.items()}, periods)
-    audit.record(session, None, "seed_demo", "database", None,
-                 after={"units": len(units), "users": len(logins)})
-    session.commit()
-    tracking.seed_demo_plan(session, seed_dir)
-    return password, logins
+        units = _load_units(session, _read_csv(seed_dir / "org_units.csv"), depth_of)
+        _load_attributes(session, _read_csv(seed_dir / "attributes.csv"), units, periods)
+        history = [
+            {"unit_id": units[r["unit_code"]].id, "period_id": periods[r["period"]].id,
+             "metric": "sales", "value": float(r["sales"])}
+            for r in _read_csv(seed_dir / "history.csv")
+        ]
+        session.execute(insert(UnitResult), history)
+        logins = _load_users(session, _read_csv(seed_dir / "users.csv"), units, password)
+        for filename, (kind, key) in SEED_SPECS.items():
+            content = json.loads((seed_dir / "specs" / filename).read_text(encoding="utf-8"))
+            specs.activate(session, specs.create_version(session, kind, key, content, None, "demo seed"), None)
+        # Approval flows: every seed_data/specs/flows/<key>.json, active under its file name.
+        for path in sorted((seed_dir / "specs" / "flows").glob("*.json")):
+            content = json.loads(path.read_text(encoding="utf-8"))
+            specs.activate(session, specs.create_version(session, spec_kinds.FLOW, path.stem, content, None,
+                                                         "demo seed"), None)
+        tracking.seed_demo(session, seed_dir, {c: u.id for c, u in units.items()}, periods)
+        audit.record(session, None, "seed_demo", "database", None,
+                     after={"units": len(units), "users": len(logins)})
+        tracking.seed_demo_plan(session, seed_dir)
+        return password, logins
 
 
 def _load_units(session: Session, rows: list[dict[str, str]], depth_of: dict[str, int]) -> dict[str, OrgUnit]:

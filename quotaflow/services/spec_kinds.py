@@ -1,6 +1,6 @@
 """The registry of spec kinds: each kind's JSON Schema and its semantic validator.
 
-A kind names a JSON Schema in ``schemas/`` and a validator that returns every
+A kind names a JSON Schema in ``quotaflow/schemas/`` and a validator that returns every
 :class:`SpecIssue` of a document (JSON pointer, code, column). Validators that need
 the factor model their spec refers to (scenario presets, risk rules) get it through a
 ``models`` lookup, so the caller decides which model counts: the active one, a draft
@@ -42,7 +42,7 @@ class SpecKind:
     """A kind of spec: its name, schema file and validator, and what it depends on."""
 
     name: str
-    schema: str  # schemas/<schema>.schema.json
+    schema: str  # quotaflow/schemas/<schema>.schema.json
     validate: Validator
     depends_on: tuple[str, ...] = ()
     order: int = 100  # import/validation order: dependencies first
@@ -152,7 +152,8 @@ def _validate_notification_routes(doc: Any, models: ModelLookup, key: str) -> li
     return validate_routes_spec(doc, models, key)
 
 
-register(SpecKind("notification_routes", "notification-routes", _validate_notification_routes,
+NOTIFICATION_ROUTES = "notification_routes"
+register(SpecKind(NOTIFICATION_ROUTES, "notification-routes", _validate_notification_routes,
                   order=40))
 
 

@@ -16,12 +16,16 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.rules import FactorModel, SpecError, SpecIssue, load_model
 from quotaflow.rules.specs import pointer
 from quotaflow.services import audit, spec_kinds
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import SpecVersion, User
 
-FACTOR_MODEL_KIND = "factor_model"
+FACTOR_MODEL_KIND = spec_kinds.FACTOR_MODEL
 
 
 def content_hash(content: Any) -> str:
@@ -90,31 +94,25 @@ def field_labels(session: Session) -> dict[str, dict[str, str]]:
 
 # -- validation, versions, activation ---------------------------------------------------------
 
-MESSAGES = {
-    "unknown_kind": "unknown spec kind {kind!r}",
-    "bad_key": "spec keys are 1-128 lower-case letters, digits, '_', '-' and '.', starting with "
-               "a letter or digit (got {key!r})",
-    "not_found": "{kind}/{key} has no version {version}",
-    "unchanged": "the content is identical to version {version} of {kind}/{key}; nothing was saved",
-    "already_active": "version {version} of {kind}/{key} is already active",
-    "invalid": "{kind}/{key}: {count} problem(s); nothing was saved",
-}
 
 
-class SpecServiceError(ValueError):
-    """A refused spec operation: a stable ``code``, its ``params`` and an English message.
+class SpecServiceError(QuotaFlowError):
+    """A refused spec operation: a stable ``code`` and its ``params``."""
 
-    The web layer translates by ``code``; the API and the CLI show ``message``.
-    """
+    domain = "spec"
+    CODE_KINDS = code_kinds(unknown_kind="not_found", not_found="not_found", unchanged="conflict",
+                            already_active="conflict")
+    CODES = messages.register(domain, {
+        "unknown_kind": _l("Unknown spec kind “%(kind)s”."),
+        "bad_key": _l("“%(key)s” is not a valid key: use lower-case letters, digits, “_”, “-” and “.”."),
+        "not_found": _l("%(kind)s/%(key)s has no version %(version)s."),
+        "unchanged": _l("The content is identical to version %(version)s; nothing was saved."),
+        "already_active": _l("Version %(version)s is already active."),
+        "invalid_spec": _l("Problems found: %(count)s. Nothing was saved."),
+    })
 
-    def __init__(self, code: str, **params: Any) -> None:
-        self.code = code
-        self.params = params
-        super().__init__(self.message)
-
-    @property
-    def message(self) -> str:
-        return MESSAGES[self.code].format(**self.params)
+    def __init__(self, code: str, /, **params: Any) -> None:
+        super().__init__(code, "", **params)
 
 
 @dataclass(frozen=True)
@@ -139,7 +137,10 @@ class SpecValidationError(SpecServiceError):
                  key: str = "") -> None:
         self.problems: list[SpecProblem] = [
             p if isinstance(p, SpecProblem) else SpecProblem(kind, key, p) for p in issues]
-        super().__init__("invalid", kind=kind, key=key, count=len(self.problems))
+        super().__init__("invalid_spec", kind=kind, key=key, count=len(self.problems))
+
+    def details(self) -> dict[str, Any]:
+        return {"issues": [p.as_dict() for p in self.problems]}
 
     @property
     def issues(self) -> list[SpecIssue]:
@@ -327,17 +328,13 @@ def save_version(session: Session, kind: str, key: str, content: Any, author: Us
     latest = latest_version(session, kind, key)
     if latest is not None and latest.content_hash == content_hash(content):
         raise SpecServiceError("unchanged", kind=kind, key=key, version=latest.version)
-    try:
+    with unit_of_work(session):
         spec = stage_version(session, kind, key, content, author, note, remote_addr)
         if activate:
             problems = activation_problems(session, spec)
             if problems:
                 raise SpecValidationError(problems, kind, key)
             stage_activation(session, spec, author, remote_addr)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return spec
 
 
@@ -356,12 +353,8 @@ def activate_version(session: Session, kind: str, key: str, version: int, actor:
     problems = activation_problems(session, spec)
     if problems:
         raise SpecValidationError(problems, kind, key)
-    try:
+    with unit_of_work(session):
         stage_activation(session, spec, actor, remote_addr)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return spec
 
 

@@ -37,6 +37,8 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError
 from quotaflow.forms.inputs import (
     CellError,
     coerce_cell,
@@ -45,8 +47,10 @@ from quotaflow.forms.inputs import (
     input_schema,
     validator,
 )
-from quotaflow.services import audit, specs
+from quotaflow.messages import _l
+from quotaflow.services import audit, input_check, specs
 from quotaflow.services.access import Principal
+from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import AttributeValue, OrgUnit, Period, User
 from quotaflow.store.queries import in_paths, levels, load_attribute_column, period_by_code
 
@@ -97,15 +101,27 @@ class SheetIssue:
     header: str | None = None
 
 
-class SheetImportError(Exception):
+class SheetImportError(QuotaFlowError):
     """The upload was refused; nothing was written. ``total`` counts every issue found,
     ``issues`` keeps the first :data:`MAX_ISSUES` in row order."""
+
+    domain = "sheet"
+    CODES = messages.register(domain, {
+        "invalid_sheet": _l("The file was refused, nothing was imported: %(total)s problem(s)."),
+    })
 
     def __init__(self, issues: Sequence[SheetIssue], total: int | None = None) -> None:
         self.issues = tuple(issues)
         self.total = len(self.issues) if total is None else total
-        super().__init__(f"{self.total} issue(s): " + "; ".join(
-            f"{i.column or ''}{i.row or ''} {i.code} {dict(i.params)}" for i in self.issues[:5]))
+        super().__init__("invalid_sheet", "", total=self.total)
+
+    def details(self) -> dict[str, Any]:
+        return {"issues": [{"code": i.code, "row": i.row, "column": i.column, **dict(i.params)}
+                           for i in self.issues]}
+
+    def __str__(self) -> str:
+        return f"{self.total} issue(s): " + "; ".join(
+            f"{i.column or ''}{i.row or ''} {i.code} {dict(i.params)}" for i in self.issues[:5])
 
 
 class IssueLog:
@@ -777,6 +793,7 @@ def import_inputs(session: Session, actor: User, principal: Principal, data: byt
         return col, header_of.get(col, name) if col else name
 
     changes = _Changes()
+    written: dict[str, list[tuple[int, float]]] = {name: [] for name in field_cols}
     first_row: dict[str, int] = {}
     for (number, cells), code in zip(data_rows, codes, strict=True):
         unit = None
@@ -831,6 +848,7 @@ def import_inputs(session: Session, actor: User, principal: Principal, data: byt
         k = position[unit]
         for name in field_cols:
             new = _as_stored(values.get(name)) if name not in cleared else None
+            written[name].append((number, math.nan if new is None else new))
             old = float(stored[name][k])
             row = {"period_id": period.id, "unit_id": unit, "name": name, "value": new}
             if math.isnan(old):
@@ -846,19 +864,39 @@ def import_inputs(session: Session, actor: User, principal: Principal, data: byt
             changes.units.add(unit)
             changes.note(code, name, None if math.isnan(old) else old, new)
     issues.raise_if_any()
+    # The one input check every write path runs (the planner's), on what would be written.
+    _check_written(input_check.active_fields(session), written, field_cols, header_of, issues)
+    issues.raise_if_any()
 
-    try:
+    with unit_of_work(session):
         _write_changes(session, period, changes)
         audit.record(session, actor, "import_inputs", "period", period.code, after={
             "file": filename[:200], "sha256": digest, "rows": len(data_rows),
             "units_changed": len(changes.units), "values_changed": changes.count,
             "fields": sorted(field_cols), "changes": changes.log}, remote_addr=remote_addr)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return InputsImportResult(period.code, len(data_rows), len(changes.units), changes.count,
                               digest)
+
+
+#: input_check's codes -> the sheet report's (translated by the web layer).
+_SHEET_CODES = {"missing": "input.required", "below_minimum": "input.minimum",
+                "above_maximum": "input.maximum", "not_integer": "cell.not_an_integer",
+                "not_boolean": "cell.not_a_boolean", "not_finite": "cell.not_finite"}
+
+
+def _check_written(fields: Mapping[str, Any], written: Mapping[str, list[tuple[int, float]]],
+                   field_cols: Mapping[str, int], header_of: Mapping[int, str],
+                   issues: IssueLog) -> None:
+    """Report, by row and column, every value the active model's field check refuses."""
+    columns = {name: [v for _n, v in pairs] for name, pairs in written.items()}
+    for name, problems in input_check.first_problems(fields, columns, MAX_ISSUES).items():
+        col = field_cols[name]
+        for p in problems:
+            params = dict(p.params)
+            if "min" in params or "max" in params:
+                params["limit"] = params.pop("min", params.pop("max", None))
+            issues.add(_SHEET_CODES[p.code], params, row=written[name][p.row][0], col=col,
+                       header=header_of[col])
 
 
 def _write_changes(session: Session, period: Period, changes: _Changes) -> None:

@@ -46,6 +46,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.rules.forecast import backtest, forecast_band, run_rate
 from quotaflow.rules.pacing import (
     DEFAULT_WEEKS,
@@ -57,19 +60,27 @@ from quotaflow.rules.pacing import (
 )
 from quotaflow.services import actuals as actuals_service
 from quotaflow.services import specs
-from quotaflow.store.models import AttributeValue, OrgLevel, OrgUnit, Period, Plan, PlanUnit
+from quotaflow.store import org_columns
+from quotaflow.store.models import AttributeValue, Period, Plan, PlanUnit
 
 PACING_KIND = "pacing_curve"
 SPEC_KEY = "default"
 
 
-class TrackingError(ValueError):
+class TrackingError(QuotaFlowError):
     """Progress cannot be computed; ``code``: no_plan, bad_week, no_weeks."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    domain = "tracking"
+    CODE_KINDS = code_kinds(no_plan="not_found")
+    CODES = messages.register(domain, {
+        "no_weeks": _l("Period %(period)s has no weeks."),
+        "no_plan": _l("Period %(period)s has no plan yet: create one in the target simulator "
+                      "to track progress against it."),
+        "bad_week": _l("%(period)s has weeks 1..%(weeks)s, not %(week)s."),
+    })
+
+    def __init__(self, code: str, /, **params: Any) -> None:
+        super().__init__(code, "/week" if code == "bad_week" else "", **params)
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,21 +102,11 @@ class UnitTree:
 
 
 def unit_tree(session: Session) -> UnitTree:
-    rows = session.execute(
-        select(OrgUnit.id, OrgUnit.parent_id, OrgUnit.depth, OrgUnit.code, OrgUnit.name_en,
-               OrgUnit.name_zh, OrgUnit.path, OrgLevel.key)
-        .join(OrgLevel, OrgLevel.depth == OrgUnit.depth)
-        .where(OrgUnit.active).order_by(OrgUnit.id)).all()
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    parents = np.array([-1 if r[1] is None else r[1] for r in rows], dtype=np.int64)
+    units = org_columns.org_columns(session, paths=True)
     return UnitTree(
-        ids=ids, codes=np.array([r[3] for r in rows], dtype=object),
-        levels=np.array([r[7] for r in rows], dtype=object),
-        names_en=np.array([r[4] for r in rows], dtype=object),
-        names_zh=np.array([r[5] for r in rows], dtype=object),
-        paths=np.array([r[6] for r in rows], dtype=object),
-        parent_row=actuals_service.parent_rows(ids, parents),
-        depth=np.array([r[2] for r in rows], dtype=np.int64))
+        ids=units.ids, codes=units.codes.astype(object), levels=units.level.astype(object),
+        names_en=units.name_en.astype(object), names_zh=units.name_zh.astype(object),
+        paths=units.paths.astype(object), parent_row=units.parent_row, depth=units.depth)
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,7 +230,7 @@ def current_week(period: Period, today: dt.date | None = None) -> int:
     today = today or dt.date.today()
     weeks = period.weeks
     if not weeks:
-        raise TrackingError("no_weeks", f"period {period.code} has no weeks")
+        raise TrackingError("no_weeks", period=period.code)
     for w in weeks:
         if w.start_date <= today <= w.end_date:
             return w.week_no
@@ -246,8 +247,7 @@ def target_plan(session: Session, period: Period) -> tuple[Plan, str]:
     latest = session.scalar(select(Plan).where(Plan.period_id == period.id)
                             .order_by(Plan.number.desc()).limit(1))
     if latest is None:
-        raise TrackingError("no_plan", f"period {period.code} has no plan yet: create one "
-                                       "(Plans > Simulate) to track progress against")
+        raise TrackingError("no_plan", period=period.code)
     return latest, "latest"
 
 
@@ -392,11 +392,11 @@ def progress(session: Session, period: Period, week: int | None = None, *,
     """Every active unit's pacing metrics for weeks 1..``week`` of ``period``, forecast
     and backtest (``week`` defaults to the current week)."""
     if not period.weeks:
-        raise TrackingError("no_weeks", f"period {period.code} has no weeks")
+        raise TrackingError("no_weeks", period=period.code)
     week = current_week(period, today) if week is None else int(week)
     n_weeks = len(period.weeks)
     if not 1 <= week <= n_weeks:
-        raise TrackingError("bad_week", f"{period.code} has weeks 1..{n_weeks}, not {week}")
+        raise TrackingError("bad_week", period=period.code, weeks=n_weeks, week=week)
     plan, source = target_plan(session, period)
     tree = unit_tree(session)
     targets, has_target = _targets(session, plan, tree.ids)

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
+from quotaflow.store.db import begin_write
+
 if TYPE_CHECKING:
     from quotaflow.services.access import Principal
 
@@ -71,6 +73,7 @@ def unit_of_work(session: Session) -> Iterator[Session]:
     session.info[_DEPTH] = depth + 1
     try:
         if depth:
+            begin_write(session)
             with session.begin_nested():
                 yield session
         else:

@@ -16,15 +16,16 @@ import secrets
 import unicodedata
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session
 
-from quotaflow.errors import Forbidden, NotFound
+from quotaflow import messages
+from quotaflow.errors import Forbidden, NotFound, QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.services import audit
-from quotaflow.services.uow import Context
+from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.store.models import OrgUnit, Upload, User
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -42,29 +43,33 @@ KINDS: dict[str, tuple[str, tuple[str, ...], str]] = {
 EXTENSIONS = {ext: kind for kind, (_t, exts, _f) in KINDS.items() for ext in exts}
 ACCEPT = ",".join(sorted(EXTENSIONS))  # for <input type="file" accept=...>
 
-MESSAGES = {
-    "no_file": "choose a file",
-    "empty": "the file is empty",
-    "too_large": "the file is larger than {limit} bytes",
-    "type_not_allowed": "files of type {extension} are not accepted",
-    "content_not_allowed": "the file's content is not an accepted type",
-    "mismatch": "the file's content ({detected}) does not match its extension {extension}",
-}
 
 
-@dataclass(eq=False)  # not frozen: a raised exception gets its traceback assigned
-class UploadError(ValueError):
-    """A refused file: a stable code and params; the web layer translates."""
+class UploadError(QuotaFlowError):
+    """A refused file: a stable code and params (``limit`` reads as 10 MB)."""
 
-    code: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    domain = "upload"
+    CODE_KINDS = code_kinds(not_visible="not_found")
+    CODES = messages.register(domain, {
+        "no_file": _l("Choose a file."),
+        "empty": _l("The file is empty."),
+        "too_large": _l("The file is too large: at most %(limit)s is accepted."),
+        "type_not_allowed": _l("Files of type %(extension)s are not accepted. Accepted: PNG, JPEG, PDF, XLSX, CSV and text."),
+        "content_not_allowed": _l("The file's content is not one of the accepted types (PNG, JPEG, PDF, XLSX, CSV, text)."),
+        "mismatch": _l("The file's content (%(detected)s) does not match its extension %(extension)s."),
+        "not_visible": _l("That file is not available; choose it again."),
+    })
 
-    @property
-    def message(self) -> str:
-        return MESSAGES[self.code].format(**self.params)
+    def __init__(self, code: str, params: Mapping[str, Any] | None = None) -> None:
+        super().__init__(code, "", **(params or {}))
 
-    def __str__(self) -> str:
-        return self.message
+
+def readable_size(size: int) -> str:
+    """A byte count people read: 10 MB, 512 KB, 900 B."""
+    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= scale:
+            return f"{round(size / scale, 1):g} {unit}"
+    return f"{size} B"
 
 
 def read_limited(stream: BinaryIO, max_bytes: int) -> bytes:
@@ -76,7 +81,7 @@ def read_limited(stream: BinaryIO, max_bytes: int) -> bytes:
             break
         buffer.write(chunk)
         if buffer.tell() > max_bytes:
-            raise UploadError("too_large", {"limit": max_bytes})
+            raise UploadError("too_large", {"limit": readable_size(max_bytes)})
     return buffer.getvalue()
 
 
@@ -111,7 +116,7 @@ def _is_xlsx(data: bytes) -> bool:
 def check_file(filename: str, data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     """The accepted kind of a file (a key of ``KINDS``), or :class:`UploadError`."""
     if len(data) > max_bytes:
-        raise UploadError("too_large", {"limit": max_bytes})
+        raise UploadError("too_large", {"limit": readable_size(max_bytes)})
     if not data:
         raise UploadError("empty")
     extension = os.path.splitext(filename)[1].lower()
@@ -157,21 +162,20 @@ def store_upload(
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     try:
-        upload = Upload(
-            storage_name=storage_name, original_name=safe_name(filename),
-            content_type=KINDS[kind][0], size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(), unit_id=unit.id,
-            uploaded_by_id=actor.id if actor else None,
-        )
-        session.add(upload)
-        session.flush()
-        audit.record(session, actor, "upload_file", "upload", str(upload.id),
-                     after={"name": upload.original_name, "size": upload.size,
-                            "sha256": upload.sha256, "unit": unit.code},
-                     remote_addr=remote_addr)
-        session.commit()
+        with unit_of_work(session):
+            upload = Upload(
+                storage_name=storage_name, original_name=safe_name(filename),
+                content_type=KINDS[kind][0], size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(), unit_id=unit.id,
+                uploaded_by_id=actor.id if actor else None,
+            )
+            session.add(upload)
+            session.flush()
+            audit.record(session, actor, "upload_file", "upload", str(upload.id),
+                         after={"name": upload.original_name, "size": upload.size,
+                                "sha256": upload.sha256, "unit": unit.code},
+                         remote_addr=remote_addr)
     except Exception:
-        session.rollback()
         path.unlink(missing_ok=True)
         raise
     return upload

@@ -36,6 +36,9 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.messages import _l
 from quotaflow.rules import FactorModel, SpecError, SpecIssue, TreeError, UnitTree, build_tree
 from quotaflow.rules.allocation import allocate, scores_for
 from quotaflow.rules.model import FieldSpec
@@ -43,10 +46,10 @@ from quotaflow.rules.scoring import AllocationError, Scores, factor_measures
 from quotaflow.rules.specs import pointer, schema_issues
 from quotaflow.services import audit, specs
 from quotaflow.services import plans as plan_service
-from quotaflow.services.plan_data import PlanError
+from quotaflow.services.plan_data import PlanError, field_problem
 from quotaflow.services.uploads import store_upload
+from quotaflow.store import org_columns
 from quotaflow.store import plan_queries as pq
-from quotaflow.store import queries as q
 from quotaflow.store.models import AuditEntry, OrgUnit, Period, Plan, PlanUnit, Upload, User
 
 POLICY_KIND = "whatif_policy"
@@ -76,29 +79,32 @@ __all__ = [
     "snapshot_upload",
 ]
 
-MESSAGES = {
-    "no_plan": "period {period} has no plan yet",
-    "no_policy": "no what-if policy is active",
-    "policy_invalid": "the what-if policy is not valid at {at}: {detail}",
-    "not_a_branch": "unit {unit!r} has no units below it to redistribute its target to",
-    "is_root": "unit {unit!r} is the top of the organisation: its target is the company "
-               "total, which a what-if does not change",
-    "not_in_plan": "unit {unit!r} is not in plan {plan}",
-    "unknown_unit": "unit {unit!r} is not below {root!r}",
-    "unknown_field": "{field!r} is not an input a what-if may change",
-    "unknown_factor": "{factor!r} is not a factor of the plan's model",
-    "not_a_number": "{value!r} is not a number (unit {unit}, {field})",
-    "missing_values": "{count} units below {root} have no value for {field!r}: {units}",
-    "allocation": "the model cannot run on these inputs: {detail}",
-}
 
 
-class WhatIfError(ValueError):
-    """A what-if cannot be run: a stable code and its parameters (pages translate)."""
+class WhatIfError(QuotaFlowError):
+    """A what-if cannot be run: a stable code and its parameters."""
 
-    def __init__(self, code: str, **params: Any) -> None:
-        self.code, self.params = code, params
-        super().__init__(MESSAGES[code].format(**params))
+    domain = "whatif"
+    CODE_KINDS = code_kinds(no_plan="not_found", not_in_plan="not_found", unknown_unit="not_found")
+    CODES = messages.register(domain, {
+        "no_plan": _l("Period %(period)s has no plan yet: a what-if starts from a plan."),
+        "no_policy": _l("No what-if policy is active. Ask an administrator to activate one."),
+        "policy_invalid": _l("The what-if policy is not valid at %(at)s: %(detail)s"),
+        "not_a_branch": _l("%(unit)s has no units below it to redistribute its target to."),
+        "is_root": _l("%(unit)s is the top of the organisation: its target is the company total, "
+                      "which a what-if does not change."),
+        "not_in_plan": _l("%(unit)s is not in plan %(plan)s."),
+        "unknown_unit": _l("%(unit)s is not below %(root)s."),
+        "unknown_field": _l("“%(field)s” is not an input a what-if may change."),
+        "unknown_factor": _l("“%(factor)s” is not a factor of the plan's model."),
+        "not_a_number": _l("“%(value)s” is not a number (%(unit)s, %(field)s)."),
+        "missing_values": _l("%(count)s units below %(root)s have no value for “%(field)s”: "
+                             "%(units)s."),
+        "allocation": _l("The model cannot run on these inputs: %(detail)s"),
+    })
+
+    def __init__(self, code: str, /, **params: Any) -> None:
+        super().__init__(code, "", **params)
 
 
 # -- the policy ----------------------------------------------------------------------
@@ -371,7 +377,7 @@ def _load_base(session: Session, unit: OrgUnit, plan: Plan) -> SandboxBase:
         raise WhatIfError("is_root", unit=unit.code)
     model = _plan_model(session, plan)
     policy = _active_policy(session, model)
-    units = pq.active_unit_columns(session)
+    units = org_columns.org_columns(session)
     # The subtree: the unit, then every active unit whose parent is in it (level by level).
     inside = units.ids == unit.id
     if not inside.any():
@@ -393,23 +399,22 @@ def _load_base(session: Session, unit: OrgUnit, plan: Plan) -> SandboxBase:
     pos = np.clip(np.searchsorted(ids[sort], parent_ids), 0, len(ids) - 1)
     parent = np.where(ids[sort][pos] == parent_ids, sort[pos], -1)
     parent[0] = -1
-    level_names = {lv.depth: lv.key for lv in q.levels(session)}
-    depth = units.depth[rows][order]
-    level = np.array([level_names.get(int(d), f"level{int(d)}") for d in range(depth.max() + 1)],
-                     dtype=str)[depth]
+    level = units.level[rows][order]
     columns = {}
     for spec in model.fields:
-        col = q.load_attribute_column(session, plan.period_id, spec.name, ids)
+        col = org_columns.input_column(session, plan.period_id, spec.name, ids)
         missing = np.isnan(col)
         missing[0] = False  # the root's own inputs are not used
-        if missing.any():
-            if spec.required or spec.default is None:
-                bad = np.flatnonzero(missing)
-                raise WhatIfError("missing_values", count=len(bad), root=unit.code,
-                                  field=spec.name, units=", ".join(codes[bad[:5]].tolist()))
-            col[missing] = float(spec.default)
+        if spec.needs_value and missing.any():
+            bad = np.flatnonzero(missing)
+            raise WhatIfError("missing_values", count=len(bad), root=unit.code,
+                              field=spec.name, units=", ".join(codes[bad[:5]].tolist()))
+        col = spec.filled(col)
         if np.isnan(col[0]):  # any in-range value will do
-            col[0] = float(spec.default if spec.default is not None else spec.min or 0)
+            col[0] = float(spec.default if spec.default is not None else np.ceil(spec.min or 0))
+        # The one field check: what the planner refuses, what-if refuses.
+        if (error := field_problem(spec, col, codes, plan.period.code)) is not None:
+            raise error
         columns[spec.name] = col
     tree = build_tree(codes, parent, columns, level=level,
                       labels={"name_en": units.name_en[rows][order],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -12,7 +10,6 @@ from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN (_sqlite_begin)
     cursor = dbapi_connection.cursor()
     # Foreign keys are off by default in SQLite; WAL lets readers run beside a writer.
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -21,18 +18,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(conn: Any) -> None:
-    # pysqlite begins transactions lazily and not before a SAVEPOINT, so a nested unit of
-    # work would commit on RELEASE; SQLAlchemy's documented fix: begin explicitly.
-    conn.exec_driver_sql("BEGIN")
-
-
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the settings QuotaFlow relies on for each backend."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -60,16 +50,21 @@ class Database:
         def _remove_session(_exc: BaseException | None) -> None:
             self.session.remove()
 
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """Commit the work of the block as one transaction, or none of it."""
-        session = self.session()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+
+def begin_write(session: Session) -> None:
+    """Make sure the session's connection is inside a real transaction before a SAVEPOINT.
+
+    pysqlite begins lazily, at the first write; a SAVEPOINT outside a transaction would
+    start one that its RELEASE commits, out of the caller's hands. Beginning IMMEDIATE
+    takes the write lock now (waiting up to busy_timeout) rather than upgrading a read
+    snapshot later, which SQLite refuses at once when another writer went first.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.driver_connection
+    if raw is not None and not raw.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 db = Database()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -26,48 +24,20 @@ from quotaflow.store.models import (
     SpecVersion,
     UnitResult,
 )
+from quotaflow.store.org_columns import OrgColumns, driver_cursor, org_columns
 from quotaflow.store.queries import in_paths
 
 PLAN_UNIT_COLUMNS = ("plan_id", "unit_id", "target", "lower", "upper", "locked",
                      "factor_amounts", "bounds_adjustment", "rounding_adjustment", "risks")
 
 
-@dataclass(frozen=True)
-class UnitColumns:
-    """The active org units as columns, ordered by id (``parent_row``: -1 for a root)."""
-
-    ids: np.ndarray
-    parent_ids: np.ndarray  # -1 where the unit has no parent
-    depth: np.ndarray
-    codes: np.ndarray
-    name_en: np.ndarray
-    name_zh: np.ndarray
-
-
 def _cursor(session: Session) -> tuple[Any, str]:
-    connection = session.connection().connection.driver_connection
-    marker = "?" if session.bind.dialect.paramstyle == "qmark" else "%s"
-    return connection.cursor(), marker
+    return driver_cursor(session)
 
 
-def active_unit_columns(session: Session) -> UnitColumns:
-    """Every active unit (id, parent, depth, code, names) in one query, as numpy columns.
-
-    The rows become columns in C (``np.fromiter`` over the flattened rows): no Python
-    loop per unit.
-    """
-    cursor, marker = _cursor(session)
-    cursor.execute(
-        "SELECT id, COALESCE(parent_id, -1), depth, code, name_en, name_zh FROM org_units "
-        f"WHERE active = {marker} ORDER BY id", (True,))
-    rows = cursor.fetchall()
-    cursor.close()
-    n = len(rows)
-    table = np.fromiter(chain.from_iterable(rows), dtype=object, count=6 * n).reshape(n, 6)
-    return UnitColumns(
-        ids=table[:, 0].astype(np.int64), parent_ids=table[:, 1].astype(np.int64),
-        depth=table[:, 2].astype(np.int64), codes=table[:, 3].astype(str),
-        name_en=table[:, 4].astype(str), name_zh=table[:, 5].astype(str))
+def active_unit_columns(session: Session) -> OrgColumns:
+    """Every active unit as numpy columns, in id order (the one org loader's)."""
+    return org_columns(session)
 
 
 def units_by_ids(session: Session, ids: Sequence[int]) -> dict[int, OrgUnit]:

@@ -18,6 +18,7 @@ from quotaflow.store.models import (
     UnitResult,
     User,
 )
+from quotaflow.store.org_columns import input_column
 
 
 def in_paths(paths: Sequence[str]) -> ColumnElement[bool]:
@@ -113,32 +114,9 @@ def unit_history(session: Session, unit_id: int) -> list[tuple[str, str, float]]
 def load_attribute_column(
     session: Session, period_id: int, name: str, unit_ids: np.ndarray
 ) -> np.ndarray:
-    """One attribute for the given units as float64, NaN where no value is stored.
-
-    Reads the (period, name) range of the primary key with the raw driver cursor,
-    then places the values with one vectorised search: no Python loop per unit.
-    """
-    connection = session.connection().connection.driver_connection
-    cursor = connection.cursor()
-    marker = "?" if session.bind.dialect.paramstyle == "qmark" else "%s"
-    cursor.execute(
-        f"SELECT unit_id, value FROM attribute_values WHERE period_id = {marker} AND name = {marker}",
-        (period_id, name),
-    )
-    rows = cursor.fetchall()
-    cursor.close()
-    column = np.full(len(unit_ids), np.nan)
-    if not rows:
-        return column
-    data = np.array(rows, dtype=np.float64)
-    stored_ids = data[:, 0].astype(np.int64)
-    order = np.argsort(unit_ids, kind="stable")
-    sorted_ids = np.asarray(unit_ids, dtype=np.int64)[order]
-    pos = np.searchsorted(sorted_ids, stored_ids)
-    pos = np.clip(pos, 0, len(sorted_ids) - 1)
-    hit = sorted_ids[pos] == stored_ids
-    column[order[pos[hit]]] = data[hit, 1]
-    return column
+    """One attribute for the given units as float64, NaN where no value is stored (the
+    one loader's, :func:`quotaflow.store.org_columns.input_column`)."""
+    return input_column(session, period_id, name, unit_ids)
 
 
 def audit_page(session: Session, page: int, per_page: int = 50) -> list[AuditEntry]:

@@ -22,10 +22,6 @@ CONTENT_SECURITY_POLICY = (
 
 
 def init_web(app: Flask) -> None:
-    # Importing confirm, emergency and flow_actions also registers their flow actions
-    # (apply_adjustment, publish_recompute, publish, sync_hr) in every process that runs
-    # the app, the CLI's "flows tick" included.
-    from quotaflow.services import flow_actions  # noqa: F401
     from quotaflow.web import (
         admin,
         alerts,
@@ -122,11 +118,8 @@ def init_web(app: Flask) -> None:
 
     @app.errorhandler(QuotaFlowError)
     def _refused(exc: QuotaFlowError) -> Any:
-        """A use case's refusal that the view did not handle: its status and message."""
-        if request.blueprint == "api":
-            from quotaflow.http.errors import api_error
-
-            return api_error(exc.status, exc.code, exc.message, exc.details())
+        """A use case's refusal that a page did not handle: its status and message (the
+        API answers refusals with its own handler)."""
         if exc.code == "not_found":  # the pages' own 404 and 403, as abort() shows them
             return _not_found(exc)
         if exc.code == "forbidden":

@@ -13,7 +13,6 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 
 from quotaflow.forms import (
     ROW_ACTION,
@@ -26,57 +25,19 @@ from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import commands
 from quotaflow.services import forms as forms_service
+from quotaflow.services.input_check import InputCheckError
 from quotaflow.web.context import current_locale as _locale
-from quotaflow.web.filters import number
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.periods import planning_period
 from quotaflow.web.uploads import form_items_with_files
 
 blueprint = Blueprint("collect", __name__, url_prefix="/collect")
 
-FIELD_ERRORS = {
-    "required": _l("This field is required."),
-    "minimum": _l("Enter %(limit)s or more."),
-    "maximum": _l("Enter %(limit)s or less."),
-    "exclusiveMinimum": _l("Enter more than %(limit)s."),
-    "exclusiveMaximum": _l("Enter less than %(limit)s."),
-    "multipleOf": _l("Enter a multiple of %(limit)s."),
-    "enum": _l("Choose one of: %(options)s."),
-    "const": _l("The only accepted value is %(value)s."),
-    "minLength": _l("Enter at least %(limit)s characters."),
-    "maxLength": _l("Enter at most %(limit)s characters."),
-    "pattern": _l("This does not have the expected form."),
-    "minItems": _l("Add at least %(limit)s rows."),
-    "maxItems": _l("Enter at most %(limit)s rows."),
-    "uniqueItems": _l("Rows must not repeat."),
-    "format": _l("Enter a valid %(format)s."),
-    "readonly": _l("Your role may not change this field."),
-    "unknown_field": _l("This form has no field %(name)s."),
-    "invalid": _l("This value is not accepted."),
-}
-TYPE_ERRORS = {
-    "number": _l("Enter a number."),
-    "integer": _l("Enter a whole number."),
-    "boolean": _l("Choose yes or no."),
-    "string": _l("Enter text."),
-}
-FORMAT_ERRORS = {"date": _l("Enter a date as YYYY-MM-DD.")}
 
 
 def field_error_message(error: FieldError) -> str:
     """The translated message for a form field error (code + params)."""
-    params = {k: (number(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)
-              for k, v in error.params.items()}
-    if error.code == "type":
-        message = TYPE_ERRORS.get(str(params.get("expected")), _l("Enter a value of the right type."))
-    elif error.code == "format" and params.get("format") in FORMAT_ERRORS:
-        message = FORMAT_ERRORS[params["format"]]
-    else:
-        message = FIELD_ERRORS.get(error.code, FIELD_ERRORS["invalid"])
-    try:
-        return str(message) % params
-    except (KeyError, TypeError, ValueError):
-        return str(FIELD_ERRORS["invalid"])
+    return forms_service.field_message(error, _locale())
 
 
 def translate_errors(errors: Mapping[str, FieldError]) -> dict[str, str]:
@@ -131,9 +92,14 @@ def unit_form(code: str) -> Any:
         else:
             errors = {**translate_errors(field_errors), **errors}
             if not errors:
-                commands.submit_inputs(request_context(), unit, period, version, data)
-                flash(gettext("Saved the inputs of %(unit)s.", unit=unit.name(_locale())), "success")
-                return redirect(url_for("collect.unit_form", code=unit.code))
+                try:
+                    commands.submit_inputs(request_context(), unit, period, version, data)
+                except InputCheckError as exc:  # the model's field check, as on every path
+                    errors = {exc.params["field"]: exc.localized(_locale())}
+                else:
+                    flash(gettext("Saved the inputs of %(unit)s.", unit=unit.name(_locale())),
+                          "success")
+                    return redirect(url_for("collect.unit_form", code=unit.code))
     view = build_form(spec, data, errors, roles=roles, locale=_locale())
     return render_template(
         "collect/unit.html", unit=unit, period=period, version=version, form=view, csrf=csrf,

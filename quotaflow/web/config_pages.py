@@ -17,7 +17,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
-from quotaflow.http.context import request_context
+from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import requires
 from quotaflow.rules import SpecIssue
 from quotaflow.services import bundle as bundle_service
@@ -47,14 +47,6 @@ CHANGE_LABELS = {"added": _l("added"), "removed": _l("removed"), "changed": _l("
 IMPORT_LABELS = {"unchanged": _l("unchanged"), "activated": _l("existing version activated"),
                  "created": _l("new version created and activated")}
 
-SPEC_ERRORS = {
-    "unknown_kind": _l("Unknown spec kind “%(kind)s”."),
-    "bad_key": _l("“%(key)s” is not a valid key: use lower-case letters, digits, “_”, “-” and “.”."),
-    "not_found": _l("%(kind)s/%(key)s has no version %(version)s."),
-    "unchanged": _l("The content is identical to version %(version)s; nothing was saved."),
-    "already_active": _l("Version %(version)s is already active."),
-    "invalid": _l("Problems found: %(count)s. Nothing was saved."),
-}
 
 _TOO_SMALL = _l("This value is too small.")
 _TOO_LARGE = _l("This value is too large.")
@@ -131,8 +123,7 @@ def kind_label(kind: str) -> str:
 
 
 def spec_error_message(error: SpecServiceError) -> str:
-    template = SPEC_ERRORS.get(error.code)
-    return str(template) % error.params if template is not None else error.message
+    return error.localized(request_locale())
 
 
 def issue_view(issue: SpecIssue, kind: str = "", key: str = "") -> dict[str, Any]:

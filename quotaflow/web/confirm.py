@@ -31,7 +31,6 @@ from quotaflow.services.plans import Plan
 from quotaflow.web.collect import translate_errors
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.context import is_htmx as _htmx
-from quotaflow.web.context import translated_error
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.periods import chosen_period
 from quotaflow.web.uploads import save_file, upload_error_message
@@ -39,29 +38,6 @@ from quotaflow.web.uploads import save_file, upload_error_message
 blueprint = Blueprint("confirm", __name__)
 DIFF_ROWS = 500  # rows a diff page shows (changed units come first)
 
-ERRORS = {
-    "no_policy": _l("No confirmation policy is active. Activate one before publishing."),
-    "not_draft": _l("Plan %(number)s of %(period)s is already %(status)s; only a draft plan "
-                    "can be published."),
-    "not_published": _l("This period has no published plan."),
-    "not_found": _l("This confirmation does not exist."),
-    "not_yours": _l("Only the head of %(unit)s may answer for its target."),
-    "not_pending": _l("The target of %(unit)s is not waiting for an answer any more."),
-    "stale": _l("The target changed meanwhile. Reload the page and answer again."),
-    "no_level_policy": _l("The confirmation policy has no rule for the level “%(level)s”."),
-    "required": _l("This field is required."),
-    "not_number": _l("Enter a whole number of yuan."),
-    "out_of_range": _l("Requested target: enter between %(minimum)s and %(maximum)s yuan "
-                       "(the allocated %(allocated)s ± %(range)s%%)."),
-    "not_multiple": _l("Requested target: enter a multiple of %(unit)s yuan."),
-    "no_change": _l("That is the allocated target: accept it instead of appealing."),
-    "reason_short": _l("Reason: enter at least %(limit)s characters."),
-    "reason_long": _l("Reason: enter at most %(limit)s characters."),
-    "evidence_missing": _l("Evidence: attach at least %(minimum)s file(s) (%(count)s attached)."),
-    "evidence_foreign": _l("Evidence: file %(upload)s does not belong to %(unit)s."),
-    "flow_refused": _l("The approval flow “%(flow)s” could not start: %(detail)s"),
-    "adjustment_failed": _l("The approved target of %(unit)s could not be applied: %(detail)s"),
-}
 ITEM_STATUS = {"pending": _l("Waiting for your answer"), "accepted": _l("Accepted"),
                "appealed": _l("Appeal under review")}
 APPEAL_STATUS = {"open": _l("Under review"), "approved": _l("Approved"),
@@ -70,7 +46,7 @@ GROUP_STATUS = {"open": _l("Being confirmed"), "settled": _l("Settled")}
 
 
 def error_message(error: conf.ConfirmationError) -> str:
-    return translated_error(ERRORS, error)
+    return error.localized(_locale())
 
 
 def _me() -> Any:

@@ -19,36 +19,18 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from quotaflow.errors import NotFound
-from quotaflow.http.context import request_context
+from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import requires
 from quotaflow.services import alerts as alert_service
 from quotaflow.services import commands, emergency_reads, plan_reads
 from quotaflow.services import emergency as service
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.context import is_htmx as _htmx
-from quotaflow.web.context import translated_error
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("emergency", __name__)
 
-ERRORS = {
-    "not_allowed": _l("Your role may not request an emergency recompute."),
-    "no_published": _l("%(period)s has no published plan to recompute."),
-    "unknown_city": _l("No active unit is in the city “%(city)s”."),
-    "unknown_unit": _l("No active unit has the code “%(code)s”."),
-    "root_frozen": _l("%(code)s is the company: its target is the total and cannot be frozen."),
-    "nothing_frozen": _l("Choose at least one city or unit to freeze."),
-    "too_many": _l("Choose at most %(limit)s cities or units."),
-    "reason_short": _l("Reason: enter at least %(limit)s characters."),
-    "reason_long": _l("Reason: enter at most %(limit)s characters."),
-    "bad_total": _l("New company total: enter a positive number of yuan."),
-    "not_exact": _l("The recompute would not be exact: %(detail)s"),
-    "pending": _l("Request #%(id)s for %(period)s is still waiting for approval."),
-    "allocation": _l("The model could not be re-run: %(detail)s"),
-    "flow_refused": _l("The approval flow could not start: %(detail)s"),
-    "not_found": _l("This request does not exist."),
-}
 STATUS = {"pending": _l("Waiting for approval"), "published": _l("Approved and published"),
           "rejected": _l("Rejected"), "withdrawn": _l("Withdrawn")}
 FLOW_STATUS = {"draft": _l("Draft"), "running": _l("Under review"), "approved": _l("Approved"),
@@ -56,7 +38,7 @@ FLOW_STATUS = {"draft": _l("Draft"), "running": _l("Under review"), "approved": 
 
 
 def error_message(error: service.EmergencyError) -> str:
-    return translated_error(ERRORS, error)
+    return error.localized(request_locale())
 
 
 

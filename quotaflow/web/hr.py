@@ -8,22 +8,14 @@ from typing import Any
 
 from flask import Blueprint, abort, render_template, request, send_file
 from flask_babel import get_locale, gettext
-from flask_babel import lazy_gettext as _l
 
-from quotaflow.http.context import request_context
+from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import hr_export
 from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("hr", __name__, url_prefix="/hr")
 
-ERRORS = {
-    "unknown_period": _l("There is no period “%(period)s”."),
-    "no_published_plan": _l("No plan of %(period)s is published yet, so there is nothing to "
-                            "export."),
-    "no_levels": _l("The organisation has no levels."),
-    "bad_format": _l("Unknown format “%(format)s” (choose %(known)s)."),
-}
 
 
 def export_texts() -> hr_export.HrExportTexts:
@@ -40,7 +32,7 @@ def export_texts() -> hr_export.HrExportTexts:
 
 
 def error_message(error: hr_export.HrExportError) -> str:
-    return str(ERRORS[error.code]) % error.params
+    return error.localized(request_locale())
 
 
 def _lang() -> str:

@@ -26,7 +26,7 @@ from flask_babel import format_datetime, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from quotaflow.http.context import request_context
+from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import requires
 from quotaflow.services import letter_reads
 from quotaflow.services import letters as letter_service
@@ -42,15 +42,6 @@ STATUS_LABELS = {
     "superseded": _l("Superseded"),
 }
 ROLE_LABELS = {"person": _l("I commit"), "manager": _l("Manager's countersignature")}
-LETTER_ERRORS = {
-    "not_yours": _l("Only the person this card is for can sign it."),
-    "not_manager": _l("Only the team lead over this person's team can countersign."),
-    "not_current": _l("A newer version of this card replaces it; sign the current one."),
-    "already_signed": _l("This card is already signed."),
-    "person_not_signed": _l("The person has not signed this card yet."),
-    "tampered": _l("The stored card no longer matches its fingerprint, so it cannot be "
-                   "signed. Ask HR to issue it again."),
-}
 FORBIDDEN = {"not_yours", "not_manager"}
 TEAM_LIMIT = 500
 
@@ -140,7 +131,7 @@ def _act(letter_id: int, role: str) -> Any:
         if exc.code in FORBIDDEN:
             abort(403)
         letter = _letter(letter_id)
-        return _respond(letter, str(LETTER_ERRORS[exc.code]))
+        return _respond(letter, exc.localized(request_locale()))
     if not request.headers.get("HX-Request"):
         flash(gettext("Signed.") if role == "person" else gettext("Countersigned."), "success")
     return _respond(letter)

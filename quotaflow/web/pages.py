@@ -6,27 +6,22 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 
-from quotaflow.http.context import request_context
+from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import commands
 from quotaflow.services import org as org_service
 from quotaflow.services import units as unit_service
 from quotaflow.services.specs import field_labels
+from quotaflow.web.context import current_locale
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("pages", __name__)
-INPUT_ERRORS = {
-    "bad_name": _l("Input names are lower-case letters, digits and _."),
-    "not_a_number": _l("“%(value)s” is not a number."),
-    "not_finite": _l("Enter a finite number."),
-}
 
 
 def input_error_message(error: org_service.InputError) -> str:
-    return str(INPUT_ERRORS[error.code]) % {"value": error.value}
+    return error.localized(request_locale())
 AUDIT_PAGE_SIZE = 50
 
 
@@ -81,9 +76,13 @@ def org_unit(code: str) -> Any:
         except org_service.InputError as exc:
             errors[exc.field] = input_error_message(exc)
         else:
-            commands.set_attributes(ctx, unit, period, values)
-            flash(gettext("Saved."), "success")
-            return redirect(url_for("pages.org_unit", code=unit.code, period=period.code))
+            try:
+                commands.set_attributes(ctx, unit, period, values)
+            except org_service.InputCheckError as exc:
+                errors[exc.params["field"]] = exc.localized(current_locale())
+            else:
+                flash(gettext("Saved."), "success")
+                return redirect(url_for("pages.org_unit", code=unit.code, period=period.code))
     ancestors = unit_service.ancestors(ctx, unit)
     return render_template(
         "org/unit.html",

@@ -25,7 +25,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from quotaflow.http.context import request_context
+from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import commands, plan_reads
 from quotaflow.services import periods as period_service
@@ -37,29 +37,6 @@ from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("plans", __name__)
 
-PLAN_ERRORS = {
-    "bad_total": _l("Enter the company total as a positive number of yuan."),
-    "unknown_scenario": _l("Unknown scenario “%(scenario)s”."),
-    "no_model": _l("No factor model is active. Activate one before planning."),
-    "model_invalid": _l("The factor model is not valid at %(at)s: %(detail)s"),
-    "presets_invalid": _l("The scenario presets are not valid at %(at)s: %(detail)s"),
-    "risks_invalid": _l("The risk rules are not valid at %(at)s: %(detail)s"),
-    "no_units": _l("The organisation has no active units."),
-    "inactive_parent": _l("%(count)s active units sit under a missing or inactive parent: "
-                          "%(units)s."),
-    "bad_tree": _l("The organisation tree is not valid: %(detail)s"),
-    "missing_values": _l("%(count)s units have no value for “%(field)s” in %(period)s: "
-                         "%(units)s."),
-    "out_of_range": _l("%(count)s units have a value of “%(field)s” outside [%(min)s, %(max)s] "
-                       "in %(period)s: %(units)s."),
-    "not_integer": _l("%(count)s units have a value of “%(field)s” that is not a whole number "
-                      "in %(period)s: %(units)s."),
-    "not_boolean": _l("%(count)s units have a value of “%(field)s” that is not 0 or 1 in "
-                      "%(period)s: %(units)s."),
-    "allocation": _l("The model cannot run on this data: %(detail)s"),
-    "note_too_long": _l("The note is longer than %(max)s characters."),
-    "unit_not_in_plan": _l("Unit %(unit)s is not in this plan."),
-}
 SEVERITY_LABELS = {"high": _l("High"), "medium": _l("Medium"), "low": _l("Low"),
                    "info": _l("Info")}
 STATUS_LABELS = {"draft": _l("Draft"), "published": _l("Published"),
@@ -79,7 +56,7 @@ PERCENT_FORMAT = "0.0%"
 
 
 def plan_error_message(error: PlanError) -> str:
-    return str(PLAN_ERRORS[error.code]) % error.params
+    return error.localized(request_locale())
 
 
 def _zh() -> bool:

@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
 
-from quotaflow.flows import Action, FlowState
+from quotaflow.flows import Action, FlowState, available_actions
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import requires
 from quotaflow.services import flow_reads, flows
@@ -72,60 +72,13 @@ DONE_MESSAGES = {
     "comment": _l("Comment added."), "urge": _l("The approvers were reminded."),
     "withdraw": _l("Withdrawn."), "edit": _l("Changes saved."), "submit": _l("Submitted again."),
 }
-REFUSALS = {
-    "already_decided": _l("Already decided by someone else. The page now shows the current "
-                          "state."),
-    "already_decided_by_you": _l("You have already decided this task."),
-    "not_assignee": _l("You are not an approver of this step."),
-    "not_your_turn": _l("An earlier approver has not decided yet."),
-    "not_initiator": _l("Only the initiator may do this."),
-    "not_participant": _l("Only the initiator and the approvers may comment."),
-    "too_late_to_withdraw": _l("An approver has already decided; the request can no longer be "
-                               "withdrawn."),
-    "ended": _l("This request has ended."),
-    "not_running": _l("This request is not in progress."),
-    "already_submitted": _l("This request is already in progress."),
-    "unknown_user": _l("Unknown user “%(user)s”."),
-    "already_assignee": _l("%(user)s already has this task."),
-    "invalid_return_target": _l("This request cannot be returned to “%(target)s”."),
-    "invalid_position": _l("Choose whether the approver comes before or after you."),
-    "empty_comment": _l("Write a comment first."),
-    "no_changes": _l("Nothing was changed."),
-    "field_not_editable": _l("“%(field)s” cannot be changed at this step."),
-    "invalid_value": _l("“%(field)s” must be a %(type)s."),
-    "bad_value": _l("“%(field)s” must be a number."),
-    "unknown_action": _l("This step runs an action QuotaFlow does not know (%(action)s); "
-                         "nothing was changed."),
-    "no_assignee": _l("Nobody can approve the step “%(node)s”; nothing was changed."),
-    "condition_failed": _l("A condition of the flow could not be evaluated; nothing was "
-                           "changed."),
-    "busy": _l("The request is changing too often; try again."),
-    "invalid_spec": _l("The flow definition of this request is not valid."),
-    "bad_action": _l("Unknown action."),
-    "comment_too_long": _l("The comment is too long (at most %(max)s characters)."),
-    "adjustment_failed": _l("The approved target could not be applied, so nothing was "
-                            "changed: %(detail)s"),
-    "recompute_failed": _l("The recomputed plan could not be published, so nothing was "
-                           "changed: %(detail)s"),
-}
-#: A refusal QuotaFlow has no words for (a plugin's action handler, say) still reads in the
-#: page's language, with the handler's own text as the detail.
-OTHER_REFUSAL = _l("The action was refused (%(code)s), so nothing was changed: %(detail)s")
 #: What a tick did to a task (the history's "time passed" rows).
 HANDLED_LABELS = {"auto_approved": _l("approved automatically"),
                   "escalated": _l("escalated to %(to)s"), "reminded": _l("reminder sent")}
 
 
 def refusal_message(exc: FlowRefused) -> str:
-    code = exc.code
-    if code == "already_decided" and exc.params.get("by") == "you":
-        code = "already_decided_by_you"
-    params = {**exc.params, "detail": exc.message, "code": exc.code}
-    template = REFUSALS.get(code, OTHER_REFUSAL)
-    try:
-        return str(template) % params
-    except (KeyError, TypeError, ValueError):
-        return str(OTHER_REFUSAL) % params
+    return exc.localized(_locale())
 
 
 class PendingTasksLabel:
@@ -214,18 +167,12 @@ def instance_view(instance: FlowInstance, username: str) -> dict[str, Any]:
     """Everything the instance page shows, and what this viewer may do."""
     spec = flows.spec_of(instance)
     state = FlowState.from_dict(instance.state)
-    mine = next((t for t in state.pending() if t.assignee == username), None)
-    waiting = next((t for t in state.tasks if t.assignee == username and t.status == "waiting"
-                    and t.node in state.current), None)
-    initiator = username == state.initiator
+    able = available_actions(spec, state, username)
+    mine = able.task
     people = {state.initiator} | {t.assignee for t in state.tasks} | {
         e.actor for e in state.history}
     names = _names(people)
-    editable: list[str] = []
-    if mine is not None:
-        editable = sorted(spec.node(mine.node).editable)
-    elif initiator and state.status == "draft":
-        editable = list(spec.fields)
+    editable = list(able.editable_fields)
     fields = []
     for name in dict.fromkeys([*spec.fields, *state.data]):
         fields.append({"name": name, "label": str(FIELD_LABELS.get(name, name)),
@@ -266,10 +213,9 @@ def instance_view(instance: FlowInstance, username: str) -> dict[str, Any]:
                        "decided": _when(t.decided_at)}
                       for t in tasks if t.visit == latest],
         })
-    return_targets = [{"value": "initiator", "label": gettext("The initiator")}] + [
-        {"value": n, "label": node_label(spec, n)}
-        for n in dict.fromkeys(state.path[:-1]) if n in spec.nodes]
-    running = state.status == "running"
+    return_targets = [{"value": n, "label": gettext("The initiator") if n == "initiator"
+                       else node_label(spec, n)}
+                      for n in able.return_targets if n == "initiator" or n in spec.nodes]
     subject = SUBJECT_PAGES.get(instance.subject_type)
     subject_link = None
     if subject is not None and instance.subject_id is not None:
@@ -282,16 +228,17 @@ def instance_view(instance: FlowInstance, username: str) -> dict[str, Any]:
         "current_labels": [node_label(spec, n) for n in state.current],
         "initiator_name": names.get(state.initiator, state.initiator),
         "fields": fields, "editable": editable, "history": history, "path": path,
-        "my_task": mine, "waiting": waiting is not None,
+        "my_task": mine, "waiting": able.waiting,
         "my_node": node_label(spec, mine.node) if mine else "",
         "return_targets": return_targets,
-        "directory_users": sorted(state.directory.get("users", ())),
-        "can_withdraw": initiator and (state.status == "draft" or (running and not
-                                                                   state.decided)),
-        "can_urge": initiator and running,
-        "can_resubmit": initiator and state.status == "draft",
-        "can_comment": state.status not in ("approved", "rejected", "withdrawn") and (
-            initiator or username in {t.assignee for t in state.tasks}),
+        # Who a task may go to: never the initiator (flows.permitted.assignable).
+        "directory_users": list(able.assignable),
+        "available_actions": able.ordered(),
+        "can_approve": "approve" in able,
+        "can_withdraw": "withdraw" in able,
+        "can_urge": "urge" in able,
+        "can_resubmit": "submit" in able,
+        "can_comment": "comment" in able,
     }
 
 

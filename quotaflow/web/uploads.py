@@ -17,41 +17,20 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from quotaflow.forms.spec import form_fields
-from quotaflow.http.context import request_context
+from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.rules.specs import pointer
 from quotaflow.services import commands
 from quotaflow.services import units as unit_service
 from quotaflow.services import uploads as upload_service
 from quotaflow.services.uploads import OrgUnit, Upload
-from quotaflow.web.filters import number
 
 blueprint = Blueprint("uploads", __name__, url_prefix="/uploads")
 
-UPLOAD_ERRORS = {
-    "no_file": _l("Choose a file."),
-    "empty": _l("The file is empty."),
-    "too_large": _l("The file is too large: at most %(limit)s is accepted."),
-    "type_not_allowed": _l("Files of type %(extension)s are not accepted. Accepted: PNG, JPEG, PDF, XLSX, CSV and text."),
-    "content_not_allowed": _l("The file's content is not one of the accepted types (PNG, JPEG, PDF, XLSX, CSV, text)."),
-    "mismatch": _l("The file's content (%(detected)s) does not match its extension %(extension)s."),
-    "not_visible": _l("That file is not available; choose it again."),
-}
 
 
 def upload_error_message(error: upload_service.UploadError) -> str:
-    params = dict(error.params)
-    if "limit" in params:
-        params["limit"] = _size(int(params["limit"]))
-    return str(UPLOAD_ERRORS[error.code]) % params
-
-
-def _size(size: int) -> str:
-    """A byte count people read: 10 MB, 512 KB, 900 bytes."""
-    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
-        if size >= scale:
-            return f"{number(round(size / scale, 1))} {unit}"
-    return f"{number(size)} B"
+    return error.localized(request_locale())
 
 
 def storage_dir() -> Path:
@@ -99,7 +78,7 @@ def form_items_with_files(spec: Mapping[str, Any], unit: OrgUnit
             upload = (upload_service.visible_upload(request_context(), int(raw))
                       if raw.isdigit() else None)
             if upload is None:
-                errors[pointer(fs.path)] = str(UPLOAD_ERRORS["not_visible"])
+                errors[pointer(fs.path)] = upload_error_message(upload_service.UploadError("not_visible"))
                 items.pop(fs.path)
     return items, errors
 
@@ -113,7 +92,8 @@ def _too_large(_e: Exception) -> Any:
     # The request itself passed the app's MAX_CONTENT_LENGTH.
     limit = current_app.config.get("MAX_CONTENT_LENGTH") or max_upload_bytes()
     return _error(413, "too_large", upload_error_message(
-        upload_service.UploadError("too_large", {"limit": min(limit, max_upload_bytes())})))
+        upload_service.UploadError(
+            "too_large", {"limit": upload_service.readable_size(min(limit, max_upload_bytes()))})))
 
 
 @blueprint.route("", methods=["POST"])

@@ -25,7 +25,7 @@ from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from werkzeug.routing import BuildError
 
-from quotaflow.http.context import request_context
+from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import requires
 from quotaflow.services import commands, confirmation_reads, plan_reads
 from quotaflow.services import units as unit_service
@@ -34,7 +34,6 @@ from quotaflow.services.plan_data import PlanError
 from quotaflow.services.plans import OrgUnit, Plan
 from quotaflow.services.uploads import UploadError, get_upload
 from quotaflow.web.periods import chosen_period
-from quotaflow.web.plans import plan_error_message
 from quotaflow.web.uploads import storage_dir, upload_error_message
 
 blueprint = Blueprint("whatif", __name__)
@@ -44,30 +43,12 @@ APPEAL_ENDPOINT = "confirm.appeal"
 INPUT_PREFIX = "in:"
 WEIGHT_PREFIX = "w:"
 
-WHATIF_ERRORS = {
-    "no_plan": _l("Period %(period)s has no plan yet: a what-if starts from a plan."),
-    "no_policy": _l("No what-if policy is active. Ask an administrator to activate one."),
-    "policy_invalid": _l("The what-if policy is not valid at %(at)s: %(detail)s"),
-    "not_a_branch": _l("%(unit)s has no units below it to redistribute its target to."),
-    "is_root": _l("%(unit)s is the top of the organisation: its target is the company total, "
-                  "which a what-if does not change."),
-    "not_in_plan": _l("%(unit)s is not in plan %(plan)s."),
-    "unknown_unit": _l("%(unit)s is not below %(root)s."),
-    "unknown_field": _l("“%(field)s” is not an input a what-if may change."),
-    "unknown_factor": _l("“%(factor)s” is not a factor of the plan's model."),
-    "not_a_number": _l("“%(value)s” is not a number (%(unit)s, %(field)s)."),
-    "missing_values": _l("%(count)s units below %(root)s have no value for “%(field)s”: "
-                         "%(units)s."),
-    "allocation": _l("The model cannot run on these inputs: %(detail)s"),
-}
 BOUND_LABELS = {"upper": _l("at its upper bound"), "lower": _l("at its lower bound"),
                 "fixed": _l("fixed")}
 
 
 def _error_message(error: service.WhatIfError | PlanError) -> str:
-    if isinstance(error, PlanError):
-        return plan_error_message(error)
-    return str(WHATIF_ERRORS[error.code]) % error.params
+    return error.localized(request_locale())
 
 
 def _zh() -> bool:

@@ -8,7 +8,6 @@ import io
 from dataclasses import dataclass
 
 import pytest
-from api_support import ACTUALS_SOURCE_IDS, deactivate, remove_actuals
 from confirm_support import draft_plan, fresh_period, user
 from sqlalchemy import select
 
@@ -54,10 +53,7 @@ def store_file(app, unit_code: str, name: str = "proof.txt") -> int:
 
 @pytest.fixture(scope="module")
 def world(app):
-    built = _world(app)
-    yield built
-    deactivate(app, [built.spare_user, f"api.{built.period.lower()}"])
-    remove_actuals(app, ACTUALS_SOURCE_IDS)
+    return _world(app)
 
 
 def _world(app) -> World:

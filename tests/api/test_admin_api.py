@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from api_support import deactivate
 from support import sign_in
 
 API = "/api/v1"
@@ -15,10 +14,8 @@ PASSWORD = "a-long-password"
 
 @pytest.fixture
 def made(app):
-    """User names a test creates; switched off afterwards (see api_support.deactivate)."""
-    names: list[str] = []
-    yield names
-    deactivate(app, names)
+    """User names a test creates (they roll back with the test)."""
+    return []
 
 
 def api(app, username: str):

@@ -2,6 +2,10 @@
 
 Playwright's own browser download is not used: ``CHROMIUM`` (Debian's package) is
 launched instead.  A missing browser is an error, never a skip.
+
+The live server answers from threads of its own, so these tests cannot share the test's
+transaction: every test here is ``committing`` (tests/conftest.py) and the server works on
+the test's own copy of the seeded database.  Give them function-scoped fixtures.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if E2E_DIR in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.committing)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

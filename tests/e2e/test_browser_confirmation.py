@@ -37,7 +37,7 @@ EAST_LEADS = (("lead.east.t1", "EAST-T1"), ("lead.east.t2", "EAST-T2"),
               ("lead.east.t6", "EAST-T6"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def period_code(app: Any) -> str:
     with app.app_context():
         return fresh_period(db.session).code

@@ -1,6 +1,6 @@
 """Scopes as a person sees them in a real browser (headless chromium via Playwright).
 
-Demo users (seed/users.csv): head.east is the East region head (locale zh);
+Demo users (quotaflow/seed_data/users.csv): head.east is the East region head (locale zh);
 sales.p0001 is a salesperson (locale en) in team EAST-T1, seeing only themself.
 """
 

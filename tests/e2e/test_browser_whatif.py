@@ -19,7 +19,7 @@ TOTAL = 249_500_000
 TEAMS = [f"NORTH-T{k}" for k in range(1, 7)]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def plan_id(app: Any) -> int:
     with app.app_context():
         period = own_period(db.session)

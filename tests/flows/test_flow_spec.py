@@ -10,7 +10,7 @@ import pytest
 
 from quotaflow.flows import FlowSpecError, load_flow
 
-APPEAL = Path(__file__).resolve().parents[2] / "seed" / "specs" / "flows" / "appeal.json"
+APPEAL = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data" / "specs" / "flows" / "appeal.json"
 
 
 def base() -> dict:
@@ -119,8 +119,12 @@ def test_unknown_action_and_registry() -> None:
     doc = base()
     doc["nodes"][2]["next"] = "act"
     doc["nodes"].append({"id": "act", "kind": "action", "action": "launch", "next": "end"})
-    assert issues_of(doc) == [("/nodes/5/action", "unknown_action")]
+    with pytest.raises(FlowSpecError) as info:
+        load_flow(doc, actions=["publish", "sync_hr"])
+    assert [(i.pointer, i.code) for i in info.value.issues] == [("/nodes/5/action",
+                                                                 "unknown_action")]
     assert load_flow(doc, actions=["launch"]).node("act").action == "launch"
+    assert load_flow(doc).node("act").action == "launch"  # no registry: names unchecked
 
 
 def test_editable_and_assignee_fields_must_be_declared() -> None:

@@ -21,7 +21,7 @@ from quotaflow.flows import (
     step,
 )
 
-APPEAL = Path(__file__).resolve().parents[2] / "seed" / "specs" / "flows" / "appeal.json"
+APPEAL = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data" / "specs" / "flows" / "appeal.json"
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 DIRECTORY = Directory(
     users=frozenset({"ini", "hrbp", "hrbp.west", "cfo", "ceo", "admin", "mgr1", "mgr2",

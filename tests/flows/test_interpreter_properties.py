@@ -23,7 +23,7 @@ from quotaflow.flows import (
     step,
 )
 
-APPEAL = Path(__file__).resolve().parents[2] / "seed" / "specs" / "flows" / "appeal.json"
+APPEAL = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data" / "specs" / "flows" / "appeal.json"
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 PEOPLE = ["ini", "hrbp", "cfo", "x", "y", "z", "admin", "outsider"]
 DIRECTORY = Directory(

@@ -1,4 +1,4 @@
-"""Form specs: the schema of schemas/form.schema.json plus the semantic checks."""
+"""Form specs: the schema of quotaflow/schemas/form.schema.json plus the semantic checks."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def pointers(doc) -> dict[str, str]:
 
 
 def test_the_form_schema_is_a_valid_json_schema() -> None:
-    schema = json.loads((ROOT / "schemas/form.schema.json").read_text(encoding="utf-8"))
+    schema = json.loads((ROOT / "quotaflow/schemas/form.schema.json").read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
 
 
@@ -144,7 +144,7 @@ def test_local_refs_are_followed() -> None:
 
 
 def test_the_inputs_form_is_generated_from_the_factor_model() -> None:
-    model = json.loads((ROOT / "seed/specs/factor_model.json").read_text(encoding="utf-8"))
+    model = json.loads((ROOT / "quotaflow/seed_data/specs/factor_model.json").read_text(encoding="utf-8"))
     spec = inputs_form_spec(model)
     assert validate_form_spec(spec) == []
     assert spec["ui"]["order"] == [f["name"] for f in model["fields"]]

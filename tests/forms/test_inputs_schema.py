@@ -56,7 +56,7 @@ def test_schema_shape() -> None:
 
 
 def test_schema_of_the_demo_model_is_valid() -> None:
-    doc = json.loads((ROOT / "seed/specs/factor_model.json").read_text(encoding="utf-8"))
+    doc = json.loads((ROOT / "quotaflow/seed_data/specs/factor_model.json").read_text(encoding="utf-8"))
     schema = input_schema(doc)
     Draft202012Validator.check_schema(schema)
     assert set(schema["properties"]) == {f["name"] for f in doc["fields"]}

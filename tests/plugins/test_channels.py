@@ -177,10 +177,10 @@ class DedupingHr:
         return ok_json({"stored": True}, 201)
 
 
+@pytest.mark.committing  # the worker claims and delivers in sessions of its own
 def test_hr_webhook_through_the_outbox_worker_waits_then_arrives_once(app) -> None:
     """Receiver down: the delivery waits (retried later). Receiver up: it arrives once.
     A replay (the worker's at-least-once redelivery) carries the same key, so HR drops it."""
-    from sqlalchemy import delete
     from sqlalchemy.orm import sessionmaker
 
     from quotaflow.services.outbox_worker import build_channels, run_once
@@ -200,47 +200,42 @@ def test_hr_webhook_through_the_outbox_worker_waits_then_arrives_once(app) -> No
                              attempts=0, next_attempt_at=t0, created_at=t0)
         session.add(event)
         session.commit()
-        delivery_id, event_id = row.id, event.id
-        try:
-            settings = {"CHANNELS": {"hr_webhook": {"url": f"http://127.0.0.1:{port}/hr",
-                                                    "secret": SECRET}}}
-            channels, _unavailable = build_channels(settings)
-            assert type(channels["hr_webhook"]).__name__ == "HrWebhookChannel"
+        delivery_id = row.id
+        settings = {"CHANNELS": {"hr_webhook": {"url": f"http://127.0.0.1:{port}/hr",
+                                                "secret": SECRET}}}
+        channels, _unavailable = build_channels(settings)
+        assert type(channels["hr_webhook"]).__name__ == "HrWebhookChannel"
 
-            down = run_once(factory, t0 + dt.timedelta(seconds=1), channels)
-            assert (down.claimed, down.retried, down.delivered) == (1, 1, 0)
-            session.expire_all()
-            waiting = session.get(OutboxDelivery, delivery_id)
-            assert waiting.status == "pending" and waiting.attempts == 1
-            assert "unreachable" in waiting.last_error
-            assert "127.0.0.1" in waiting.last_error
+        down = run_once(factory, t0 + dt.timedelta(seconds=1), channels)
+        assert (down.claimed, down.retried, down.delivered) == (1, 1, 0)
+        session.expire_all()
+        waiting = session.get(OutboxDelivery, delivery_id)
+        assert waiting.status == "pending" and waiting.attempts == 1
+        assert "unreachable" in waiting.last_error
+        assert "127.0.0.1" in waiting.last_error
 
-            receiver_logic = DedupingHr()
-            with http_receiver(receiver_logic, port=port) as receiver:
-                up = run_once(factory, t0 + dt.timedelta(hours=2), channels)
-                again = run_once(factory, t0 + dt.timedelta(hours=4), channels)
-                assert (up.claimed, up.delivered) == (1, 1)
-                assert again.claimed == 0
-                assert len(receiver.requests) == 1
-                [(key, body)] = receiver_logic.events.items()
-                assert key == "test-channels:letter.completed:1:hr_webhook"
-                assert body["topic"] == "letter.completed" and body["attempt"] == 2
-                assert body["payload"] == PAYLOAD
-                # A replay of the same delivery (e.g. the worker crashed before recording
-                # success) reaches HR with the same key and a fresh valid signature:
-                replay = delivery(key=key)
-                channels["hr_webhook"].deliver(replay)
-                assert receiver_logic.duplicates == [key]
-                assert len(receiver_logic.events) == 1
-            session.expire_all()
-            done = session.get(OutboxDelivery, delivery_id)
-            assert done.status == "delivered" and done.attempts == 2 and done.last_error is None
-        finally:
-            session.rollback()
-            session.execute(delete(OutboxDelivery).where(OutboxDelivery.event_id == event_id))
-            session.execute(delete(OutboxEvent).where(OutboxEvent.id == event_id))
-            session.commit()
-            session.close()
+        receiver_logic = DedupingHr()
+        with http_receiver(receiver_logic, port=port) as receiver:
+            up = run_once(factory, t0 + dt.timedelta(hours=2), channels)
+            again = run_once(factory, t0 + dt.timedelta(hours=4), channels)
+            assert (up.claimed, up.delivered) == (1, 1)
+            assert again.claimed == 0
+            assert len(receiver.requests) == 1
+            [(key, body)] = receiver_logic.events.items()
+            assert key == "test-channels:letter.completed:1:hr_webhook"
+            assert body["topic"] == "letter.completed" and body["attempt"] == 2
+            assert body["payload"] == PAYLOAD
+            # A replay of the same delivery (e.g. the worker crashed before recording
+            # success) reaches HR with the same key and a fresh valid signature:
+            replay = delivery(key=key)
+            channels["hr_webhook"].deliver(replay)
+            assert receiver_logic.duplicates == [key]
+            assert len(receiver_logic.events) == 1
+        session.rollback()  # end the read: SQLite keeps a transaction's snapshot
+        session.expire_all()
+        done = session.get(OutboxDelivery, delivery_id)
+        assert done.status == "delivered" and done.attempts == 2 and done.last_error is None
+        session.close()
 
 
 # --- WeCom -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from quotaflow.rules import (
 )
 from quotaflow.rules.pacing import PacingCurve, WeeklyMetrics
 
-SEED = Path(__file__).resolve().parents[2] / "seed"
+SEED = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data"
 COMPANY_TARGET = 249_500_000
 
 STREAK_RULE = {

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from quotaflow.allocate_cli import allocate_command
 
 ROOT = Path(__file__).resolve().parents[2]
-SPECS = ROOT / "seed" / "specs"
+SPECS = ROOT / "quotaflow" / "seed_data" / "specs"
 MODEL = SPECS / "factor_model.json"
-UNITS = ROOT / "seed" / "units.csv"
-TOTAL = json.loads((ROOT / "seed" / "company.json").read_text())["company_target_2026Q4"]
+UNITS = ROOT / "quotaflow" / "seed_data" / "units.csv"
+TOTAL = json.loads((ROOT / "quotaflow" / "seed_data" / "company.json").read_text())["company_target_2026Q4"]
 
 
 def invoke(*args: str):

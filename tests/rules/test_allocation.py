@@ -362,9 +362,9 @@ def test_scores_are_reusable() -> None:
 # -- the seed data -------------------------------------------------------------------
 
 def test_default_model_on_the_seed_company() -> None:
-    m = load_model(ROOT / "seed" / "specs" / "factor_model.json")
-    tree = load_units_csv(ROOT / "seed" / "units.csv", m)
-    total = json.loads((ROOT / "seed" / "company.json").read_text())["company_target_2026Q4"]
+    m = load_model(ROOT / "quotaflow" / "seed_data" / "specs" / "factor_model.json")
+    tree = load_units_csv(ROOT / "quotaflow" / "seed_data" / "units.csv", m)
+    total = json.loads((ROOT / "quotaflow" / "seed_data" / "company.json").read_text())["company_target_2026Q4"]
     plan = allocate(m, tree, total)
     assert plan.planned_total == total and plan.infeasible == ()
     assert tree.levels == ("company", "region", "team", "person")

@@ -99,7 +99,7 @@ def test_backtest_on_the_demo_history_per_person() -> None:
     import csv
     from pathlib import Path
 
-    seed = Path(__file__).resolve().parents[2] / "seed"
+    seed = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data"
     with open(seed / "weekly_history.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     people = sorted({r["unit_code"] for r in rows})

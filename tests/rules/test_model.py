@@ -13,7 +13,7 @@ from quotaflow.rules.model import FactorModel, ModelError, load_model
 from quotaflow.rules.specs import load_schema
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED_MODEL = ROOT / "seed" / "specs" / "factor_model.json"
+SEED_MODEL = ROOT / "quotaflow" / "seed_data" / "specs" / "factor_model.json"
 
 
 def base_doc() -> dict:
@@ -62,7 +62,7 @@ def test_seed_model_loads_with_the_case_weights() -> None:
     assert model.policy("team").upper_source == model.policy("default").upper_source
     assert len(model.content_hash) == 64
     # Every column the seed generator writes that the model reads is declared.
-    header = (ROOT / "seed" / "units.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    header = (ROOT / "quotaflow" / "seed_data" / "units.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
     assert set(model.field_names) <= set(header)
 
 

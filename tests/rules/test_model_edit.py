@@ -19,7 +19,7 @@ from quotaflow.rules.model_edit import (
     upsert_factor,
 )
 
-SEED_MODEL = json.loads((Path(__file__).parents[2] / "seed/specs/factor_model.json").read_text())
+SEED_MODEL = json.loads((Path(__file__).parents[2] / "quotaflow/seed_data/specs/factor_model.json").read_text())
 CROSS_BORDER = {
     "key": "cross_border", "label_en": "Cross-border service capability", "label_zh": "跨境服务能力",
     "fields": ["cross_border_rating"], "expression": "cross_border_rating", "normalisation": "score",

@@ -18,7 +18,7 @@ from quotaflow.rules import (
 )
 from quotaflow.rules.pacing import run_lengths
 
-SEED = Path(__file__).resolve().parents[2] / "seed"
+SEED = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data"
 
 
 def demo_weekly_history() -> np.ndarray:

@@ -16,15 +16,15 @@ from quotaflow.rules.scenarios import PresetError, load_presets, run_scenarios
 from quotaflow.rules.tree import load_units_csv
 
 ROOT = Path(__file__).resolve().parents[2]
-SPECS = ROOT / "seed" / "specs"
+SPECS = ROOT / "quotaflow" / "seed_data" / "specs"
 
 
 @pytest.fixture(scope="module")
 def seed() -> dict:
     """The committed demo company and default specs (absent files fail, never skip)."""
     model = load_model(SPECS / "factor_model.json")
-    tree = load_units_csv(ROOT / "seed" / "units.csv", model)
-    total = json.loads((ROOT / "seed" / "company.json").read_text())["company_target_2026Q4"]
+    tree = load_units_csv(ROOT / "quotaflow" / "seed_data" / "units.csv", model)
+    total = json.loads((ROOT / "quotaflow" / "seed_data" / "company.json").read_text())["company_target_2026Q4"]
     presets = load_presets(SPECS / "scenario_presets.json", model)
     rules = load_risk_rules(SPECS / "risk_rules.json", model)
     results = run_scenarios(model, tree, total, presets, risks=rules)

@@ -1,4 +1,4 @@
-"""The demo company in seed/: deterministic, internally consistent, and shaped like the case."""
+"""The demo company in quotaflow/seed_data/: deterministic, internally consistent, and shaped like the case."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-SEED_DIR = Path(__file__).resolve().parents[2] / "seed"
+SEED_DIR = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data"
 FILES = ("company.json", "org_units.csv", "attributes.csv", "units.csv", "history.csv",
          "weekly_history.csv", "actuals.csv", "users.csv")
 ATTRIBUTES = ["hist_sales", "prev_quarter_sales", "market_potential", "new_city_share",

@@ -10,7 +10,7 @@ import io
 import numpy as np
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from quotaflow.services import actuals, tracking
 from quotaflow.services.auth import principal_for
@@ -21,23 +21,23 @@ from quotaflow.store import queries as q
 from quotaflow.store.models import AuditEntry, OrgUnit
 from quotaflow.store.tracking_models import Actual
 
-# A period of these tests' own, so their actuals never touch the demo quarter; they are
-# deleted again afterwards (the seasonal curve pools every past period's actuals).
+# A period of these tests' own (on purpose: the demo quarter already has actuals, and
+# what a test stores is read back by date); each test's rows vanish with its transaction.
 TEST_PERIOD = "1999Q4"
 START, END = dt.date(1999, 10, 1), dt.date(1999, 12, 31)
 
 
 @pytest.fixture
-def ctx(app):
+def test_period(app) -> None:
     with app.app_context():
-        session = db.session
-        if q.period_by_code(session, TEST_PERIOD) is None:
-            add_period(session, TEST_PERIOD, START, END)
-            session.commit()
-        yield session
-        session.rollback()
-        session.execute(delete(Actual).where(Actual.date >= START, Actual.date <= END))
-        session.commit()
+        add_period(db.session, TEST_PERIOD, START, END)
+        db.session.commit()
+
+
+@pytest.fixture
+def ctx(app, test_period):
+    with app.app_context():
+        yield db.session
 
 
 def _user(session, name):
@@ -142,44 +142,39 @@ def test_missing_and_unknown_columns_are_refused(ctx) -> None:
     assert ("column.unknown", "B") in codes and ("column.missing", None) in codes
 
 
-def test_api_ingest_is_idempotent_and_reports_pointers(app, as_user) -> None:
+def test_api_ingest_is_idempotent_and_reports_pointers(app, test_period, as_user) -> None:
     client = as_user("hrbp")
     body = [{"unit": "P0005", "date": "1999-12-01", "value": 250, "source": "crm",
              "source_id": "X-9"},
             {"unit": "P0006", "date": "1999-12-02", "value": 125.5}]
-    try:
-        first = client.post("/api/v1/actuals", json=body)
-        assert first.status_code == 200, first.get_json()
-        assert first.get_json() == {"records": 2, "inserted": 2, "updated": 0, "unchanged": 0}
-        replay = client.post("/api/v1/actuals", json=body)
-        assert replay.status_code == 200
-        assert replay.get_json() == {"records": 2, "inserted": 0, "updated": 0, "unchanged": 2}
-        changed = client.post("/api/v1/actuals", json={"actuals": [{**body[0], "value": 300}]})
-        assert changed.get_json()["updated"] == 1
-        bad = client.post("/api/v1/actuals", json=[
-            body[1], {"unit": "P0005", "date": "1999-13-01", "value": "12"},
-            {"unit": "NOPE", "date": "1999-12-01", "value": 1, "colour": "red"}])
-        assert bad.status_code == 422
-        error = bad.get_json()["error"]
-        assert error["code"] == "invalid_actuals"
-        pointers = {(i["pointer"], i["code"]) for i in error["details"]["issues"]}
-        assert pointers == {("/1/value", "cell.bad_type"), ("/2/colour", "actuals.unknown_field"),
-                            ("/2/unit", "unit.unknown")}
-        not_list = client.post("/api/v1/actuals", json={"unit": "P0005"})
-        assert not_list.status_code == 422
-        # A sales person has no unit.write: refused before anything is read.
-        assert as_user("sales.p0001").post("/api/v1/actuals", json=body).status_code == 403
-        # A team lead may not record another team's people.
-        lead = as_user("lead.north.t4").post("/api/v1/actuals", json=body[:1])
-        assert lead.status_code == 422
-        assert lead.get_json()["error"]["details"]["issues"][0]["pointer"] == "/0/unit"
-        with app.app_context():
-            assert _stored(db.session) == {("P0005", "1999-12-01", "crm"): 300.0,
-                                           ("P0006", "1999-12-02", "api"): 125.5}
-    finally:
-        with app.app_context():
-            db.session.execute(delete(Actual).where(Actual.date >= START, Actual.date <= END))
-            db.session.commit()
+    first = client.post("/api/v1/actuals", json=body)
+    assert first.status_code == 200, first.get_json()
+    assert first.get_json() == {"records": 2, "inserted": 2, "updated": 0, "unchanged": 0}
+    replay = client.post("/api/v1/actuals", json=body)
+    assert replay.status_code == 200
+    assert replay.get_json() == {"records": 2, "inserted": 0, "updated": 0, "unchanged": 2}
+    changed = client.post("/api/v1/actuals", json={"actuals": [{**body[0], "value": 300}]})
+    assert changed.get_json()["updated"] == 1
+    bad = client.post("/api/v1/actuals", json=[
+        body[1], {"unit": "P0005", "date": "1999-13-01", "value": "12"},
+        {"unit": "NOPE", "date": "1999-12-01", "value": 1, "colour": "red"}])
+    assert bad.status_code == 422
+    error = bad.get_json()["error"]
+    assert error["code"] == "invalid_actuals"
+    pointers = {(i["pointer"], i["code"]) for i in error["details"]["issues"]}
+    assert pointers == {("/1/value", "cell.bad_type"), ("/2/colour", "actuals.unknown_field"),
+                        ("/2/unit", "unit.unknown")}
+    not_list = client.post("/api/v1/actuals", json={"unit": "P0005"})
+    assert not_list.status_code == 422
+    # A sales person has no unit.write: refused before anything is read.
+    assert as_user("sales.p0001").post("/api/v1/actuals", json=body).status_code == 403
+    # A team lead may not record another team's people.
+    lead = as_user("lead.north.t4").post("/api/v1/actuals", json=body[:1])
+    assert lead.status_code == 422
+    assert lead.get_json()["error"]["details"]["issues"][0]["pointer"] == "/0/unit"
+    with app.app_context():
+        assert _stored(db.session) == {("P0005", "1999-12-01", "crm"): 300.0,
+                                       ("P0006", "1999-12-02", "api"): 125.5}
 
 
 def test_openapi_documents_the_actuals_and_alerts_routes(client) -> None:

@@ -1,12 +1,11 @@
 """The alert scan on the demo: NORTH-T4's streak alert with three concrete remedies,
 sent to its lead and region head; scanning again adds nothing; cooldown; job leases
-and the schedule. The demo database is shared: the scan of week 6 is idempotent, and
-nothing here assumes an empty alerts table."""
+and the schedule. Each test starts from the seeded demo (its transaction is rolled back
+at its end)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import numpy as np
 import pytest
@@ -152,7 +151,7 @@ def test_cli_scan_reports_and_adds_nothing_the_second_time(app, ctx, demo) -> No
 
 
 def test_a_lease_has_one_holder_until_it_expires(ctx) -> None:
-    name = f"test-{uuid.uuid4().hex[:8]}"
+    name = "test-lease"
     now = dt.datetime(2026, 11, 30, 0, 0)
     ttl = dt.timedelta(minutes=10)
     assert jobs.acquire(ctx, name, "worker-a", ttl, now=now)
@@ -168,10 +167,11 @@ def test_a_lease_has_one_holder_until_it_expires(ctx) -> None:
     assert ctx.get(JobLease, name) is None
 
 
+@pytest.mark.committing
 def test_two_sessions_racing_for_a_free_lease_get_one_holder(app) -> None:
     from sqlalchemy.orm import Session
 
-    name = f"race-{uuid.uuid4().hex[:8]}"
+    name = "race"
     now = dt.datetime(2026, 11, 30, 0, 0)
     with app.app_context(), Session(bind=db.engine) as a, Session(bind=db.engine) as b:
         got = [jobs.acquire(a, name, "a", now=now), jobs.acquire(b, name, "b", now=now)]
@@ -205,18 +205,17 @@ def test_the_scheduled_scan_runs_once_per_slot_under_the_lease(ctx, demo) -> Non
     schedule = jobs.parse_schedule("MON 07:00")
     now = dt.datetime(2026, 11, 8, 23, 5)  # just after Monday 9 Nov 07:00 in Shanghai
     slot = schedule.last_slot(now)
-    already = ctx.scalar(select(ScanRun.id).where(ScanRun.trigger == "schedule",
-                                                  ScanRun.started_at >= slot))
+    assert ctx.scalar(select(ScanRun.id).where(ScanRun.trigger == "schedule",
+                                             ScanRun.started_at >= slot)) is None
     # Another worker holds the lease: this one does nothing.
     assert jobs.acquire(ctx, jobs.SCAN_JOB, "other-worker", now=now)
     try:
         assert jobs.run_due(ctx, schedule, "this-worker", now=now) is None
     finally:
         jobs.release(ctx, jobs.SCAN_JOB, "other-worker")
-    if already is None:
-        result = jobs.run_due(ctx, schedule, "this-worker", now=now)
-        # Scans the week that just ended (Nov 2-8 = week 6): nothing new.
-        assert (result.period, result.week, result.raised) == ("2026Q4", 6, ())
+    result = jobs.run_due(ctx, schedule, "this-worker", now=now)
+    # Scans the week that just ended (Nov 2-8 = week 6): nothing new.
+    assert (result.period, result.week, result.raised) == ("2026Q4", 6, ())
     # The slot is done (its run is recorded): no second scan, and the lease is free.
     assert jobs.run_due(ctx, schedule, "this-worker", now=now) is None
     assert jobs.lease_holder(ctx, jobs.SCAN_JOB, now=now) is None
@@ -256,26 +255,19 @@ def test_alert_pages_are_slices_of_one_order_newest_week_then_severity(ctx) -> N
 
     period = own_period(ctx)
     rules_vid = specs.active_version(ctx, "alert_rules", "default").id
-    made = []
     for code, severity in (("NORTH", "low"), ("NORTH-T4", "high"), ("NORTH-T1", "medium")):
         alert = Alert(rule="pagetest", unit_id=q.unit_by_code(ctx, code).id,
                       period_id=period.id, week=1, level="x", severity=severity, run=1,
                       metrics={}, label_en="t", label_zh="t", message_en="t", message_zh="t",
                       remedies=[], rules_version_id=rules_vid)
         ctx.add(alert)
-        made.append(alert)
     ctx.commit()
-    try:
-        paths = [q.unit_by_code(ctx, "NORTH").path]
-        pages = [alert_service.alerts_in_scope(ctx, paths, period_id=period.id, limit=1,
-                                               offset=k) for k in range(3)]
-        assert [page[0].severity for page in pages] == ["high", "medium", "low"]
-        whole = alert_service.alerts_in_scope(ctx, paths, period_id=period.id)
-        assert [a.unit.code for a in whole] == ["NORTH-T4", "NORTH-T1", "NORTH"]
-    finally:
-        for alert in made:
-            ctx.delete(alert)
-        ctx.commit()
+    paths = [q.unit_by_code(ctx, "NORTH").path]
+    pages = [alert_service.alerts_in_scope(ctx, paths, period_id=period.id, limit=1,
+                                           offset=k) for k in range(3)]
+    assert [page[0].severity for page in pages] == ["high", "medium", "low"]
+    whole = alert_service.alerts_in_scope(ctx, paths, period_id=period.id)
+    assert [a.unit.code for a in whole] == ["NORTH-T4", "NORTH-T1", "NORTH"]
 
 
 def test_targets_and_attribute_columns_follow_the_ids_given(ctx, demo) -> None:

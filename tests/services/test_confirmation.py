@@ -151,7 +151,7 @@ def test_appeal_out_of_range_is_refused_with_the_field_and_bounds(ctx, published
     assert error.code == "out_of_range" and error.pointer == "/requested"
     assert error.params["minimum"] == bounds.minimum
     assert error.params["maximum"] == bounds.maximum
-    assert f"{bounds.maximum}" in error.message and "requested" in error.message
+    assert f"{bounds.maximum:,}" in error.message and "Requested target" in error.message
     ctx.refresh(east)
     assert east.status == "pending"
 

@@ -2,13 +2,11 @@
 forecast curve runs from the week's result to the forecast along the pacing curve,
 resources are the period's headcount and cost inputs, and every view is JSON-ready.
 
-The demo database is shared: nothing here commits (rows added for a test are rolled
-back), and nothing assumes empty alerts, flows or outbox tables."""
+Each test starts from the seeded demo (its transaction is rolled back at its end)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 
 import pytest
@@ -19,8 +17,6 @@ from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.models import AttributeValue, SpecVersion, utcnow
 from quotaflow.store.tracking_models import Actual, Alert
-
-_ids = itertools.count(9_100_000)
 
 
 @pytest.fixture
@@ -218,12 +214,12 @@ def test_operations_counts_drafts_problems_flows_and_outbox(ctx) -> None:
     specs.activate(ctx, specs.create_version(ctx, "flow", "dashtest-flow", flow, None, "t"), None)
     flows.start(ctx, "dashtest-flow", unit=q.unit_by_code(ctx, "EAST"),
                 initiator=q.user_by_username(ctx, "head.east"), data={"amount": 1.0},
-                subject_type="dashtest", subject_id=next(_ids),
+                subject_type="dashtest", subject_id=1,
                 now=now - dt.timedelta(hours=3))
     # A dead delivery.
     outbox.emit(ctx, "alert.raised", {"title_en": "t", "title_zh": "t", "body_en": "b",
                                       "body_zh": "b", "url": "/"},
-                to_users=[q.user_by_username(ctx, "ceo").id], key=f"dashtest-{next(_ids)}")
+                to_users=[q.user_by_username(ctx, "ceo").id], key="dashtest-1")
     ctx.flush()
     from quotaflow.store.outbox_models import OutboxDelivery, OutboxEvent
 

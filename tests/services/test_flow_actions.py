@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from confirm_support import draft_plan, fresh_period, user
 from sqlalchemy import select
@@ -16,8 +14,6 @@ from quotaflow.store import queries as q
 from quotaflow.store.confirmation_models import ConfirmationGroup
 from quotaflow.store.models import AuditEntry, Plan
 from quotaflow.store.outbox_models import OutboxDelivery, OutboxEvent
-
-_ids = itertools.count(9_000_001)
 
 
 @pytest.fixture
@@ -34,15 +30,14 @@ def _flow(session, key: str, action: str, fields: dict) -> None:
                       "assignees": [{"user": "cfo"}], "mode": "single", "next": "act"},
                      {"id": "act", "kind": "action", "action": action, "next": "done"},
                      {"id": "done", "kind": "end", "outcome": "approved"}]}
-    if specs.active_version(session, "flow", key) is None:
-        specs.activate(session, specs.create_version(session, "flow", key, doc, None, "t"), None)
-        session.commit()
+    specs.activate(session, specs.create_version(session, "flow", key, doc, None, "t"), None)
+    session.commit()
 
 
 def _start(session, key: str, data: dict):
     instance = flows.start(session, key, unit=q.unit_by_code(session, "HQ"),
                            initiator=user(session, "hrbp"), data=data,
-                           subject_type="flow-actions-test", subject_id=next(_ids))
+                           subject_type="flow-actions-test", subject_id=1)
     session.commit()
     return instance
 

@@ -5,7 +5,6 @@ when both decisions count (a countersign), is applied after a re-read."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 from typing import Any
 
@@ -14,14 +13,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quotaflow.flows import Action
-from quotaflow.services import flows, specs
+from quotaflow.services import flows, registry, specs
 from quotaflow.services.flows import FlowRefused
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.flow_models import FlowInstance, FlowTask
 
 SUBJECT = "flow_test"
-_ids = itertools.count(10_000)
+
+# Threads race in sessions of their own: each test commits for real, on a database of its own.
+pytestmark = pytest.mark.committing
 
 
 def _flow(key: str, users: list[str], mode: str) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def applied(monkeypatch) -> list[int]:
         with lock:
             calls.append(instance.id)
 
-    monkeypatch.setitem(flows._ACTIONS, "apply_adjustment", handler)
+    monkeypatch.setitem(registry._loaded, registry.FLOW_ACTIONS["apply_adjustment"], handler)
     return calls
 
 
@@ -73,14 +74,12 @@ def lined_up(monkeypatch):
 
 def _start(engine, key: str, users: list[str], mode: str) -> int:
     with Session(engine) as session:
-        if flows.active_flow(session, key) is None:
-            specs.activate(session, specs.create_version(session, "flow", key,
-                                                         _flow(key, users, mode), None, "test"),
-                           None)
+        specs.activate(session, specs.create_version(session, "flow", key, _flow(key, users, mode),
+                                                     None, "test"), None)
         instance = flows.start(session, key, unit=q.unit_by_code(session, "EAST"),
                                initiator=q.user_by_username(session, "head.east"),
                                data={"amount": 1.0}, subject_type=SUBJECT,
-                               subject_id=next(_ids))
+                               subject_id=1)
         session.commit()
         return instance.id
 

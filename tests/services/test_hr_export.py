@@ -10,17 +10,17 @@ import io
 import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
-from sqlalchemy import func, insert, select
+from plan_support import OWN_PERIOD, own_period
+from sqlalchemy import func, select
 from support import DEMO_PASSWORD, sign_in
 
-from quotaflow.services import hr_export, plans, specs
+from quotaflow.services import hr_export, plans
 from quotaflow.services.auth import hash_password
 from quotaflow.services.seeding import add_period
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.letter_models import CommitmentLetter
 from quotaflow.store.models import (
-    AttributeValue,
     OrgLevel,
     OrgUnit,
     Plan,
@@ -29,7 +29,7 @@ from quotaflow.store.models import (
     User,
 )
 
-PERIOD = "1998Q4"  # this file's own period: plans here never meet other tests' plans
+PERIOD = OWN_PERIOD  # not the demo quarter, which has a published plan of its own
 TOTAL = 249_500_000
 ZH = hr_export.HrExportTexts(
     sheet="目标", code="人员编码", name="姓名", level_code="%(level)s编码", target="目标（元）",
@@ -38,42 +38,16 @@ ZH = hr_export.HrExportTexts(
                    "countersigned": "已会签", "outdated": "已过期：目标已变更"})
 
 
-def _period(session):
-    """The period with the demo's 2026Q4 inputs (topped up for units that have none)."""
-    period = q.period_by_code(session, PERIOD) or add_period(
-        session, PERIOD, dt.date(1998, 10, 1), dt.date(1998, 12, 31))
-    session.flush()
-    demo = q.period_by_code(session, "2026Q4")
-    for field in specs.active_version(session, "factor_model", "default").content["fields"]:
-        name = field["name"]
-        have = select(AttributeValue.unit_id).where(AttributeValue.period_id == period.id,
-                                                    AttributeValue.name == name)
-        missing = session.scalars(select(OrgUnit.id).where(OrgUnit.active,
-                                                           OrgUnit.id.not_in(have))).all()
-        if missing:
-            known = dict(session.execute(select(AttributeValue.unit_id, AttributeValue.value)
-                                         .where(AttributeValue.period_id == demo.id,
-                                                AttributeValue.name == name)).all())
-            session.execute(insert(AttributeValue), [
-                {"period_id": period.id, "name": name, "unit_id": u,
-                 "value": known.get(u, float(field.get("default") or 0))} for u in missing])
-    session.commit()
-    return period
-
-
 @pytest.fixture(scope="module")
 def published(app):
     """A published plan of PERIOD and, after it, a draft plan (which the export ignores)."""
     with app.app_context():
         session = db.session
-        period = _period(session)
-        plan = session.scalar(select(Plan).where(Plan.period_id == period.id,
-                                                 Plan.status == "published"))
-        if plan is None:
-            plan = plans.create_plan(session, None, period, "balanced", TOTAL, None)
-            plan.status = "published"
-            session.commit()
-            plans.create_plan(session, None, period, "aggressive", TOTAL + 1_000_000, None)
+        period = own_period(session)
+        plan = plans.create_plan(session, None, period, "balanced", TOTAL, None)
+        plan.status = "published"
+        session.commit()
+        plans.create_plan(session, None, period, "aggressive", TOTAL + 1_000_000, None)
         return plan.id
 
 
@@ -191,11 +165,11 @@ def test_errors_name_the_period(app, published) -> None:
         with pytest.raises(hr_export.HrExportError) as error:
             hr_export.build_export(db.session, "1897Q1", lang="en")
         assert (error.value.code, error.value.params) == ("unknown_period", {"period": "1897Q1"})
-        period = q.period_by_code(db.session, "2026Q4")
-        if hr_export.latest_published_plan(db.session, period) is None:
-            with pytest.raises(hr_export.HrExportError) as error:
-                hr_export.build_export(db.session, "2026Q4", lang="en")
-            assert error.value.code == "no_published_plan"
+        add_period(db.session, "1999Q1", dt.date(1999, 1, 1), dt.date(1999, 3, 31))  # no plan
+        db.session.flush()
+        with pytest.raises(hr_export.HrExportError) as error:
+            hr_export.build_export(db.session, "1999Q1", lang="en")
+        assert error.value.code == "no_published_plan"
 
 
 def test_cli_writes_the_file(app, published, tmp_path) -> None:
@@ -246,12 +220,11 @@ def east_hrbp(app) -> str:
     """An HRBP whose grant covers only the East region."""
     username = "hrexport.east"
     with app.app_context():
-        if q.user_by_username(db.session, username) is None:
-            user = User(username=username, display_name="HRBP East",
-                        password_hash=hash_password(DEMO_PASSWORD), locale="en")
-            user.grants.append(RoleGrant(role="hrbp", unit=q.unit_by_code(db.session, "EAST")))
-            db.session.add(user)
-            db.session.commit()
+        user = User(username=username, display_name="HRBP East",
+                    password_hash=hash_password(DEMO_PASSWORD), locale="en")
+        user.grants.append(RoleGrant(role="hrbp", unit=q.unit_by_code(db.session, "EAST")))
+        db.session.add(user)
+        db.session.commit()
     return username
 
 

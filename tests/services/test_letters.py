@@ -344,6 +344,7 @@ def test_a_new_plan_version_with_the_same_target_issues_no_new_card(ctx, period)
     assert letters.current_letter(ctx, unit.id).id == signed.id
 
 
+@pytest.mark.committing  # another session commits the new version
 def test_a_card_replaced_by_someone_else_meanwhile_cannot_be_signed(app, ctx, period) -> None:
     """The person's page loaded the card; a new plan version replaced it in another
     session before "I commit" arrived: the sign reads the card afresh and refuses."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-import uuid
 from pathlib import Path
 
 import pytest
@@ -24,15 +23,11 @@ from quotaflow.services.specs import (
 from quotaflow.store import db
 from quotaflow.store.models import AuditEntry, SpecVersion, User
 
-SEED = Path(__file__).resolve().parents[2] / "seed" / "specs"
+SEED = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data" / "specs"
 
 
 def seed_spec(name: str) -> dict:
     return json.loads((SEED / f"{name}.json").read_text(encoding="utf-8"))
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def count_versions(session, kind: str | None = None, key: str | None = None) -> int:
@@ -68,7 +63,7 @@ def hrbp(session) -> User:
 
 
 def test_an_invalid_spec_is_refused_with_pointers_and_nothing_is_saved(session, hrbp) -> None:
-    key = unique("t-invalid")
+    key = "t-invalid"
     model = seed_spec("factor_model")
     model["weights"]["product_fit"] = 5  # total 90%
     model["factors"][0]["expression"] = "hist_sales +* 2"
@@ -92,7 +87,7 @@ def test_schema_errors_carry_the_pointer_of_the_value(session, hrbp) -> None:
     model["weights"]["team_maturity"] = "twenty"
     model["factors"][1]["normalisation"] = "sideways"
     with pytest.raises(SpecValidationError) as caught:
-        save_version(session, "factor_model", unique("t-schema"), model, hrbp)
+        save_version(session, "factor_model", "t-schema", model, hrbp)
     codes = {i.pointer: i.code for i in caught.value.issues}
     assert codes["/weights/team_maturity"] == "schema.type"
     assert codes["/factors/1/normalisation"] == "schema.enum"
@@ -100,7 +95,7 @@ def test_schema_errors_carry_the_pointer_of_the_value(session, hrbp) -> None:
 
 def test_a_spec_must_be_an_object_of_a_known_kind_under_a_valid_key(session, hrbp) -> None:
     with pytest.raises(SpecValidationError) as caught:
-        save_version(session, "factor_model", unique("t-list"), [1, 2], hrbp)
+        save_version(session, "factor_model", "t-list", [1, 2], hrbp)
     assert caught.value.issues[0].code == "not_object"
     with pytest.raises(SpecServiceError) as unknown:
         save_version(session, "no_such_kind", "default", {}, hrbp)
@@ -111,7 +106,7 @@ def test_a_spec_must_be_an_object_of_a_known_kind_under_a_valid_key(session, hrb
 
 
 def test_identical_content_to_the_latest_version_is_refused(session, hrbp) -> None:
-    key = unique("t-same")
+    key = "t-same"
     model = seed_spec("factor_model")
     first = save_version(session, "factor_model", key, model, hrbp, "first")
     assert (first.version, first.status) == (1, "draft")
@@ -123,7 +118,7 @@ def test_identical_content_to_the_latest_version_is_refused(session, hrbp) -> No
 
 
 def test_activate_and_roll_back_retire_the_previous_version_and_are_audited(session, hrbp) -> None:
-    key = unique("t-roll")
+    key = "t-roll"
     model = seed_spec("factor_model")
     v1 = save_version(session, "factor_model", key, model, hrbp, "v1", activate=True,
                       remote_addr="10.0.0.9")
@@ -164,7 +159,7 @@ def test_activate_and_roll_back_retire_the_previous_version_and_are_audited(sess
 
 
 def test_activating_a_model_that_breaks_its_presets_is_refused(session, hrbp) -> None:
-    key = unique("t-dep")
+    key = "t-dep"
     model = seed_spec("factor_model")
     save_version(session, "factor_model", key, model, hrbp, activate=True)
     presets = seed_spec("scenario_presets")
@@ -194,21 +189,21 @@ def test_presets_and_risks_are_checked_against_the_active_model(session, hrbp) -
     presets = seed_spec("scenario_presets")
     presets["presets"][0]["weight_tilt"] = {"cross_border": 5, "historical_performance": -5}
     with pytest.raises(SpecValidationError) as caught:
-        save_version(session, "scenario_presets", unique("t-presets"), presets, hrbp)
+        save_version(session, "scenario_presets", "t-presets", presets, hrbp)
     assert [(i.pointer, i.code) for i in caught.value.issues] == [
         ("/presets/0/weight_tilt/cross_border", "unknown_factor")]
 
     risks = seed_spec("risk_rules")
     risks["unit_rules"][0]["when"] = "no_such_field > 1"
     with pytest.raises(SpecValidationError) as risk_error:
-        save_version(session, "risk_rules", unique("t-risks"), risks, hrbp)
+        save_version(session, "risk_rules", "t-risks", risks, hrbp)
     issue = risk_error.value.issues[0]
     assert (issue.pointer, issue.code, issue.column) == (
         "/unit_rules/0/when", "expression.unknown_name", 1)
 
 
 def test_a_model_with_its_own_key_is_used_by_presets_of_that_key(session, hrbp) -> None:
-    key = unique("t-own")
+    key = "t-own"
     model = seed_spec("factor_model")
     model["fields"].append({"name": "cross_border", "type": "number", "min": 0, "max": 10})
     model["factors"].append({"key": "cross_border", "fields": ["cross_border"],
@@ -257,7 +252,7 @@ def test_diff_matches_keyed_items_and_reports_pointers() -> None:
 
 
 def test_diff_accepts_versions(session, hrbp) -> None:
-    key = unique("t-diff")
+    key = "t-diff"
     model = seed_spec("factor_model")
     a = save_version(session, "factor_model", key, model, hrbp)
     model["name_zh"] = "新模型"
@@ -279,6 +274,6 @@ def test_registry_orders_dependencies_first() -> None:
                     reason="the form engine (quotaflow.forms.spec) has not landed yet")
 def test_form_specs_are_checked_by_the_form_engine(session, hrbp) -> None:
     with pytest.raises(SpecValidationError) as caught:
-        save_version(session, "form", unique("t-form"), {"schema": "not a schema"}, hrbp)
+        save_version(session, "form", "t-form", {"schema": "not a schema"}, hrbp)
     assert caught.value.issues
     assert all(i.pointer is not None for i in caught.value.issues)

@@ -1,8 +1,7 @@
 """Spreadsheet round trip of inputs, and the org / people / history imports.
 
-These tests move units and rewrite values, so they run on a database of their own
-(the demo company, seeded once for this module, on the run's backend) instead of the
-run's shared one.
+These tests move units and rewrite values; each starts from the seeded demo (its
+transaction is rolled back at its end, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -10,23 +9,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
-import uuid
 from collections.abc import Iterator
 
 import openpyxl
 import pytest
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
-from support import DEMO_PASSWORD
 
 from quotaflow.services import org_import
 from quotaflow.services import spreadsheets as sheets
 from quotaflow.services.access import Grant, Principal
 from quotaflow.services.auth import principal_for
-from quotaflow.services.seeding import load_demo
-from quotaflow.store.db import make_engine
-from quotaflow.store.migrate import upgrade
+from quotaflow.store import db
 from quotaflow.store.models import AttributeValue, AuditEntry, OrgUnit, UnitResult
 from quotaflow.store.queries import (
     in_paths,
@@ -40,30 +34,10 @@ PERIOD = "2026Q4"
 ORG_HEADER = "code,parent_code,level,name_en,name_zh,city_en,city_zh,new_city,opened\n"
 
 
-@pytest.fixture(scope="module")
-def session(request, tmp_path_factory) -> Iterator[Session]:
-    backend = os.environ.get("QUOTAFLOW_TEST_BACKEND", "sqlite")
-    admin = None
-    if backend == "postgresql":
-        admin_url = request.getfixturevalue("postgres_admin_url")
-        name = f"qf_sheets_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('sheets') / 'quotaflow.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    db_session = Session(engine, expire_on_commit=False)
-    load_demo(db_session, password=DEMO_PASSWORD)
-    yield db_session
-    db_session.close()
-    engine.dispose()
-    if admin is not None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+@pytest.fixture
+def session(app) -> Iterator[Session]:
+    with app.app_context():
+        yield db.session()
 
 
 def who(session: Session, username: str):

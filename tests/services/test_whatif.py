@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 from plan_support import own_period
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from quotaflow.rules import load_model
 from quotaflow.services import plans, spec_kinds, specs, whatif
@@ -235,3 +235,31 @@ def test_policy_spec_is_validated_against_the_model(ctx) -> None:
     active = specs.active_version(ctx, "whatif_policy", "default")
     assert active is not None
     assert kind.validate(active.content, lambda _k: model, "default") == []
+
+
+def test_what_if_refuses_the_inputs_the_planner_refuses(ctx, plan) -> None:
+    """Both load through the one loader and the one field check: a value out of its
+    field's range (stored before the write paths checked) stops both, naming the unit."""
+    from quotaflow.services.plan_data import PlanError
+
+    unit = q.unit_by_code(ctx, "EAST-T2")
+    where = (AttributeValue.period_id == plan.period_id, AttributeValue.unit_id == unit.id,
+             AttributeValue.name == "new_city_share")
+    good = ctx.scalar(select(AttributeValue.value).where(*where))
+    ctx.execute(update(AttributeValue).where(*where).values(value=55.0))
+    ctx.commit()
+    whatif.clear_cache()
+    try:
+        with pytest.raises(PlanError) as planner:
+            plans.simulate(ctx, plan.period, TOTAL)
+        with pytest.raises(PlanError) as sandbox:
+            whatif.open_base(ctx, _east(ctx), plan)
+        for caught in (planner, sandbox):
+            assert caught.value.code == "out_of_range"
+            assert caught.value.params["field"] == "new_city_share"
+            assert "EAST-T2" in caught.value.params["units"]
+    finally:
+        ctx.execute(update(AttributeValue).where(*where).values(value=good))
+        ctx.commit()
+        whatif.clear_cache()
+    assert whatif.open_base(ctx, _east(ctx), plan).root.code == "EAST"

@@ -16,7 +16,7 @@ from quotaflow.store.models import AttributeValue, AuditEntry, FormSubmission, S
 
 
 def planning_period(app):
-    """The period the pages collect for: the latest one (other tests may add periods)."""
+    """The period the pages collect for: the latest one."""
     with app.app_context():
         return q.periods(db.session)[-1].code
 

@@ -6,7 +6,6 @@ import copy
 import io
 import json
 import re
-import uuid
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,12 @@ from quotaflow.services import specs as spec_service
 from quotaflow.store import db
 from quotaflow.store.models import AuditEntry, SpecVersion
 
-SEED = Path(__file__).resolve().parents[2] / "seed" / "specs"
+SEED = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data" / "specs"
 OUTSIDERS = ("ceo", "head.east", "lead.east.t1", "sales.p0001")
 
 
 def seed_spec(name: str) -> dict:
     return json.loads((SEED / f"{name}.json").read_text(encoding="utf-8"))
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def count_versions(app, kind: str, key: str) -> int:
@@ -85,7 +80,7 @@ def test_unknown_kinds_keys_and_versions_are_404(hrbp) -> None:
 def test_editor_is_prefilled_and_refuses_errors_with_pointers(app, hrbp) -> None:
     editor = hrbp.get("/config/factor_model/default/new").data.decode()
     assert "historical_performance" in editor  # the active content, in the textarea
-    key = unique("t-page")
+    key = "t-page"
     model = seed_spec("factor_model")
     model["weights"]["product_fit"] = 5
     model["factors"][0]["expression"] = "hist_sales +* 2"
@@ -108,7 +103,7 @@ def test_editor_is_prefilled_and_refuses_errors_with_pointers(app, hrbp) -> None
 
 
 def test_editor_saves_drafts_and_activates(app, hrbp) -> None:
-    key = unique("t-page")
+    key = "t-page"
     model = seed_spec("factor_model")
     first = save(hrbp, "factor_model", key, model, note="first draft")
     assert first.status_code == 302
@@ -126,7 +121,7 @@ def test_editor_saves_drafts_and_activates(app, hrbp) -> None:
 
 
 def test_compare_shows_a_readable_diff(app, hrbp) -> None:
-    key = unique("t-diff")
+    key = "t-diff"
     model = seed_spec("factor_model")
     save(hrbp, "factor_model", key, model)
     model["factors"].reverse()
@@ -143,7 +138,7 @@ def test_compare_shows_a_readable_diff(app, hrbp) -> None:
 
 
 def test_activate_and_roll_back_buttons(app, hrbp) -> None:
-    key = unique("t-roll")
+    key = "t-roll"
     model = seed_spec("factor_model")
     save(hrbp, "factor_model", key, model, action="activate")
     model["name_en"] = "v2"
@@ -160,7 +155,7 @@ def test_activate_and_roll_back_buttons(app, hrbp) -> None:
 
 
 def test_activation_that_breaks_dependents_shows_their_pointers(app, hrbp) -> None:
-    key = unique("t-dep")
+    key = "t-dep"
     model = seed_spec("factor_model")
     save(hrbp, "factor_model", key, model, action="activate")
     presets = seed_spec("scenario_presets")
@@ -178,7 +173,7 @@ def test_activation_that_breaks_dependents_shows_their_pointers(app, hrbp) -> No
 
 
 def test_new_key_from_the_index(app, hrbp) -> None:
-    key = unique("t-new")
+    key = "t-new"
     opened = hrbp.get(f"/config/new?kind=scenario_presets&key={key}")
     assert opened.status_code == 302
     assert opened.location.endswith(f"/config/scenario_presets/{key}/new")
@@ -240,7 +235,7 @@ def test_api_lists_specs_and_versions(hrbp) -> None:
 
 
 def test_api_refuses_invalid_specs_with_issues_and_saves_nothing(app, hrbp) -> None:
-    key = unique("t-api")
+    key = "t-api"
     model = seed_spec("factor_model")
     model["weights"]["product_fit"] = 5
     response = hrbp.post(f"/api/v1/specs/factor_model/{key}/versions",
@@ -256,7 +251,7 @@ def test_api_refuses_invalid_specs_with_issues_and_saves_nothing(app, hrbp) -> N
 
 
 def test_api_creates_and_activates_versions(app, hrbp) -> None:
-    key = unique("t-api")
+    key = "t-api"
     model = seed_spec("factor_model")
     created = hrbp.post(f"/api/v1/specs/factor_model/{key}/versions",
                         json={"content": model, "note": "from the API"})

@@ -195,19 +195,13 @@ def test_alerts_with_remedies_within_the_scope(app, as_user) -> None:
                                                             "default").id)
         db.session.add(alert)
         db.session.commit()
-        alert_id = alert.id
-    try:
-        html = as_user("head.north").get("/dashboard/unit/NORTH").get_data(as_text=True)
-        assert 'data-rule="dashtest-web"' in html
-        assert "济南4组落后" in html and "从北京1组调派支援" in html  # head.north reads Chinese
-        assert 'data-rule="dashtest-web"' in as_user("ceo").get("/dashboard/unit/HQ").get_data(
-            as_text=True)
-        assert 'data-rule="dashtest-web"' not in as_user("head.east").get(
-            "/dashboard/unit/EAST").get_data(as_text=True)
-    finally:
-        with app.app_context():
-            db.session.delete(db.session.get(Alert, alert_id))
-            db.session.commit()
+    html = as_user("head.north").get("/dashboard/unit/NORTH").get_data(as_text=True)
+    assert 'data-rule="dashtest-web"' in html
+    assert "济南4组落后" in html and "从北京1组调派支援" in html  # head.north reads Chinese
+    assert 'data-rule="dashtest-web"' in as_user("ceo").get("/dashboard/unit/HQ").get_data(
+        as_text=True)
+    assert 'data-rule="dashtest-web"' not in as_user("head.east").get(
+        "/dashboard/unit/EAST").get_data(as_text=True)
 
 
 def test_alignment_figures_when_a_plan_is_published(app, as_user, monkeypatch) -> None:
@@ -272,13 +266,7 @@ def test_a_period_without_weeks_says_why_in_the_viewers_language(app, as_user) -
                         end_date=dt.date(1990, 3, 31))
         db.session.add(period)
         db.session.commit()
-        period_id = period.id
-    try:
-        html = as_user("cfo").get("/dashboard/unit/HQ?period=1990Q1").get_data(as_text=True)
-        assert 'data-testid="dashboard-empty"' in html
-        assert "Period 1990Q1 has no weeks, so there is nothing to track." in html
-        assert "period 1990Q1 has no weeks" not in html  # the service's untranslated text
-    finally:
-        with app.app_context():
-            db.session.delete(db.session.get(Period, period_id))
-            db.session.commit()
+    html = as_user("cfo").get("/dashboard/unit/HQ?period=1990Q1").get_data(as_text=True)
+    assert 'data-testid="dashboard-empty"' in html
+    assert "Period 1990Q1 has no weeks, so there is nothing to track." in html
+    assert "period 1990Q1 has no weeks" not in html  # the service's untranslated text

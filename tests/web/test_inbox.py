@@ -1,12 +1,13 @@
-"""The in-app inbox (bell, list, mark read) and the HRBP's Outbox page (dead deliveries, retry)."""
+"""The in-app inbox (bell, list, mark read) and the HRBP's Outbox page (dead deliveries, retry).
+
+Tests set up and check inside ``app.app_context()`` blocks and send requests outside
+them: an app context shared with requests would pin the requests' language."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import delete, select
 from support import DEMO_PASSWORD, sign_in
 
@@ -22,8 +23,7 @@ EVENT_PREFIX = "test-inbox:"
 
 
 def _user(username: str) -> User:
-    """A user of these tests; their team-lead grant is taken away again by ``cleanup`` (a
-    head of EAST-T1 left behind would change who approves that team's flows)."""
+    """A user of these tests (made, with a team-lead grant, the first time a test asks)."""
     user = user_by_username(db.session, username)
     if user is None:
         user = User(username=username, display_name=username.title(),
@@ -54,30 +54,12 @@ def _deliver_inbox(keys: list[str]) -> None:
     db.session.commit()
 
 
-@pytest.fixture
-def cleanup(app: Any) -> Iterator[None]:
-    """Leave nothing of ours in the shared database (audit entries stay, by design).
-
-    Tests set up and check inside ``app.app_context()`` blocks and send requests outside
-    them: an app context shared with requests would pin the requests' language."""
-    yield
-    with app.app_context():
-        events = select(OutboxEvent.id).where(OutboxEvent.key.startswith(EVENT_PREFIX))
-        db.session.execute(delete(InboxMessage).where(InboxMessage.event_id.in_(events)))
-        db.session.execute(delete(OutboxDelivery).where(OutboxDelivery.event_id.in_(events)))
-        db.session.execute(delete(OutboxEvent).where(OutboxEvent.key.startswith(EVENT_PREFIX)))
-        db.session.execute(delete(RoleGrant).where(RoleGrant.user_id.in_(
-            select(User.id).where(User.username.startswith("inbox.")))))
-        db.session.commit()
-        db.session.expire_all()
-
-
 def _unread(html: bytes) -> int | None:
     found = re.search(rb'data-testid="inbox-unread"[^>]*>(\d+)<', html)
     return int(found.group(1)) if found else None
 
 
-def test_inbox_lists_newest_first_and_marks_read(app: Any, cleanup: None) -> None:
+def test_inbox_lists_newest_first_and_marks_read(app: Any) -> None:
     keys = [f"{EVENT_PREFIX}1", f"{EVENT_PREFIX}2"]
     with app.app_context():
         reader, other = _user("inbox.reader"), _user("inbox.other")
@@ -131,7 +113,7 @@ def test_inbox_lists_newest_first_and_marks_read(app: Any, cleanup: None) -> Non
         assert entry is not None and entry.entity_id == "all"
 
 
-def test_inbox_in_chinese(app: Any, cleanup: None) -> None:
+def test_inbox_in_chinese(app: Any) -> None:
     key = f"{EVENT_PREFIX}zh"
     with app.app_context():
         reader = _user("inbox.reader")
@@ -146,7 +128,7 @@ def test_inbox_in_chinese(app: Any, cleanup: None) -> None:
     assert "新计划" in page and "New plan" not in page
 
 
-def test_outbox_page_shows_dead_deliveries_and_retry_requeues(app: Any, cleanup: None,
+def test_outbox_page_shows_dead_deliveries_and_retry_requeues(app: Any,
                                                                as_user: Any) -> None:
     key = f"{EVENT_PREFIX}dead"
     with app.app_context():
@@ -185,7 +167,7 @@ def test_outbox_page_shows_dead_deliveries_and_retry_requeues(app: Any, cleanup:
     assert head.post(f"/outbox/deliveries/{dead_id}/retry").status_code == 403
 
 
-def test_outbox_cli_status_and_retry(app: Any, cleanup: None) -> None:
+def test_outbox_cli_status_and_retry(app: Any) -> None:
     from quotaflow.cli import main
 
     key = f"{EVENT_PREFIX}cli"
@@ -212,10 +194,10 @@ def test_outbox_cli_status_and_retry(app: Any, cleanup: None) -> None:
             AuditEntry.action == "outbox_requeue", AuditEntry.entity_id == str(dead_id)))
         assert entry.actor_name == "hrbp"
     missing = runner.invoke(main, ["outbox", "retry", "999999999"])
-    assert missing.exit_code != 0 and "there is no delivery 999999999" in missing.output
+    assert missing.exit_code != 0 and "There is no delivery 999999999" in missing.output
 
 
-def test_outbox_cli_purge_deletes_old_delivered_rows(app: Any, cleanup: None) -> None:
+def test_outbox_cli_purge_deletes_old_delivered_rows(app: Any) -> None:
     import datetime as dt
 
     from quotaflow.cli import main
@@ -254,11 +236,9 @@ def test_outbox_cli_purge_deletes_old_delivered_rows(app: Any, cleanup: None) ->
 
 
 def test_users_create_sets_the_email(app: Any) -> None:
-    import uuid
-
     from quotaflow.cli import main
 
-    username = f"mail.cli.{uuid.uuid4().hex[:6]}"
+    username = "mail.cli"
     runner = app.test_cli_runner()
     bad = runner.invoke(main, ["users", "create", username, "--name", "M", "--role", "sales",
                                "--scope", "EAST-T1", "--email", "nobody", "--password", "pw-12345678"])
@@ -270,5 +250,3 @@ def test_users_create_sets_the_email(app: Any) -> None:
     with app.app_context():
         user = user_by_username(db.session, username)
         assert user.email == "m@example.com"
-        db.session.delete(user)  # leave nothing behind in the shared database
-        db.session.commit()

@@ -4,10 +4,8 @@ refusals a view leaves unhandled as the error page in the reader's language."""
 from __future__ import annotations
 
 import pytest
-from flask import Blueprint
 
 from quotaflow.errors import Conflict
-from quotaflow.http.guard import public
 
 
 @pytest.mark.parametrize("path", [
@@ -27,21 +25,9 @@ def test_someone_elses_message_is_404(as_user) -> None:
 
 
 def test_an_unhandled_refusal_renders_with_its_status_and_message(app) -> None:
-    from quotaflow import create_app
     from quotaflow.messages import CATALOGUE
 
-    app = create_app({key: app.config[key] for key in (
-        "DATABASE_URL", "TESTING", "WTF_CSRF_ENABLED", "SECRET_KEY")})
-    probe = Blueprint("refusal_probe", __name__)
-
-    @probe.route("/_probe/conflict")
-    @public
-    def conflict() -> str:
-        raise Conflict("conflict")
-
-    app.register_blueprint(probe)
-    client = app.test_client()
-    client.post("/language", data={"lang": "en", "next": "/"})
-    response = client.get("/_probe/conflict")
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        response = app.make_response(app.handle_user_exception(Conflict("conflict")))
     assert response.status_code == 409
     assert CATALOGUE["conflict"] in response.get_data(as_text=True)

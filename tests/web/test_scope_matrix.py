@@ -10,7 +10,7 @@ from quotaflow.services.access import ROLES
 from quotaflow.services.auth import hash_password
 from quotaflow.store import db
 from quotaflow.store.models import RoleGrant, User
-from quotaflow.store.queries import unit_by_code, user_by_username
+from quotaflow.store.queries import unit_by_code
 
 # Each role held over a subtree of the demo company, with one unit in scope and one out.
 # Scopes are regions or below so that "outside" exists for every role.
@@ -35,7 +35,7 @@ def _person_codes(app) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def matrix(app):
-    """Create one user per role (idempotent): role -> (username, inside, outside, scope)."""
+    """Create one user per role: role -> (username, inside, outside, scope)."""
     person, other_person = _person_codes(app)
     resolved = {}
     with app.app_context():
@@ -44,12 +44,11 @@ def matrix(app):
                 {"PERSON": person, "OTHER_PERSON": other_person}.get(c, c) for c in (scope, inside, outside)
             )
             username = f"matrix.{role}"
-            if user_by_username(db.session, username) is None:
-                user = User(username=username, display_name=username,
-                            password_hash=hash_password(DEMO_PASSWORD), locale="en")
-                user.grants.append(RoleGrant(role=role, unit=unit_by_code(db.session, scope)))
-                db.session.add(user)
-                db.session.commit()
+            user = User(username=username, display_name=username,
+                        password_hash=hash_password(DEMO_PASSWORD), locale="en")
+            user.grants.append(RoleGrant(role=role, unit=unit_by_code(db.session, scope)))
+            db.session.add(user)
+            db.session.commit()
             resolved[role] = (username, inside, outside, scope)
     return resolved
 

@@ -1,7 +1,7 @@
 """The Spreadsheets pages: downloads, uploads with their reports, and who may use them.
 
-The shared database is left as found: uploads that succeed either change nothing or
-are undone by uploading the original file again.
+Each test starts from the seeded demo; what an upload changes is rolled back with the
+test's transaction (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def test_round_trip_through_the_page(app, as_user) -> None:
         stored = db.session.get(AttributeValue, (period.id, "cost", unit.id)).value
     assert stored == target.value
     assert audit_count(app, "import_inputs") == imports + 1
-    # Uploading the original file puts the value back (and leaves the database as found).
+    # Uploading the original file puts the value back.
     assert upload(client, "/sheets/inputs", original, "ne.xlsx", period=PERIOD).status_code == 200
     with app.app_context():
         assert db.session.get(AttributeValue, (period.id, "cost", unit.id)).value == target.value - 1000

@@ -4,13 +4,12 @@ see and act, flows in the configuration pages, and the CLI tick."""
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import re
 
 import pytest
 
-from quotaflow.services import flows
+from quotaflow.services import flows, registry
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.flow_models import FlowInstance
@@ -18,13 +17,12 @@ from quotaflow.store.models import utcnow
 
 SUBJECT = "flow_test"
 HX = {"HX-Request": "true"}
-_ids = itertools.count(50_000)
 
 
 @pytest.fixture(autouse=True)
 def handled(monkeypatch):
     calls: list[int] = []
-    monkeypatch.setitem(flows._ACTIONS, "apply_adjustment",
+    monkeypatch.setitem(registry._loaded, registry.FLOW_ACTIONS["apply_adjustment"],
                         lambda session, instance: calls.append(instance.id))
     return calls
 
@@ -37,7 +35,7 @@ def start(app, change_pct: float = 2.0, *, now: dt.datetime | None = None) -> in
             initiator=q.user_by_username(session, "head.east"),
             data={"allocated": 1000.0, "requested": 1000.0 * (1 + change_pct / 100),
                   "change_pct": change_pct, "reason": "a new competitor"},
-            subject_type=SUBJECT, subject_id=next(_ids), now=now)
+            subject_type=SUBJECT, subject_id=1, now=now)
         session.commit()
         return instance.id
 
@@ -198,6 +196,67 @@ def test_api_lists_tasks_and_acts(app, as_user) -> None:
     assert again.get_json()["error"]["code"] == "already_decided"
 
 
+def test_api_says_what_the_caller_may_do_next(app, as_user, client) -> None:
+    instance_id = start(app, 1.0)  # any one of HRBP and CFO, "requested" editable
+    cfo = as_user("cfo").get(f"/api/v1/flows/{instance_id}").get_json()
+    assert cfo["available_actions"] == ["approve", "reject", "return", "transfer",
+                                        "add_approver", "edit", "comment"]
+    assert cfo["editable_fields"] == ["requested"]
+    assert cfo["return_targets"] == ["initiator"]
+    assert "head.east" not in cfo["assignable"] and "cfo" not in cfo["assignable"]
+    initiator = as_user("head.east").get(f"/api/v1/flows/{instance_id}").get_json()
+    assert initiator["available_actions"] == ["withdraw", "urge", "comment"]
+    assert initiator["editable_fields"] == []
+    overseer = as_user("admin").get(f"/api/v1/flows/{instance_id}").get_json()
+    assert overseer["available_actions"] == [] and overseer["editable_fields"] == []
+    # After the action, the answer is about the instance as it now is.
+    done = as_user("cfo").post(f"/api/v1/flows/{instance_id}/actions",
+                               json={"action": "return", "comment": "more, please"})
+    assert done.status_code == 200
+    assert done.get_json()["available_actions"] == ["comment"]
+    back = as_user("head.east").get(f"/api/v1/flows/{instance_id}").get_json()
+    assert back["available_actions"] == ["submit", "withdraw", "comment"]
+    assert back["editable_fields"] == ["allocated", "requested", "change_pct", "reason"]
+    documented = client.get("/api/v1/openapi.json").get_json()["paths"][
+        "/flows/{instance_id}"]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"]
+    described = json.dumps(documented)
+    assert '"available_actions"' in described and '"editable_fields"' in described
+
+
+def test_a_task_cannot_go_to_the_initiator_who_would_approve_it(app, as_user) -> None:
+    """The known attack: the approver transfers the task to the initiator, who approves
+    their own appeal. Refused by the page and the API alike, and not offered."""
+    instance_id = start(app, 1.0)
+    page = as_user("cfo").get(f"/tasks/{instance_id}").get_data(as_text=True)
+    assert '<option value="head.east">' not in page  # not suggested
+    moved = post(as_user("cfo"), instance_id, HX, action="transfer", target="head.east")
+    assert 'data-code="initiator_as_approver"' in moved.get_data(as_text=True)
+    added = as_user("cfo").post(f"/api/v1/flows/{instance_id}/actions",
+                                json={"action": "add_approver", "target": "head.east",
+                                      "position": "before"})
+    assert added.status_code == 422
+    assert added.get_json()["error"]["code"] == "initiator_as_approver"
+    assert load(app, instance_id).revision == 1
+    # A state from before the refusal (the initiator holds a task) still cannot approve.
+    with app.app_context():
+        instance = db.session.get(FlowInstance, instance_id)
+        doc = json.loads(json.dumps(instance.state))
+        for task in doc["tasks"]:
+            if task["assignee"] == "cfo":
+                task["assignee"] = "head.east"
+        instance.state = doc
+        db.session.commit()
+    initiator = as_user("head.east")
+    shown = initiator.get(f"/api/v1/flows/{instance_id}").get_json()
+    assert "approve" not in shown["available_actions"] and "reject" in shown[
+        "available_actions"]
+    refused = initiator.post(f"/api/v1/flows/{instance_id}/actions", json={"action": "approve"})
+    assert refused.status_code == 403
+    assert refused.get_json()["error"]["code"] == "self_approval"
+    assert load(app, instance_id).status == "running"
+
+
 def test_every_flow_route_is_documented(app, client) -> None:
     documented = {f"/api/v1{path}": set(ops) for path, ops in
                   client.get("/api/v1/openapi.json").get_json()["paths"].items()}
@@ -266,7 +325,7 @@ def test_a_handlers_refusal_and_what_a_tick_did_read_in_words(app, as_user,
     page = cfo.get(f"/tasks/{instance_id}").get_data(as_text=True)
     assert '<span class="muted">reminder sent</span>' in page
     assert '<span class="muted">reminded</span>' not in page
-    monkeypatch.setitem(flows._ACTIONS, "apply_adjustment", locked)
+    monkeypatch.setitem(registry._loaded, registry.FLOW_ACTIONS["apply_adjustment"], locked)
     refused = post(cfo, instance_id, action="approve")
     assert refused.status_code == 422
     assert ("The approved target could not be applied, so nothing was changed: the plan is "

@@ -1,9 +1,9 @@
 """Deterministic generator of the QuotaFlow demo company (the case in MISSION.md).
 
-Writes the CSV/JSON files described in seed/README.md. Regenerating gives byte-identical
+Writes the CSV/JSON files described in quotaflow/seed_data/README.md. Regenerating gives byte-identical
 files: every random draw comes from one numpy Generator with a fixed seed, in a fixed order.
 
-    /work/venv/bin/python seed/generate.py [out_dir]
+    /work/venv/bin/python quotaflow/seed_data/generate.py [out_dir]
 """
 
 from __future__ import annotations
