@@ -12,6 +12,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from quotaflow.allocate_cli import allocate_command
 from quotaflow.app import create_app
+from quotaflow.errors import QuotaFlowError
 
 DEMO_LOGINS_FILE = "demo-logins.txt"
 
@@ -19,6 +20,22 @@ DEMO_LOGINS_FILE = "demo-logins.txt"
 @click.group(cls=FlaskGroup, create_app=create_app)
 def main() -> None:
     """QuotaFlow: fair, explained, agreed and tracked sales targets."""
+
+
+def _refused(exc: QuotaFlowError) -> click.ClickException:
+    """A refused use case as the command's error (in English, the CLI's language)."""
+    return click.ClickException(exc.message)
+
+
+def _context(username: str | None = None) -> Any:
+    """The use-case context of a command: the system, or ``--as USERNAME``."""
+    from quotaflow.services import runtime, users
+
+    ctx = runtime.system()
+    try:
+        return users.acting_as(ctx, username)
+    except QuotaFlowError as exc:
+        raise _refused(exc) from None
 
 
 # -- database -----------------------------------------------------------------------------
@@ -33,7 +50,7 @@ def db_group() -> None:
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: the newest)."""
-    from quotaflow.store.migrate import upgrade
+    from quotaflow.services.runtime import upgrade
 
     upgrade(current_app.config["DATABASE_URL"], revision)
     click.echo(f"database at {revision}")
@@ -44,7 +61,7 @@ def db_upgrade(revision: str) -> None:
 @with_appcontext
 def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION (e.g. base)."""
-    from quotaflow.store.migrate import downgrade
+    from quotaflow.services.runtime import downgrade
 
     downgrade(current_app.config["DATABASE_URL"], revision)
 
@@ -53,7 +70,7 @@ def db_downgrade(revision: str) -> None:
 @with_appcontext
 def db_current() -> None:
     """Show the applied revision."""
-    from quotaflow.store.migrate import current
+    from quotaflow.services.runtime import current
 
     current(current_app.config["DATABASE_URL"])
 
@@ -61,10 +78,10 @@ def db_current() -> None:
 # -- demo ---------------------------------------------------------------------------------
 
 def _seed_demo(password: str | None) -> Path:
+    from quotaflow.services.runtime import open_session
     from quotaflow.services.seeding import load_demo
-    from quotaflow.store import db
 
-    password, logins = load_demo(db.session, password=password)
+    password, logins = load_demo(open_session(), password=password)
     path = Path(current_app.instance_path) / DEMO_LOGINS_FILE
     lines = ["# QuotaFlow demo logins (DEMO ONLY: generated at seeding, never use in production)",
              f"# password for every demo user: {password}", ""]
@@ -96,19 +113,15 @@ def seed_demo(password: str | None) -> None:
 @with_appcontext
 def demo(host: str, port: int) -> None:
     """Migrate, seed the demo company if the database is empty, print the logins, serve."""
-    from sqlalchemy import func, select
-
     from quotaflow.i18n import compile_catalogs
-    from quotaflow.store import db
-    from quotaflow.store.migrate import upgrade
-    from quotaflow.store.models import OrgUnit
+    from quotaflow.services import runtime
 
     compile_catalogs()
-    upgrade(current_app.config["DATABASE_URL"])
+    runtime.upgrade(current_app.config["DATABASE_URL"])
     path = Path(current_app.instance_path) / DEMO_LOGINS_FILE
-    if not db.session.scalar(select(func.count()).select_from(OrgUnit)):
+    if runtime.is_empty(runtime.system()):
         path = _seed_demo(None)
-    db.session.remove()
+    runtime.close_session()
     if path.exists():
         click.echo(path.read_text(encoding="utf-8"))
     click.echo(f"QuotaFlow demo on http://{host}:{port}/  (Ctrl+C to stop)")
@@ -160,31 +173,13 @@ def users_group() -> None:
 def users_create(username: str, display_name: str, role: str, scope_code: str, locale: str,
                  email: str | None, password: str) -> None:
     """Create a user with one role grant."""
-    from quotaflow.channels import is_email_address
-    from quotaflow.services import audit
-    from quotaflow.services.auth import hash_password
-    from quotaflow.services.uow import unit_of_work
-    from quotaflow.store import db
-    from quotaflow.store.models import RoleGrant, User
-    from quotaflow.store.queries import unit_by_code, user_by_username
+    from quotaflow.services import users
 
-    if email is not None:
-        email = email.strip() or None
-        if email is not None and not is_email_address(email):
-            raise click.ClickException(f"--email: {email!r} is not an e-mail address "
-                                       "(name@example.com)")
-    with unit_of_work(db.session()) as session:
-        if user_by_username(session, username.lower()):
-            raise click.ClickException(f"user {username!r} exists")
-        unit = unit_by_code(session, scope_code)
-        if unit is None:
-            raise click.ClickException(f"unknown org unit {scope_code!r}")
-        user = User(username=username.lower(), display_name=display_name,
-                    password_hash=hash_password(password), locale=locale, email=email)
-        user.grants.append(RoleGrant(role=role, unit=unit))
-        session.add(user)
-        audit.record(session, None, "create_user", "user", user.username,
-                     after={"role": role, "scope": scope_code, "email": email})
+    try:
+        users.create_user(_context(), username, display_name, password, role=role,
+                          scope=scope_code, locale=locale, email=email)
+    except QuotaFlowError as exc:
+        raise _refused(exc) from None
     click.echo(f"created {username} ({role} over {scope_code})")
 
 
@@ -194,16 +189,12 @@ def users_create(username: str, display_name: str, role: str, scope_code: str, l
 @with_appcontext
 def users_token(username: str, name: str) -> None:
     """Create an API token for USERNAME and print it once."""
-    from quotaflow.services.auth import create_api_token
-    from quotaflow.services.uow import unit_of_work
-    from quotaflow.store import db
-    from quotaflow.store.queries import user_by_username
+    from quotaflow.services import users
 
-    with unit_of_work(db.session()) as session:
-        user = user_by_username(session, username.lower())
-        if user is None:
-            raise click.ClickException(f"unknown user {username!r}")
-        token = create_api_token(session, user, name)
+    try:
+        token = users.create_token(_context(), username, name)
+    except QuotaFlowError as exc:
+        raise _refused(exc) from None
     click.echo(token)
 
 
@@ -215,15 +206,10 @@ def config_group() -> None:
 
 
 def _actor(username: str | None) -> Any:
-    from quotaflow.store import db
-    from quotaflow.store.queries import user_by_username
+    """The user ``--as`` names (None: the system)."""
+    from quotaflow.services.auth import actor
 
-    if username is None:
-        return None
-    user = user_by_username(db.session, username.lower())
-    if user is None:
-        raise click.ClickException(f"unknown user {username!r}")
-    return user
+    return actor(_context(username))
 
 
 @config_group.command("export")
@@ -232,9 +218,8 @@ def _actor(username: str | None) -> Any:
 def config_export(file: str) -> None:
     """Write every active spec (content, version, hash) to FILE ("-": standard output)."""
     from quotaflow.services.bundle import dumps, export_bundle
-    from quotaflow.store import db
 
-    bundle = export_bundle(db.session)
+    bundle = export_bundle(_context().session)
     text = dumps(bundle)
     if file == "-":
         click.echo(text, nl=False)
@@ -249,16 +234,16 @@ def config_export(file: str) -> None:
 @with_appcontext
 def config_import(file: str, username: str | None) -> None:
     """Validate the bundle FILE, then activate its specs in one transaction (or nothing)."""
-    from quotaflow.services.bundle import BundleError, import_bundle, parse
-    from quotaflow.store import db
+    from quotaflow.services import commands
+    from quotaflow.services.bundle import BundleError, parse
 
     try:
         raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     except OSError as exc:
         raise click.ClickException(f"cannot read {file}: {exc.strerror}") from None
-    actor = _actor(username)
+    ctx = _context(username)
     try:
-        done = import_bundle(db.session, parse(raw), actor)
+        done = commands.import_bundle(ctx, parse(raw))
     except BundleError as exc:
         click.echo(f"{file}: refused, nothing was imported ({len(exc.problems)} problem(s)):",
                    err=True)
@@ -299,14 +284,14 @@ def outbox_run(once: bool, interval: float, batch: int) -> None:
 @with_appcontext
 def outbox_status() -> None:
     """Deliveries per channel and status, and the dead ones with their last error."""
-    from quotaflow.services import outbox
-    from quotaflow.store import db
+    from quotaflow.services import inbox
 
-    rows = outbox.counts(db.session)
+    rows, problems = inbox.delivery_status(_context())
+    problems = problems[:50]
     click.echo(f"{'channel':<16}{'pending':>9}{'delivered':>11}{'failed':>8}")
     for row in rows:
         click.echo(f"{row.channel:<16}{row.pending:>9}{row.delivered:>11}{row.failed:>8}")
-    for delivery in outbox.problem_deliveries(db.session, limit=50):
+    for delivery in problems:
         click.echo(f"#{delivery.id} {delivery.status} {delivery.channel} "
                    f"{delivery.event.topic} attempts={delivery.attempts}: {delivery.last_error}")
 
@@ -317,14 +302,14 @@ def outbox_status() -> None:
 @with_appcontext
 def outbox_retry(delivery_id: int, username: str | None) -> None:
     """Re-queue a dead (failed) or waiting delivery: due now, attempts reset."""
-    from quotaflow.services import outbox
-    from quotaflow.store import db
+    from quotaflow.services import inbox, outbox
 
-    actor = _actor(username)
     try:
-        delivery = outbox.requeue(db.session, delivery_id, actor)
+        delivery = inbox.retry_delivery(_context(username), delivery_id)
     except outbox.OutboxError as exc:
         raise click.ClickException(str(exc)) from None
+    except QuotaFlowError as exc:
+        raise _refused(exc) from None
     click.echo(f"delivery #{delivery.id} ({delivery.channel}) is queued again")
 
 
@@ -337,10 +322,11 @@ def outbox_purge(days: int, username: str | None) -> None:
     """Delete old delivered deliveries and then their events (never pending or failed
     deliveries, never inbox messages)."""
     from quotaflow.services import outbox
-    from quotaflow.store import db
 
-    actor = _actor(username)
-    result = outbox.purge(db.session, days, actor=actor)
+    try:
+        result = outbox.purge_delivered(_context(username), days)
+    except QuotaFlowError as exc:
+        raise _refused(exc) from None
     click.echo(f"purged {result.deliveries} delivered deliveries and {result.events} events "
                f"older than {days} days (before {result.cutoff:%Y-%m-%d %H:%M} UTC)")
 
@@ -363,37 +349,21 @@ def alerts_scan(period_code: str | None, week: int | None, username: str | None)
 
     Running it again for the same week adds nothing.
     """
-    import datetime as dt
-
-    from quotaflow.services import alert_scan
+    from quotaflow.services import alert_scan, alerts
     from quotaflow.services.tracking import TrackingError
-    from quotaflow.store import db
-    from quotaflow.store import queries as q
 
-    actor = _actor(username)
-    periods = q.periods(db.session)
-    if period_code:
-        period = q.period_by_code(db.session, period_code)
-        if period is None:
-            raise click.ClickException(f"unknown period {period_code!r}")
-    else:
-        today = dt.date.today()
-        period = next((p for p in periods if p.start_date <= today <= p.end_date),
-                      periods[-1] if periods else None)
-        if period is None:
-            raise click.ClickException("there are no periods")
+    ctx = _context(username)
     try:
-        result = alert_scan.scan(db.session, period, week, trigger="cli", actor=actor)
+        result = alert_scan.run_scan(ctx, period_code, week, trigger="cli")
+    except QuotaFlowError as exc:
+        raise _refused(exc) from None
     except (TrackingError, alert_scan.ScanError) as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"{result.period} week {result.week}: {result.units} units, {result.hits} hit(s), "
                f"{len(result.raised)} new alert(s), {result.existing} already raised, "
                f"{result.suppressed} in cooldown (targets: plan #{result.plan_number}, "
                f"{result.targets_source})")
-    from quotaflow.store.tracking_models import Alert
-
-    for alert_id in result.raised:
-        alert = db.session.get(Alert, alert_id)
+    for alert in alerts.alerts_by_ids(ctx, result.raised):
         click.echo(f"  [{alert.severity}] {alert.unit.code} {alert.rule}: {alert.message_en}")
         for remedy in alert.remedies:
             click.echo(f"      - {remedy['message_en']}")
@@ -412,11 +382,12 @@ def actuals_import(file: str, username: str | None) -> None:
     """Import actuals from a .csv or .xlsx (unit_code, date, value[, source, source_id])."""
     from quotaflow.services import actuals
     from quotaflow.services.spreadsheets import SheetImportError
-    from quotaflow.store import db
 
     path = Path(file)
+    ctx = _context()
     try:
-        result = actuals.import_file(db.session, _actor(username), None, path.read_bytes(),
+        # The whole company (no scope), recorded in the audit log as --as USERNAME.
+        result = actuals.import_file(ctx.session, _actor(username), None, path.read_bytes(),
                                      path.name)
     except SheetImportError as exc:
         for issue in exc.issues[:50]:
@@ -451,17 +422,16 @@ def plans_emergency(period_code: str, cities: tuple[str, ...], units: tuple[str,
                     total: str | None, reason: str, username: str, only_preview: bool) -> None:
     """Request an emergency recompute: frozen units keep their targets, the rest is re-run,
     the fast-track flow approves, then a new plan version is published."""
-    from quotaflow.services import emergency
-    from quotaflow.store import db
-    from quotaflow.store import queries as q
+    from quotaflow.services import commands, emergency, emergency_reads, periods
 
-    actor = _actor(username)
-    period = q.period_by_code(db.session, period_code)
-    if period is None:
-        raise click.ClickException(f"unknown period {period_code!r}")
+    ctx = _context(username)
     try:
-        found = emergency.preview(db.session, period, cities=cities, unit_codes=units,
-                                  total=total)
+        period = periods.period(ctx, period_code)
+    except QuotaFlowError as exc:
+        raise _refused(exc) from None
+    try:
+        found = emergency_reads.preview(ctx, period, cities=cities, unit_codes=units,
+                                        total=total)
         click.echo(f"{period.code} plan #{found.plan.number}: total {found.company_total:,}, "
                    f"planned {found.old_planned:,} -> {found.planned_total:,}; "
                    f"{found.changed} unit(s) change ({found.changed_people} people), "
@@ -470,8 +440,8 @@ def plans_emergency(period_code: str, cities: tuple[str, ...], units: tuple[str,
             click.echo(f"  {r.code}: {r.old:,} -> {r.new:,} ({r.delta:+,})")
         if only_preview:
             return
-        made = emergency.submit(db.session, period, actor, reason=reason, cities=cities,
-                                unit_codes=units, total=total)
+        made = commands.request_emergency(ctx, period, reason=reason, cities=cities,
+                                          unit_codes=units, total=total)
     except emergency.EmergencyError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"emergency recompute #{made.id} submitted; approval flow instance "
@@ -493,8 +463,7 @@ def flows_tick(now_text: str | None) -> None:
     """Remind, escalate or auto-approve overdue tasks (run it from a scheduler)."""
     import datetime as dt
 
-    from quotaflow.services import flows
-    from quotaflow.store import db
+    from quotaflow.services import flows, runtime
 
     now = None
     if now_text:
@@ -504,7 +473,7 @@ def flows_tick(now_text: str | None) -> None:
             raise click.ClickException(f"--now: not an ISO time: {now_text!r}") from None
         if now.tzinfo is not None:
             now = now.astimezone(dt.UTC).replace(tzinfo=None)
-    result = flows.tick(db.session, now)
+    result = flows.run_tick(runtime.system(now))
     click.echo(f"ticked {len(result.ticked)} flow instance(s)")
     for instance_id, message in sorted(result.refused.items()):
         click.echo(f"  instance {instance_id}: refused: {message}", err=True)
@@ -547,7 +516,6 @@ def hr_export_command(period_code: str, fmt: str | None, output: str, lang: str)
     from flask_babel import force_locale
 
     from quotaflow.services import hr_export
-    from quotaflow.store import db
     from quotaflow.web.hr import export_texts
 
     if fmt is None:
@@ -555,7 +523,7 @@ def hr_export_command(period_code: str, fmt: str | None, output: str, lang: str)
         fmt = suffix if suffix in hr_export.FORMATS else "xlsx"
     with force_locale(lang):
         try:
-            export = hr_export.build_export(db.session, period_code, lang=lang,
+            export = hr_export.build_export(_context().session, period_code, lang=lang,
                                             texts=export_texts())
         except hr_export.HrExportError as exc:
             raise click.ClickException(exc.localized(lang)) from None

@@ -132,7 +132,7 @@ def test_users_create_and_token(cli_env: dict[str, str]) -> None:
     assert "exists" in duplicate.stderr
     unknown = run(["users", "create", "ghost", "--name", "G", "--role", "sales", "--scope", "NOPE",
                    "--password", "x"], cli_env)
-    assert "unknown org unit 'NOPE'" in unknown.stderr
+    assert unknown.returncode != 0 and "NOPE" in unknown.stderr
     token = run(["users", "token", "ops.bot"], cli_env)
     assert token.returncode == 0
     assert token.stdout.strip().startswith("qf_")

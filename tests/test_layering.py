@@ -17,10 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Where no module may import ``quotaflow.store`` (SQL lives in store/, reached via services/).
 NO_STORE_IMPORTS: tuple[str, ...] = (
     "quotaflow/web",
+    "quotaflow/api",
+    "quotaflow/cli.py",
 )
 #: Where nothing calls ``commit()``, ``rollback()`` or ``db.transaction()``: use cases do.
 NO_TRANSACTION_CALLS: tuple[str, ...] = (
     "quotaflow/web",
+    "quotaflow/api",
+    "quotaflow/cli.py",
 )
 TRANSACTION_METHODS = frozenset({"commit", "rollback", "transaction"})
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify, request
-from flask_login import current_user
 
 from quotaflow.api import api_blueprint
 from quotaflow.flows import Action, FlowState, available_actions
+from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
-from quotaflow.http.guard import current_principal, requires
-from quotaflow.services import flows
-from quotaflow.store import db
-from quotaflow.store.flow_models import FlowInstance, FlowTask
+from quotaflow.http.guard import requires
+from quotaflow.services import flow_reads, flows
 
 ACTIONS = ("approve", "reject", "return", "transfer", "add_approver", "comment", "urge",
            "withdraw", "edit", "submit")
@@ -29,7 +27,7 @@ def _when(value: Any) -> str | None:
     return value.isoformat() + "Z" if value is not None else None
 
 
-def instance_json(instance: FlowInstance, *, full: bool = True,
+def instance_json(instance: Any, *, full: bool = True,
                   user: str | None = None) -> dict[str, Any]:
     """The instance; with ``user``, also what that user may do next on it."""
     state = instance.state or {}
@@ -59,35 +57,27 @@ def instance_json(instance: FlowInstance, *, full: bool = True,
     return out
 
 
-def task_json(task: FlowTask) -> dict[str, Any]:
+def task_json(task: Any) -> dict[str, Any]:
     return {"instance_id": task.instance_id, "task_id": task.task_id, "node": task.node,
             "status": task.status, "due_at": _when(task.due_at),
             "instance": instance_json(task.instance, full=False)}
 
 
-def _visible(instance_id: int) -> FlowInstance:
-    instance = db.session.get(FlowInstance, instance_id)
-    principal = current_principal()
-    if instance is None or principal is None or not flows.visible_to(
-            instance, principal, current_user.username):
-        raise ApiError(404, "not_found", f"no flow instance {instance_id}")
-    return instance
-
-
 @api_blueprint.get("/tasks")
 @requires("flow.participate")
 def my_tasks() -> Any:
+    tasks, started, _overseen = flow_reads.my_lists(request_context())
     return jsonify({
-        "tasks": [task_json(t) for t in flows.pending_tasks(db.session, current_user)],
-        "started": [instance_json(i, full=False)
-                    for i in flows.started_by(db.session, current_user)],
+        "tasks": [task_json(t) for t in tasks],
+        "started": [instance_json(i, full=False) for i in started],
     })
 
 
 @api_blueprint.get("/flows/<int:instance_id>")
 @requires("flow.participate")
 def flow_instance(instance_id: int) -> Any:
-    return jsonify(instance_json(_visible(instance_id), user=current_user.username))
+    ctx = request_context()
+    return jsonify(instance_json(flow_reads.visible_instance(ctx, instance_id), user=ctx.username))
 
 
 def _action(body: Any) -> tuple[Action, int | None]:
@@ -122,12 +112,12 @@ def _action(body: Any) -> tuple[Action, int | None]:
 @api_blueprint.post("/flows/<int:instance_id>/actions")
 @requires("flow.participate")
 def flow_action(instance_id: int) -> Any:
-    instance = _visible(instance_id)
-    if current_user.username not in flows.participants(instance):
+    ctx = request_context()
+    instance = flow_reads.visible_instance(ctx, instance_id)
+    if ctx.username not in flows.participants(instance):
         raise ApiError(403, "forbidden", "only the initiator and the approvers act on this "
                        "instance")
     action, revision = _action(request.get_json(silent=True))
-    done = flows.act(db.session, instance_id, current_user, action, revision=revision,
-                     remote_addr=request.remote_addr)
-    return jsonify(instance_json(db.session.get(FlowInstance, done.id, populate_existing=True),
-                                 user=current_user.username))
+    flow_reads.act(ctx, instance_id, action, revision=revision)
+    return jsonify(instance_json(flow_reads.visible_instance(ctx, instance_id, fresh=True),
+                                 user=ctx.username))

@@ -25,6 +25,21 @@ def _get(summary: str, schema: dict[str, Any], *, params: list[Any] | None = Non
     }
 
 
+def _post(summary: str, schema: dict[str, Any] | None, *, body: dict[str, Any] | None = None,
+          params: list[Any] | None = None, status: str = "200",
+          errors: tuple[str, ...] = ("400", "401", "403", "404", "409", "422"),
+          content_type: str = "application/json") -> dict[str, Any]:
+    """A write: its JSON (or multipart) body, its answer and the refusals it may give."""
+    out: dict[str, Any] = {"summary": summary, "parameters": params or []}
+    if body is not None:
+        out["requestBody"] = {"required": True, "content": {content_type: {"schema": body}}}
+    answer: dict[str, Any] = {"description": "OK"}
+    if schema is not None:
+        answer["content"] = {"application/json": {"schema": schema}}
+    out["responses"] = {status: answer, **{code: ERROR for code in errors}}
+    return out
+
+
 KIND = {"name": "kind", "in": "path", "required": True, "schema": {"type": "string"},
         "description": "Spec kind: " + ", ".join(k.name for k in spec_kinds.kinds())}
 KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
@@ -332,6 +347,10 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}, {"session": []}],
         "paths": {
+            "/openapi.json": {"get": {"summary": "This document (public)", "security": [],
+                                      "responses": {"200": {"description": "OpenAPI 3.1",
+                                                            "content": {"application/json": {
+                                                                "schema": {"type": "object"}}}}}}},
             "/me": {"get": _get("The caller and their grants", {"type": "object"})},
             "/periods": {"get": _get("Periods with their ISO weeks", {"type": "object"})},
             "/units": {"get": _get("The tops of the caller's scope", units)},
@@ -347,6 +366,12 @@ def openapi_document() -> dict[str, Any]:
             **_plan_paths(),
             **_flow_paths(),
             **_tracking_paths(),
+            **_confirm_paths(),
+            **_plan_version_paths(),
+            **_letter_paths(),
+            **_operations_paths(),
+            **_admin_paths(),
+            **_emergency_paths(),
         },
         "components": {
             "securitySchemes": {
@@ -374,4 +399,337 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"Error": {"description": "Error", "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
         },
+    }
+
+
+def _id_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"},
+            "description": description}
+
+
+ITEM_ID = _id_param("item_id", "Confirmation item id (GET /confirmations)")
+APPEAL_ID = _id_param("appeal_id", "Appeal id")
+UPLOAD_ID = _id_param("upload_id", "Upload id (as returned by POST /uploads)")
+LETTER_ID = _id_param("letter_id", "Commitment letter id")
+
+
+def _confirm_paths() -> dict[str, Any]:
+    """Two-way confirmation: my items, accept one or many, appeal with evidence, uploads."""
+    item = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "unit": {"type": "string"},
+        "unit_name_en": {"type": "string"}, "unit_name_zh": {"type": "string"},
+        "period": {"type": "string"}, "plan_id": {"type": "integer"},
+        "target": {"type": "integer"},
+        "status": {"enum": ["pending", "accepted", "appealed", "adjusted", "closed"]},
+        "version": {"type": "integer", "description": "Send it back when answering: a "
+                    "target that changed meanwhile is refused (409 stale)"},
+        "decided_at": {"type": ["string", "null"]},
+        "open_appeal": {"type": ["integer", "null"]}}}
+    items = {"type": "object", "properties": {"items": {"type": "array", "items": item}}}
+    appeal = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "item_id": {"type": "integer"}, "unit": {"type": "string"},
+        "level": {"type": "string"}, "plan_id": {"type": "integer"},
+        "allocated": {"type": "integer"}, "requested": {"type": "integer"},
+        "approved": {"type": ["integer", "null"]}, "reason": {"type": "string"},
+        "evidence": {"type": "array", "items": {"type": "integer"}},
+        "status": {"type": "string"}, "flow": {"type": "string"},
+        "flow_instance_id": {"type": ["integer", "null"]},
+        "result_plan_id": {"type": ["integer", "null"]},
+        "decision_note": {"type": ["string", "null"]}, "submitted_at": {"type": "string"},
+        "decided_at": {"type": ["string", "null"]}}}
+    upload = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "size": {"type": "integer"},
+        "content_type": {"type": "string"}, "sha256": {"type": "string"},
+        "unit": {"type": "string"}, "url": {"type": "string"}}}
+    version = {"type": "object", "properties": {"version": {"type": "integer"}}}
+    period = {"name": "period", "in": "query", "required": False,
+              "schema": {"type": "string"}, "description": "Only this period's items"}
+    return {
+        "/confirmations": {"get": _get("Targets waiting for my answer (the unit's head: "
+                                       "region head, team lead, sales person)", items,
+                                       params=[period])},
+        "/confirmations/{item_id}/accept": {"post": _post(
+            "Accept my unit's target", item, body=version, params=[ITEM_ID])},
+        "/confirmations/accept": {"post": _post(
+            "Accept several targets at once: all or nothing", items, body={
+                "type": "object", "required": ["items"], "properties": {"items": {
+                    "type": "array", "minItems": 1, "items": {
+                        "type": "object", "required": ["id"], "properties": {
+                            "id": {"type": "integer"}, "version": {"type": "integer"}}}}}})},
+        "/confirmations/{item_id}/appeal": {
+            "get": _get("What an appeal of my item may ask for: range, step, evidence and "
+                        "reason needed", {"type": "object", "properties": {
+                            k: {"type": "number"} for k in (
+                                "allocated", "minimum", "maximum", "step", "range_percent",
+                                "min_evidence", "reason_min")}}, params=[ITEM_ID]),
+            "post": _post("Appeal my unit's target: the requested amount (within the policy's "
+                          "range, checked again when approved), a reason and evidence (upload "
+                          "ids from POST /uploads); the policy's flow decides it", appeal,
+                          body={"type": "object", "required": ["requested", "reason"],
+                                "properties": {
+                                    "requested": {"type": "integer"},
+                                    "reason": {"type": "string", "maxLength": 2000},
+                                    "evidence": {"type": "array",
+                                                 "items": {"type": "integer"}},
+                                    "version": {"type": "integer"}}},
+                          params=[ITEM_ID], status="201")},
+        "/appeals/{appeal_id}": {"get": _get("One appeal (units in the caller's scope)",
+                                             appeal, params=[APPEAL_ID])},
+        "/uploads": {"post": _post(
+            "Store a file (evidence) for a unit the caller may write; answers its id",
+            upload, body={"type": "object", "required": ["unit", "file"], "properties": {
+                "unit": {"type": "string", "description": "Unit code"},
+                "file": {"type": "string", "contentMediaType": "application/octet-stream"}}},
+            status="201", errors=("400", "401", "403", "404", "413", "422"),
+            content_type="multipart/form-data")},
+        "/uploads/{upload_id}": {"get": {
+            "summary": "Download an uploaded file (units in the caller's scope)",
+            "parameters": [UPLOAD_ID],
+            "responses": {"200": {"description": "The file", "content": {
+                "application/octet-stream": {"schema": {"type": "string",
+                                                        "contentMediaType":
+                                                        "application/octet-stream"}}}},
+                "401": ERROR, "403": ERROR, "404": ERROR}}},
+    }
+
+
+def _plan_version_paths() -> dict[str, Any]:
+    """Publishing a plan and comparing two versions of a period's plan."""
+    diff = {"type": "object", "properties": {
+        "plan": _PLAN, "against": _PLAN, "units_total": {"type": "integer"},
+        "units_changed": {"type": "integer"},
+        "units": {"type": "array", "items": {"type": "object", "properties": {
+            "code": {"type": "string"}, "name_en": {"type": "string"},
+            "name_zh": {"type": "string"}, "old": {"type": ["integer", "null"]},
+            "new": {"type": ["integer", "null"]}, "change": {"type": "integer"},
+            "change_pct": {"type": ["number", "null"]}}}},
+        "versions": {"type": "array", "items": {"type": "object"}}}}
+    against = {"name": "against", "in": "query", "required": False,
+               "schema": {"type": "integer"},
+               "description": "The plan to compare with (default: the one this was based on)"}
+    limit = {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}}
+    return {
+        "/plans/{plan_id}/publish": {"post": _post(
+            "Publish a draft plan (plan.publish): the regions are asked to confirm their "
+            "targets", _PLAN, params=[PLAN_ID], errors=("401", "403", "404", "409", "422"))},
+        "/plans/{plan_id}/diff": {"get": _get(
+            "Each unit's target in two versions, changed units first (caller's scope)",
+            diff, params=[PLAN_ID, against, limit])},
+    }
+
+
+def _letter_paths() -> dict[str, Any]:
+    """Commitment letters: mine and my team's, one card, sign, countersign, PDF."""
+    letter = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "unit": {"type": "string"}, "plan_id": {"type": "integer"},
+        "version": {"type": "integer"},
+        "status": {"enum": ["issued", "signed", "countersigned", "superseded"]},
+        "target": {"type": "integer"}, "content_sha256": {"type": "string"},
+        "issued_at": {"type": "string"}, "superseded_by": {"type": ["integer", "null"]},
+        "signatures": {"type": "array", "items": {"type": "object"}},
+        "pdf": {"type": "string"}, "can_sign": {"type": "boolean"},
+        "can_countersign": {"type": "boolean"},
+        "content": {"type": "object", "description": "The card as signed (one letter)"},
+        "intact": {"type": "boolean", "description": "The content matches its hash"}}}
+    refused = ("401", "403", "404", "409")
+    return {
+        "/letters": {"get": _get("My card and its history (sales people) and the cards of "
+                                 "the teams I lead, or of my scope", {
+                                     "type": "object", "properties": {
+                                         "mine": {"oneOf": [letter, {"type": "null"}]},
+                                         "history": {"type": "array", "items": letter},
+                                         "team": {"type": "array", "items": letter}}})},
+        "/letters/{letter_id}": {"get": _get("One card with its content and signatures",
+                                             letter, params=[LETTER_ID])},
+        "/letters/{letter_id}/sign": {"post": _post(
+            "Sign my own card (\"I commit\")", letter, params=[LETTER_ID], errors=refused)},
+        "/letters/{letter_id}/countersign": {"post": _post(
+            "Countersign a card of my team, after the person signed", letter,
+            params=[LETTER_ID], errors=refused)},
+        "/letters/{letter_id}/pdf": {"get": {
+            "summary": "The card as a PDF (Chinese and English labels, signatures, hash)",
+            "parameters": [LETTER_ID],
+            "responses": {"200": {"description": "The PDF", "content": {
+                "application/pdf": {"schema": {"type": "string",
+                                               "contentMediaType": "application/pdf"}}}},
+                "401": ERROR, "403": ERROR, "404": ERROR, "503": ERROR}}},
+    }
+
+
+def _operations_paths() -> dict[str, Any]:
+    """During the quarter: the alert scan, actuals by file, the outbox and the inbox."""
+    scan = {"type": "object", "properties": {
+        "run_id": {"type": "integer"}, "period": {"type": "string"}, "week": {"type": "integer"},
+        "units": {"type": "integer"}, "hits": {"type": "integer"},
+        "raised": {"type": "integer", "description": "New alerts"},
+        "alert_ids": {"type": "array", "items": {"type": "integer"}},
+        "existing": {"type": "integer"}, "suppressed": {"type": "integer"},
+        "targets_source": {"type": "string"}, "plan_number": {"type": "integer"}}}
+    counts = {"type": "object", "properties": {
+        k: {"type": "integer"} for k in ("records", "inserted", "updated", "unchanged")}}
+    delivery = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "event_id": {"type": "integer"}, "topic": {"type": "string"},
+        "channel": {"type": "string"}, "status": {"enum": ["pending", "delivered", "failed"]},
+        "attempts": {"type": "integer"}, "last_error": {"type": ["string", "null"]},
+        "next_attempt_at": {"type": ["string", "null"]},
+        "delivered_at": {"type": ["string", "null"]}, "created_at": {"type": "string"}}}
+    message = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "topic": {"type": "string"}, "title_en": {"type": "string"},
+        "title_zh": {"type": "string"}, "body_en": {"type": "string"},
+        "body_zh": {"type": "string"}, "url": {"type": ["string", "null"]},
+        "created_at": {"type": "string"}, "read_at": {"type": ["string", "null"]}}}
+    read = {"type": "object", "properties": {"read": {"type": "integer",
+                                                      "description": "Messages marked read"}}}
+    fmt = {"name": "format", "in": "query", "required": False,
+           "schema": {"enum": ["xlsx", "csv"], "default": "xlsx"}}
+    file_body = {"type": "object", "required": ["file"], "properties": {"file": {
+        "type": "string", "contentMediaType": "application/octet-stream",
+        "description": ".csv or .xlsx: unit_code, date, value[, source, source_id]"}}}
+    return {
+        "/alerts/scan": {"post": _post(
+            "Scan a week for alerts with the active rules (alerts.scan: admins, HR); running "
+            "it again for the same week adds nothing", scan, body={
+                "type": "object", "properties": {
+                    "period": {"type": "string", "description": "Default: the period "
+                               "holding today, else the latest"},
+                    "week": {"type": "integer", "minimum": 1,
+                             "description": "Default: the current week"}}})},
+        "/actuals/import": {"post": _post(
+            "Import actuals from a file (unit.write over every person in it): all or "
+            "nothing; details.issues lists each problem by row and column", counts,
+            body=file_body, content_type="multipart/form-data",
+            errors=("400", "401", "403", "413", "422"))},
+        "/actuals/template": {"get": {
+            "summary": "The actuals upload template", "parameters": [fmt],
+            "responses": {"200": {"description": "The template", "content": {
+                "application/octet-stream": {"schema": {
+                    "type": "string", "contentMediaType": "application/octet-stream"}}}},
+                "400": ERROR, "401": ERROR, "403": ERROR}}},
+        "/outbox": {"get": _get("Deliveries per channel and status, and the dead or "
+                                "failing ones (outbox.read: admins, HR)", {
+                                    "type": "object", "properties": {
+                                        "channels": {"type": "array",
+                                                     "items": {"type": "object"}},
+                                        "problems": {"type": "array", "items": delivery}}})},
+        "/outbox/deliveries/{delivery_id}/retry": {"post": _post(
+            "Re-queue a dead or waiting delivery: due now, attempts reset (outbox.read)",
+            delivery, params=[_id_param("delivery_id", "Outbox delivery id")],
+            errors=("401", "403", "404", "409"))},
+        "/inbox": {"get": _get("My in-app messages, newest first, and how many are unread", {
+            "type": "object", "properties": {"unread": {"type": "integer"},
+                                             "messages": {"type": "array", "items": message}}})},
+        "/inbox/{message_id}/read": {"post": _post(
+            "Mark one of my messages read", read,
+            params=[_id_param("message_id", "Inbox message id")],
+            errors=("401", "403", "404"))},
+        "/inbox/read-all": {"post": _post("Mark all my messages read", read,
+                                          errors=("401", "403"))},
+    }
+
+
+def _admin_paths() -> dict[str, Any]:
+    """Accounts and role grants (users.manage: administrators)."""
+    grant = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "role": {"type": "string"}, "unit": {"type": "string"},
+        "created_at": {"type": "string"}}}
+    user = {"type": "object", "properties": {
+        "username": {"type": "string"}, "display_name": {"type": "string"},
+        "email": {"type": ["string", "null"]}, "locale": {"enum": ["zh", "en"]},
+        "active": {"type": "boolean"}, "person_unit": {"type": ["string", "null"]},
+        "created_at": {"type": "string"}, "grants": {"type": "array", "items": grant}}}
+    roles = {"enum": ["admin", "hrbp", "executive", "region_head", "team_lead", "sales"]}
+    username = {"name": "username", "in": "path", "required": True,
+                "schema": {"type": "string"}}
+    active = {"name": "active", "in": "query", "required": False,
+              "schema": {"enum": ["true", "false", "all"]}}
+    grant_body = {"type": "object", "required": ["role", "scope"], "properties": {
+        "role": roles, "scope": {"type": "string", "description": "Unit code"}}}
+    return {
+        "/users": {
+            "get": _get("Accounts with their role grants", {"type": "object", "properties": {
+                "users": {"type": "array", "items": user}}}, params=[active]),
+            "post": _post("Create an account with one role grant", user, body={
+                "type": "object",
+                "required": ["username", "display_name", "password", "role", "scope"],
+                "properties": {
+                    "username": {"type": "string", "maxLength": 64},
+                    "display_name": {"type": "string", "maxLength": 200},
+                    "password": {"type": "string", "minLength": 8},
+                    "role": roles, "scope": {"type": "string", "description": "Unit code"},
+                    "locale": {"enum": ["zh", "en"], "default": "zh"},
+                    "email": {"type": ["string", "null"]}}}, status="201")},
+        "/users/{username}": {"get": _get("One account", user, params=[username])},
+        "/users/{username}/deactivate": {"post": _post(
+            "Deactivate an account: no sign-in, no tokens; kept for the audit log", user,
+            params=[username], errors=("401", "403", "404"))},
+        "/users/{username}/activate": {"post": _post(
+            "Reactivate an account", user, params=[username], errors=("401", "403", "404"))},
+        "/users/{username}/grants": {"post": _post(
+            "Grant a role over a unit's subtree", grant, body=grant_body, params=[username],
+            status="201")},
+        "/users/{username}/grants/{grant_id}": {"delete": _post(
+            "Revoke a role grant", None,
+            params=[username, _id_param("grant_id", "Role grant id")], status="204",
+            errors=("401", "403", "404"))},
+        "/users/{username}/tokens": {"post": _post(
+            "Create an API token for the account; the token is shown only in this answer",
+            {"type": "object", "properties": {k: {"type": "string"} for k in
+                                              ("username", "name", "token")}},
+            body={"type": "object", "properties": {"name": {"type": "string",
+                                                            "maxLength": 100}}},
+            params=[username], status="201", errors=("400", "401", "403", "404", "422"))},
+    }
+
+
+def _emergency_paths() -> dict[str, Any]:
+    """Emergency recomputes (plan.emergency); approving is a flow action on the request's
+    flow instance (POST /flows/{instance_id}/actions, by an executive)."""
+    preview = {"type": "object", "description": "Old and new planned totals, units changed, "
+               "frozen units, region changes, and whether frozen units keep their targets "
+               "and sums stay exact", "properties": {
+                   "plan_id": {"type": "integer"}, "company_total": {"type": "integer"},
+                   "planned_total": {"type": "integer"}, "changed": {"type": "integer"},
+                   "frozen_count": {"type": "integer"}, "frozen_kept": {"type": "boolean"},
+                   "sums_exact": {"type": "boolean"}, "total_placed": {"type": "boolean"},
+                   "regions": {"type": "array", "items": {"type": "object"}}}}
+    recompute = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "period": {"type": "string"}, "plan_id": {"type": "integer"},
+        "cities": {"type": "array", "items": {"type": "string"}},
+        "units": {"type": "array", "items": {"type": "string"}},
+        "frozen_count": {"type": "integer"}, "total": {"type": ["integer", "null"]},
+        "reason": {"type": "string"},
+        "status": {"enum": ["pending", "published", "rejected", "withdrawn"]},
+        "flow_instance_id": {"type": ["integer", "null"], "description": "Approve with POST "
+                             "/flows/{flow_instance_id}/actions {\"action\": \"approve\"}"},
+        "result_plan_id": {"type": ["integer", "null"]},
+        "requested_by": {"type": ["string", "null"]}, "requested_at": {"type": "string"},
+        "decided_at": {"type": ["string", "null"]}, "preview": {"type": ["object", "null"]},
+        "result": {"type": ["object", "null"]}}}
+    choice = {"type": "object", "properties": {
+        "period": {"type": "string"},
+        "cities": {"type": "array", "items": {"type": "string"},
+                   "description": "Cities to freeze (English names)"},
+        "units": {"type": "array", "items": {"type": "string"},
+                  "description": "Unit codes to freeze (and everything below)"},
+        "total": {"type": ["number", "string", "null"],
+                  "description": "A new company total in yuan (default: unchanged)"},
+        "reason": {"type": "string"}}}
+    period = {"name": "period", "in": "query", "required": False, "schema": {"type": "string"}}
+    return {
+        "/emergency": {
+            "get": _get("Emergency recompute requests, newest first, and the cities one may "
+                        "freeze", {"type": "object", "properties": {
+                            "requests": {"type": "array", "items": recompute},
+                            "cities": {"type": "array", "items": {"type": "object"}}}},
+                        params=[period]),
+            "post": _post("Request an emergency recompute: frozen units keep their targets, "
+                          "the rest is re-run; the fast-track flow decides it", recompute,
+                          body={**choice, "required": ["reason"]}, status="201")},
+        "/emergency/preview": {"post": _post(
+            "The recompute as it would be published now (nothing saved)", preview,
+            body=choice)},
+        "/emergency/{request_id}": {"get": _get(
+            "One request with its preview and, once published, its result", recompute,
+            params=[_id_param("request_id", "Emergency recompute request id")])},
     }

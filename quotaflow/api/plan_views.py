@@ -6,23 +6,21 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, jsonify, request
-from flask_login import current_user
 
 from quotaflow.api import api_blueprint
+from quotaflow.errors import NotFound
+from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
-from quotaflow.http.guard import current_principal, requires
+from quotaflow.http.guard import requires
+from quotaflow.services import commands, periods, plan_reads
 from quotaflow.services import plans as plan_service
 from quotaflow.services.plan_data import PlanError
-from quotaflow.store import db
-from quotaflow.store import plan_queries as pq
-from quotaflow.store import queries as q
-from quotaflow.store.models import Plan
 
 ROWS_DEFAULT_LIMIT = 1000
 ROWS_MAX_LIMIT = 10000
 
 
-def plan_json(plan: Plan) -> dict[str, Any]:
+def plan_json(plan: Any) -> dict[str, Any]:
     """A plan's header: no unit figures besides the company totals."""
     summary = plan.summary or {}
     return {
@@ -40,11 +38,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _plan(plan_id: int) -> Plan:
-    plan = pq.plan_by_id(db.session, plan_id)
-    if plan is None:
-        raise ApiError(404, "not_found", f"no plan {plan_id}")
-    return plan
+def _plan(plan_id: int) -> Any:
+    return plan_reads.plan(request_context(), plan_id)
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -70,15 +65,15 @@ def create_plan() -> Any:
         raise ApiError(400, "invalid_body",
                        'expected {"period": "2026Q4", "scenario": "...", "total": number}',
                        {"pointer": ""})
-    periods = q.periods(db.session)
+    ctx = request_context()
     code = body.get("period")
-    if code is None and periods:
-        period = periods[-1]
-    else:
-        period = next((p for p in periods if p.code == code), None)
-        if period is None:
-            raise ApiError(422, "unknown_period", f"unknown period {code!r}",
-                           {"pointer": "/period", "known": [p.code for p in periods]})
+    try:
+        period = periods.period(ctx, code if isinstance(code, str) or code is None
+                                else str(code))
+    except NotFound:
+        raise ApiError(422, "unknown_period", f"unknown period {code!r}",
+                       {"pointer": "/period",
+                        "known": [p.code for p in periods.periods(ctx)]}) from None
     scenario = body.get("scenario")
     if not isinstance(scenario, str) or not scenario:
         raise ApiError(422, "invalid_scenario", "scenario must be a scenario key such as "
@@ -89,12 +84,10 @@ def create_plan() -> Any:
     note = body.get("note", "")
     if note is not None and not isinstance(note, str):
         raise ApiError(422, "invalid_note", "note must be a string", {"pointer": "/note"})
-    plan = plan_service.create_plan(db.session, current_user._get_current_object(), period,
-                                    scenario, body["total"], note,
-                                    remote_addr=request.remote_addr)
-    paths = current_principal().scope_paths("unit.read")
+    plan = commands.create_plan(ctx, period, scenario, body["total"], note)
+    paths = plan_service.scope_paths(ctx)
     response = jsonify({**plan_json(plan),
-                        "summary": plan_service.summary_for_scope(db.session, plan, paths)})
+                        "summary": plan_service.summary_for_scope(ctx.session, plan, paths)})
     response.status_code = 201
     response.headers["Location"] = f"/api/v1/plans/{plan.id}"
     return response
@@ -103,28 +96,25 @@ def create_plan() -> Any:
 @api_blueprint.get("/plans")
 @requires("unit.read")
 def list_plans() -> Any:
+    ctx = request_context()
     code = request.args.get("period")
-    period_id = None
-    if code is not None:
-        period = q.period_by_code(db.session, code)
-        if period is None:
-            raise ApiError(404, "not_found", f"unknown period {code!r}", {"parameter": "period"})
-        period_id = period.id
-    return jsonify({"plans": [plan_json(p) for p in pq.plans(db.session, period_id)]})
+    period_id = None if code is None else periods.period(ctx, code).id
+    return jsonify({"plans": [plan_json(p) for p in plan_reads.plans(ctx, period_id)]})
 
 
 @api_blueprint.get("/plans/<int:plan_id>")
 @requires("unit.read")
 def get_plan(plan_id: int) -> Any:
+    ctx = request_context()
     plan = _plan(plan_id)
-    paths = current_principal().scope_paths("unit.read")
+    paths = plan_service.scope_paths(ctx)
     offset = _int_arg("offset", 0, 0, 10**9)
     limit = _int_arg("limit", ROWS_DEFAULT_LIMIT, 1, ROWS_MAX_LIMIT)
-    total = pq.count_plan_rows(db.session, plan.id, paths)
-    units = plan_service.unit_records(db.session, plan, paths, offset=offset, limit=limit)
+    total = plan_service.count_scope_rows(ctx, plan)
+    units = plan_service.unit_records(ctx.session, plan, paths, offset=offset, limit=limit)
     return jsonify({
         **plan_json(plan),
-        "summary": plan_service.summary_for_scope(db.session, plan, paths),
+        "summary": plan_service.summary_for_scope(ctx.session, plan, paths),
         "factors": [f["key"] for f in plan.model_version.content["factors"]],
         "units_total": total, "offset": offset, "limit": limit,
         "next_offset": offset + len(units) if offset + len(units) < total else None,
@@ -137,7 +127,41 @@ def get_plan(plan_id: int) -> Any:
 def get_plan_unit(plan_id: int, code: str) -> Any:
     plan = _plan(plan_id)
     try:
-        explanation = plan_service.plan_explanation(db.session, plan, g.unit)
+        explanation = plan_service.plan_explanation(request_context().session, plan, g.unit)
     except PlanError as exc:
         raise ApiError(404, "not_found", exc.message, {"unit": code}) from None
     return jsonify(explanation)
+
+
+@api_blueprint.post("/plans/<int:plan_id>/publish")
+@requires("plan.publish")
+def publish_plan(plan_id: int) -> Any:
+    """Publish a draft plan: the regions are asked to confirm their targets."""
+    from quotaflow.api.confirm_views import confirmation_error
+    from quotaflow.services import confirmation as conf
+
+    ctx = request_context()
+    try:
+        plan = commands.publish_plan(ctx, plan_reads.plan(ctx, plan_id))
+    except conf.ConfirmationError as exc:
+        raise confirmation_error(exc) from None
+    return jsonify(plan_json(plan))
+
+
+@api_blueprint.get("/plans/<int:plan_id>/diff")
+@requires("unit.read")
+def plan_diff(plan_id: int) -> Any:
+    """Each unit's target in this plan and in ``against`` (default: the one it was based
+    on), changed units first, within the caller's scope."""
+    against = _int_arg("against", 0, 0, 2**62) or None
+    limit = _int_arg("limit", ROWS_DEFAULT_LIMIT, 1, ROWS_MAX_LIMIT)
+    found = plan_service.compare_plans(request_context(), plan_id, against, limit=limit)
+    return jsonify({
+        "plan": plan_json(found.new), "against": plan_json(found.old),
+        "units_total": found.total, "units_changed": found.changed,
+        "units": [{"code": r.unit.code, "name_en": r.unit.name_en, "name_zh": r.unit.name_zh,
+                   "old": r.old, "new": r.new, "change": r.change,
+                   "change_pct": r.change_pct} for r in found.rows],
+        "versions": [{"id": p.id, "number": p.number, "status": p.status}
+                     for p in found.versions],
+    })

@@ -5,20 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify, request
-from flask_login import current_user
 
 from quotaflow.api import api_blueprint
+from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
-from quotaflow.services import spec_kinds
+from quotaflow.services import commands, spec_kinds
 from quotaflow.services import specs as spec_service
-from quotaflow.store import db
-from quotaflow.store.models import SpecVersion
 
 MAX_NOTE = 500
 
 
-def version_json(spec: SpecVersion, *, content: bool = False) -> dict[str, Any]:
+def version_json(spec: Any, *, content: bool = False) -> dict[str, Any]:
     out = {"kind": spec.kind, "key": spec.key, "version": spec.version, "status": spec.status,
            "content_hash": spec.content_hash, "author": spec.author.username if spec.author else None,
            "created_at": spec.created_at.isoformat() + "Z", "note": spec.note}
@@ -27,10 +25,10 @@ def version_json(spec: SpecVersion, *, content: bool = False) -> dict[str, Any]:
     return out
 
 
-def _versions(kind: str, key: str) -> list[SpecVersion]:
+def _versions(kind: str, key: str) -> list[Any]:
     if spec_kinds.get(kind) is None:
         raise ApiError(404, "not_found", f"unknown spec kind {kind!r}", {"pointer": "/kind"})
-    found = spec_service.versions(db.session, kind, key)
+    found = spec_service.versions(request_context().session, kind, key)
     if not found:
         raise ApiError(404, "not_found", f"no spec {kind}/{key}")
     return found
@@ -42,7 +40,7 @@ def specs_index() -> Any:
     return jsonify({"specs": [
         {"kind": s.kind, "key": s.key, "versions": s.count, "latest": s.latest,
          "active": version_json(s.active) if s.active else None}
-        for s in spec_service.summaries(db.session)
+        for s in spec_service.summaries(request_context().session)
     ], "kinds": [k.name for k in spec_kinds.kinds()]})
 
 
@@ -76,9 +74,8 @@ def create_spec_version(kind: str, key: str) -> Any:
     activate = body.get("activate", False)
     if not isinstance(activate, bool):
         raise ApiError(400, "invalid_body", "activate is true or false", {"pointer": "/activate"})
-    saved = spec_service.save_version(db.session, kind, key, body["content"],
-                                      current_user._get_current_object(), note,
-                                      activate=activate, remote_addr=request.remote_addr)
+    saved = commands.save_spec(request_context(), kind, key, body["content"], note,
+                               activate=activate)
     response = jsonify(version_json(saved, content=True))
     response.status_code = 201
     return response
@@ -88,7 +85,6 @@ def create_spec_version(kind: str, key: str) -> Any:
 @requires("spec.write")
 def activate_spec_version(kind: str, key: str, version: int) -> Any:
     _versions(kind, key)
-    spec = spec_service.activate_version(db.session, kind, key, version,
-                                         current_user._get_current_object(), request.remote_addr)
+    spec = commands.activate_spec(request_context(), kind, key, version)
     return jsonify(version_json(spec))
 

@@ -3,22 +3,20 @@ read a unit's progress. The guard enforces each permission; rows are scope-check
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from flask import g, jsonify, request
-from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from quotaflow.api import api_blueprint
 from quotaflow.api.views import _period_arg
+from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
-from quotaflow.http.guard import current_principal, requires
+from quotaflow.http.guard import requires
 from quotaflow.services import actuals as actuals_service
 from quotaflow.services import alerts as alert_service
-from quotaflow.services import tracking
-from quotaflow.store import db
-from quotaflow.store.tracking_models import Alert
+from quotaflow.services import commands, tracking
+from quotaflow.services.auth import actor
 
 ALERTS_DEFAULT_LIMIT = 200
 ALERTS_MAX_LIMIT = 2000
@@ -45,9 +43,9 @@ def post_actuals() -> Any:
     payload = request.get_json(silent=True)
     if isinstance(payload, dict) and "actuals" in payload:
         payload = payload["actuals"]
-    result = actuals_service.ingest_records(
-        db.session, current_user._get_current_object(), current_principal(), payload,
-        remote_addr=request.remote_addr)
+    ctx = request_context()
+    result = actuals_service.ingest_records(ctx.session, actor(ctx), ctx.principal, payload,
+                                            remote_addr=ctx.remote_addr)
     return jsonify(result.as_dict())
 
 
@@ -59,9 +57,8 @@ def list_alerts() -> Any:
     if status == "all":
         status = None
     try:
-        rows = alert_service.alerts_in_scope(
-            db.session, current_principal().scope_paths("unit.read"), period_id=period.id,
-            status=status, week=_int_arg("week", None, 1, 60),
+        rows = alert_service.scope_alerts(
+            request_context(), period_id=period.id, status=status, week=_int_arg("week", None, 1, 60),
             limit=_int_arg("limit", ALERTS_DEFAULT_LIMIT, 1, ALERTS_MAX_LIMIT) or 1,
             offset=_int_arg("offset", 0, 0, 10**9) or 0)
     except alert_service.AlertError as exc:
@@ -72,15 +69,7 @@ def list_alerts() -> Any:
 @api_blueprint.post("/alerts/<int:alert_id>/acknowledge")
 @requires("unit.read", write="unit.write")
 def acknowledge_alert(alert_id: int) -> Any:
-    alert = db.session.scalar(select(Alert).options(joinedload(Alert.unit))
-                              .where(Alert.id == alert_id))
-    principal = current_principal()
-    if alert is None or not principal.can("unit.read", alert.unit.path):
-        raise ApiError(404, "not_found", f"no alert {alert_id}")
-    if not principal.can("unit.write", alert.unit.path):
-        raise ApiError(403, "forbidden", "you may not acknowledge this alert")
-    alert = alert_service.acknowledge(db.session, alert, current_user._get_current_object(),
-                                      remote_addr=request.remote_addr)
+    alert = alert_service.acknowledge_alert(request_context(), alert_id)
     return jsonify(alert_service.alert_json(alert))
 
 
@@ -90,7 +79,7 @@ def unit_progress(code: str) -> Any:
     period = _period_arg(request.args.get("period"))
     week = _int_arg("week", None, 1, 60)
     try:
-        p = tracking.progress(db.session, period, week)
+        p = tracking.progress(request_context().session, period, week)
     except tracking.TrackingError as exc:
         raise ApiError(404 if exc.code == "no_plan" else 400, exc.code, exc.message,
                        {"pointer": "/week"} if exc.code == "bad_week" else None) from None
@@ -100,3 +89,61 @@ def unit_progress(code: str) -> Any:
     children = [p.unit(str(p.codes[i])) for i in p.children_rows(unit.code).tolist()]
     return jsonify({**p.summary(), "unit": p.unit(unit.code), "series": p.series(unit.code),
                     "children": children})
+
+
+@api_blueprint.post("/alerts/scan")
+@requires("alerts.scan")
+def scan_alerts() -> Any:
+    """Scan a week for alerts (admins, HR); running it again adds nothing."""
+    from quotaflow.services import alert_scan
+
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", 'expected {"period": "2026Q4", "week": 6}',
+                       {"pointer": ""})
+    period, week = body.get("period"), body.get("week")
+    if period is not None and not isinstance(period, str):
+        raise ApiError(422, "invalid_period", "period is a period code such as 2026Q4",
+                       {"pointer": "/period"})
+    if week is not None and (not isinstance(week, int) or isinstance(week, bool)):
+        raise ApiError(422, "bad_week", "week is a whole number (1..)", {"pointer": "/week"})
+    result = alert_scan.run_scan(request_context(), period, week, trigger="api")
+    return jsonify(result.as_dict())
+
+
+@api_blueprint.post("/actuals/import")
+@requires("unit.write")
+def import_actuals() -> Any:
+    """Import a .csv or .xlsx of actuals (multipart field ``file``): all or nothing."""
+    from flask import current_app
+
+    from quotaflow.services.spreadsheets import SheetImportError
+
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ApiError(400, "no_file", 'send the file as multipart field "file"',
+                       {"pointer": "/file"})
+    try:
+        result = commands.import_actuals(request_context(), upload.read(), upload.filename,
+                                         max_bytes=current_app.config.get("MAX_CONTENT_LENGTH"))
+    except SheetImportError as exc:
+        raise ApiError(422, "invalid_actuals", f"{exc.total} problem(s); nothing was imported",
+                       {"pointer": "/file", "total": exc.total, "issues": [
+                           {"row": i.row, "column": i.column, "header": i.header,
+                            "code": i.code, "params": dict(i.params)}
+                           for i in exc.issues]}) from None
+    return jsonify(result.as_dict())
+
+
+@api_blueprint.get("/actuals/template")
+@requires("unit.write")
+def actuals_template() -> Any:
+    """The actuals upload template (?format=xlsx or csv)."""
+    from flask import send_file
+
+    fmt = request.args.get("format", "xlsx")
+    if fmt not in ("xlsx", "csv"):
+        raise ApiError(400, "bad_request", "format is xlsx or csv", {"pointer": "/format"})
+    content, filename, mimetype = actuals_service.template(fmt)
+    return send_file(io.BytesIO(content), mimetype=mimetype, as_attachment=True,
+                     download_name=filename, max_age=0)

@@ -9,17 +9,18 @@ from flask_login import current_user
 
 from quotaflow.api import api_blueprint
 from quotaflow.api.openapi import openapi_document
+from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import current_principal, public, requires
+from quotaflow.services import commands
 from quotaflow.services import org as org_service
-from quotaflow.store import db
-from quotaflow.store import queries as q
-from quotaflow.store.models import OrgUnit
+from quotaflow.services import periods as period_service
+from quotaflow.services import units as unit_service
 
 AUDIT_PAGE_SIZE = 100
 
 
-def unit_json(unit: OrgUnit) -> dict[str, Any]:
+def unit_json(unit: Any) -> dict[str, Any]:
     return {
         "code": unit.code,
         "parent": unit.parent.code if unit.parent else None,
@@ -33,15 +34,8 @@ def unit_json(unit: OrgUnit) -> dict[str, Any]:
 
 
 def _period_arg(code: str | None) -> Any:
-    periods = q.periods(db.session)
-    if code is None:
-        if not periods:
-            raise ApiError(404, "not_found", "no periods defined")
-        return periods[-1]
-    period = next((p for p in periods if p.code == code), None)
-    if period is None:
-        raise ApiError(404, "not_found", f"unknown period {code!r}", {"pointer": "/period"})
-    return period
+    """The period named in the request (default: the latest); 404 when unknown."""
+    return period_service.period(request_context(), code)
 
 
 @api_blueprint.get("/openapi.json")
@@ -69,7 +63,7 @@ def periods() -> Any:
         {"code": p.code, "start": p.start_date.isoformat(), "end": p.end_date.isoformat(),
          "weeks": [{"week": w.week_no, "iso_year": w.iso_year, "iso_week": w.iso_week,
                     "start": w.start_date.isoformat(), "end": w.end_date.isoformat()} for w in p.weeks]}
-        for p in q.periods(db.session)
+        for p in period_service.periods(request_context())
     ]})
 
 
@@ -77,8 +71,7 @@ def periods() -> Any:
 @requires("unit.read")
 def units() -> Any:
     """The tops of the caller's scope."""
-    roots = q.units_at(db.session, current_principal().scope_paths("unit.read"))
-    return jsonify({"units": [unit_json(u) for u in roots]})
+    return jsonify({"units": [unit_json(u) for u in unit_service.scope_roots(request_context())]})
 
 
 @api_blueprint.get("/units/<code>")
@@ -90,7 +83,7 @@ def unit(code: str) -> Any:
 @api_blueprint.get("/units/<code>/children")
 @requires("unit.read")
 def unit_children(code: str) -> Any:
-    return jsonify({"units": [unit_json(u) for u in q.children(db.session, g.unit)]})
+    return jsonify({"units": [unit_json(u) for u in unit_service.children(request_context(), g.unit)]})
 
 
 @api_blueprint.route("/units/<code>/attributes", methods=["GET", "PUT"])
@@ -99,7 +92,7 @@ def unit_attributes(code: str) -> Any:
     if request.method == "GET":
         period = _period_arg(request.args.get("period"))
         return jsonify({"unit": code, "period": period.code,
-                        "values": q.unit_attributes(db.session, g.unit.id, period.id)})
+                        "values": unit_service.attributes(request_context(), g.unit, period.id)})
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("values"), dict):
         raise ApiError(400, "invalid_body", 'expected {"period": "...", "values": {"name": number}}',
@@ -110,8 +103,7 @@ def unit_attributes(code: str) -> Any:
     except org_service.InputError as exc:
         raise ApiError(422, "invalid_value", exc.message, {"pointer": exc.where}) from None
     try:
-        stored = org_service.set_attributes(db.session, current_user._get_current_object(), g.unit,
-                                            period, values, request.remote_addr)
+        stored = commands.set_attributes(request_context(), g.unit, period, values)
     except org_service.InputCheckError as exc:
         raise ApiError(422, "invalid_value", exc.message, exc.details()) from None
     return jsonify({"unit": code, "period": period.code, "values": stored})
@@ -122,7 +114,7 @@ def unit_attributes(code: str) -> Any:
 def unit_history(code: str) -> Any:
     return jsonify({"unit": code, "results": [
         {"period": period, "metric": metric, "value": value}
-        for period, metric, value in q.unit_history(db.session, g.unit.id)
+        for period, metric, value in unit_service.history(request_context(), g.unit)
     ]})
 
 
@@ -130,7 +122,7 @@ def unit_history(code: str) -> Any:
 @requires("audit.read")
 def audit() -> Any:
     page = max(0, request.args.get("page", 0, type=int))
-    entries = q.audit_page(db.session, page, AUDIT_PAGE_SIZE)
+    entries = unit_service.audit_page(request_context(), page, AUDIT_PAGE_SIZE)
     return jsonify({"page": page, "entries": [
         {"id": e.id, "at": e.at.isoformat() + "Z", "actor": e.actor_name, "action": e.action,
          "entity_type": e.entity_type, "entity_id": e.entity_id, "before": e.before, "after": e.after}

@@ -39,6 +39,8 @@ GLOBAL_PERMISSIONS: dict[str, frozenset[str]] = {
     "alignment.read": frozenset({"admin", "hrbp", "executive"}),
     # The outbox (notifications, HR sync): delivery status and re-queueing dead deliveries.
     "outbox.read": frozenset({"admin", "hrbp"}),
+    # Running the alert scan of a week (the scheduler does it; admins and HR may rerun it).
+    "alerts.scan": frozenset({"admin", "hrbp"}),
     # Downloading the HR export (final targets per person; rows narrowed to the scope).
     "hr.export": frozenset({"admin", "hrbp"}),
     # Approval flows: everyone signed in sees and acts on their own tasks and instances

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from quotaflow import messages
-from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.errors import Forbidden, QuotaFlowError, code_kinds
 from quotaflow.messages import _l
 from quotaflow.rules.alerts import (
     AlertHit,
@@ -54,7 +54,7 @@ from quotaflow.rules.remedies import (
 )
 from quotaflow.services import audit, specs, tracking
 from quotaflow.services.spreadsheets import IN_CHUNK
-from quotaflow.services.uow import unit_of_work
+from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.store.models import OrgUnit, Period, RoleGrant, User, utcnow
 from quotaflow.store.tracking_models import Alert, ScanRun
 
@@ -330,3 +330,16 @@ def _payload(alert: Alert, unit: UnitRef, period: Period, channels: Sequence[str
         "week": alert.week, "severity": alert.severity, "run": alert.run,
         "channels": list(channels), "remedies": alert.remedies,
     }
+
+
+def run_scan(ctx: Context, period_code: str | None = None, week: int | None = None, *,
+             trigger: str = "api") -> ScanResult:
+    """Scan a week (default: the current week) of the period ``period_code`` (default: the
+    one holding today, else the latest) as the caller (alerts.scan); commits whole."""
+    from quotaflow.services.periods import current_period
+
+    if ctx.principal is not None and not ctx.principal.can("alerts.scan"):
+        raise Forbidden("forbidden")
+    period = current_period(ctx, period_code)
+    actor = ctx.session.get(User, ctx.user_id) if ctx.user_id is not None else None
+    return scan(ctx.session, period, week, trigger=trigger, actor=actor)

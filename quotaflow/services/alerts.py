@@ -128,6 +128,15 @@ def can_acknowledge(ctx: Context, alert: Alert) -> bool:
         "unit.write", alert.unit.path)
 
 
+def scope_alerts(ctx: Context, *, period_id: int | None = None, status: str | None = None,
+                 week: int | None = None, limit: int = 500, offset: int = 0) -> list[Alert]:
+    """Alerts of the units in the caller's read scope, of a week and a page (the API's list;
+    see :func:`alerts_in_scope`)."""
+    paths = ctx.principal.scope_paths("unit.read") if ctx.principal is not None else ("/",)
+    return alerts_in_scope(ctx.session, paths, period_id=period_id, status=status, week=week,
+                           limit=limit, offset=offset)
+
+
 @use_case
 def acknowledge_alert(ctx: Context, alert_id: int) -> Alert:
     """Acknowledge an alert of a unit the principal may write (Forbidden if only read)."""
@@ -135,3 +144,9 @@ def acknowledge_alert(ctx: Context, alert_id: int) -> Alert:
     if not ctx.principal.can("unit.write", found.unit.path):
         raise Forbidden("forbidden")
     return acknowledge(ctx.session, found, actor(ctx), remote_addr=ctx.remote_addr)
+
+
+def alerts_by_ids(ctx: Context, alert_ids: Sequence[int]) -> list[Alert]:
+    """The alerts ``alert_ids`` (e.g. those a scan raised), in that order."""
+    found = (alert_queries.alert(ctx.session, alert_id) for alert_id in alert_ids)
+    return [alert for alert in found if alert is not None]

@@ -45,7 +45,7 @@ from quotaflow.messages import _l
 from quotaflow.services import audit, registry, spec_kinds
 from quotaflow.services.access import Principal
 from quotaflow.services.compiled import compiled
-from quotaflow.services.uow import in_unit_of_work, unit_of_work
+from quotaflow.services.uow import Context, in_unit_of_work, unit_of_work, use_case
 from quotaflow.store.flow_models import FlowInstance, FlowTask
 from quotaflow.store.models import OrgUnit, RoleGrant, SpecVersion, User, utcnow
 
@@ -629,3 +629,9 @@ def for_subject(session: Session, subject_type: str, subject_id: int) -> list[Fl
         select(FlowInstance).where(FlowInstance.subject_type == subject_type,
                                    FlowInstance.subject_id == subject_id)
         .order_by(FlowInstance.id.desc())))
+
+
+@use_case
+def run_tick(ctx: Context) -> TickResult:
+    """Remind, escalate or auto-approve overdue tasks as of ``ctx.now`` (the scheduler)."""
+    return tick(ctx.session, ctx.now.replace(tzinfo=None) if ctx.now.tzinfo else ctx.now)

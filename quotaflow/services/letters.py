@@ -29,7 +29,7 @@ from quotaflow.errors import QuotaFlowError, code_kinds
 from quotaflow.messages import _l
 from quotaflow.services import audit, specs, tracking
 from quotaflow.services.plans import plan_explanation
-from quotaflow.services.uow import unit_of_work
+from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.store.guards import ImmutableRecordError
 from quotaflow.store.letter_models import CommitmentLetter, LetterSignature
 from quotaflow.store.models import (
@@ -609,3 +609,22 @@ def countersign(session: Session, letter: CommitmentLetter, user: User,
 
         return _signature_step(session, letter, user, "manager", "countersigned",
                                "countersign_letter", remote_addr, notify)
+
+
+# -- the card as a PDF (the letters page and the API) ----------------------------------------
+
+def letter_pdf(ctx: Context, letter_id: int, font: str | None = None) -> tuple[bytes, str]:
+    """A card the reader may read, as a PDF, and its file name (``NotFound`` otherwise;
+    ``FontMissingError`` without a CJK font)."""
+    from quotaflow.services.letter_pdf import SignatureLine, render_letter_pdf
+    from quotaflow.services.letter_reads import readable_letter
+
+    letter = readable_letter(ctx, letter_id)
+    signatures = [SignatureLine(role=s.role, name=s.user.display_name, username=s.user.username,
+                                signed_at=s.signed_at.replace(microsecond=0).isoformat(sep=" "),
+                                content_sha256=s.content_sha256) for s in letter.signatures]
+    data = render_letter_pdf(letter.content, letter_id=letter.id,
+                             content_sha256=letter.content_sha256, status=letter.status,
+                             signatures=signatures, font=font)
+    c = letter.content
+    return data, f"letter-{c['unit']['code']}-{c['plan']['period']}-v{letter.version}.pdf"

@@ -28,11 +28,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from quotaflow import messages
 from quotaflow.channels import INBOX, ChannelInfo
-from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.errors import Forbidden, QuotaFlowError, code_kinds
 from quotaflow.messages import _l
 from quotaflow.rules.specs import SpecIssue, pointer, schema_issues
 from quotaflow.services import audit
-from quotaflow.services.uow import unit_of_work
+from quotaflow.services.uow import Context, unit_of_work, use_case
 from quotaflow.store.models import SpecVersion, User, utcnow
 from quotaflow.store.outbox_models import InboxMessage, OutboxDelivery, OutboxEvent
 
@@ -389,3 +389,15 @@ def mark_read(session: Session, user: User, message_id: int | None = None,
                          str(message_id) if message_id is not None else "all",
                          after={"count": len(messages)}, remote_addr=remote_addr)
         return len(messages)
+
+
+# --- purging as a use case (the CLI) ----------------------------------------------------------
+
+
+@use_case
+def purge_delivered(ctx: Context, older_than_days: int = DEFAULT_PURGE_DAYS) -> PurgeResult:
+    """Delete old delivered deliveries and then their events (see :func:`purge`); outbox.read."""
+    if ctx.principal is not None and not ctx.principal.can("outbox.read"):
+        raise Forbidden("forbidden")
+    actor = ctx.session.get(User, ctx.user_id) if ctx.user_id is not None else None
+    return purge(ctx.session, older_than_days, actor=actor, remote_addr=ctx.remote_addr)

@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from quotaflow.errors import NotFound
 from quotaflow.plugins import expression_functions
 from quotaflow.rules import (
     ExpressionError,
@@ -37,7 +38,7 @@ from quotaflow.rules.scoring import AllocationError
 from quotaflow.services import audit, spec_kinds, specs
 from quotaflow.services.compiled import compiled
 from quotaflow.services.plan_data import PeriodData, PlanError, load_period_data
-from quotaflow.services.uow import unit_of_work
+from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
 from quotaflow.store.models import OrgUnit, Period, Plan, PlanUnit, SpecVersion, User
@@ -762,3 +763,45 @@ def impact_preview(session: Session, draft: SpecVersion | Mapping[str, Any], pla
                          old_factors=[f["key"] for f in plan.model_version.content["factors"]],
                          new_factors=list(model.factor_keys))
 
+
+
+# -- a plan's rows and versions as the reader may see them (the API) -----------------------------
+
+def scope_paths(ctx: Context) -> tuple[str, ...]:
+    return ctx.principal.scope_paths("unit.read") if ctx.principal is not None else ("/",)
+
+
+def count_scope_rows(ctx: Context, plan: Plan) -> int:
+    """How many of the plan's unit rows lie in the caller's read scope."""
+    return pq.count_plan_rows(ctx.session, plan.id, scope_paths(ctx))
+
+
+@dataclass(frozen=True)
+class PlanComparison:
+    """Two versions of a period's plan, unit by unit, inside the caller's scope."""
+
+    old: Plan
+    new: Plan
+    rows: list[DiffRow]
+    total: int  # units compared
+    changed: int  # of which changed
+    versions: list[Plan]  # the period's other versions (to compare against)
+
+
+def compare_plans(ctx: Context, plan_id: int, against: int | None = None, *,
+                  limit: int | None = None) -> PlanComparison:
+    """Plan ``plan_id`` against ``against`` (default: the version it was based on)."""
+    from quotaflow.services.plan_reads import plan
+
+    new = plan(ctx, plan_id)
+    against = against or new.based_on_id
+    if against is None:
+        raise NotFound("not_found", "/against")
+    old = plan(ctx, against)
+    if old.period_id != new.period_id:
+        raise NotFound("not_found", "/against")
+    paths = scope_paths(ctx)
+    total, changed = plan_diff_counts(ctx.session, old, new, paths)
+    return PlanComparison(old, new, plan_diff(ctx.session, old, new, paths, limit=limit),
+                          total, changed,
+                          [p for p in pq.plans(ctx.session, new.period_id) if p.id != new.id])

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 from sqlalchemy.orm import Session
 
 from quotaflow import messages
-from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.errors import Forbidden, NotFound, QuotaFlowError, code_kinds
 from quotaflow.messages import _l
 from quotaflow.services import audit
 from quotaflow.services.uow import Context, unit_of_work
@@ -201,3 +201,36 @@ def visible_upload(ctx: Context, upload_id: int) -> Upload | None:
     """The upload if the reader may read its unit; None if absent or out of scope."""
     found = get_upload(ctx.session, upload_id)
     return found if can_see(ctx, found) else None
+
+
+# -- storing a file for a unit (the API; the pages check the unit themselves) -----------
+
+UPLOADS_DIR = "uploads"
+
+
+def storage_dir(instance_path: str | Path) -> Path:
+    """Where uploaded files live: ``<instance>/uploads``."""
+    return Path(instance_path) / UPLOADS_DIR
+
+
+def max_bytes(config: Mapping[str, Any]) -> int:
+    """UPLOAD_MAX_BYTES from the app config, else QUOTAFLOW_UPLOAD_MAX_BYTES, else 10 MB."""
+    configured = config.get("UPLOAD_MAX_BYTES") or os.environ.get("QUOTAFLOW_UPLOAD_MAX_BYTES")
+    return int(configured) if configured else DEFAULT_MAX_BYTES
+
+
+def upload_for_unit(ctx: Context, unit_code: str, filename: str, stream: BinaryIO, *,
+                    directory: Path, limit: int = DEFAULT_MAX_BYTES) -> Upload:
+    """Store a file for the unit ``unit_code`` (unit.write over it; absent when out of read
+    scope) with the pages' use case; raises UploadError for a refused file."""
+    from quotaflow.services import commands
+    from quotaflow.store.queries import unit_by_code
+
+    unit = unit_by_code(ctx.session, unit_code or "")
+    principal = ctx.principal
+    if unit is None or (principal is not None and not principal.can("unit.read", unit.path)):
+        raise NotFound("not_found", "/unit")
+    if principal is not None and not principal.can("unit.write", unit.path):
+        raise Forbidden("forbidden", "/unit")
+    return commands.store_upload(ctx, unit, filename, stream, storage_dir=directory,
+                                 max_bytes=limit)

@@ -14,6 +14,7 @@ from quotaflow.store.models import (
     OrgLevel,
     OrgUnit,
     Period,
+    RoleGrant,
     UnitResult,
     User,
 )
@@ -129,6 +130,22 @@ def audit_page(session: Session, page: int, per_page: int = 50) -> list[AuditEnt
 def user_by_username(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username))
 
+
+def users(session: Session, *, active: bool | None = None) -> list[User]:
+    """Accounts by user name (grants loaded with them)."""
+    stmt = select(User).order_by(User.username)
+    if active is not None:
+        stmt = stmt.where(User.active.is_(active))
+    return list(session.scalars(stmt))
+
+
+def role_grant(session: Session, grant_id: int) -> RoleGrant | None:
+    return session.get(RoleGrant, grant_id)
+
+
+def find_grant(session: Session, user_id: int, role: str, unit_id: int) -> RoleGrant | None:
+    return session.scalar(select(RoleGrant).where(
+        RoleGrant.user_id == user_id, RoleGrant.role == role, RoleGrant.unit_id == unit_id))
 
 def display_names(session: Session, usernames: Sequence[str] | set[str]) -> dict[str, str]:
     if not usernames:

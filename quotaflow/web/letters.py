@@ -30,7 +30,7 @@ from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import requires
 from quotaflow.services import letter_reads
 from quotaflow.services import letters as letter_service
-from quotaflow.services.letter_pdf import FontMissingError, SignatureLine, render_letter_pdf
+from quotaflow.services.letter_pdf import FontMissingError
 from quotaflow.services.letters import CommitmentLetter
 
 blueprint = Blueprint("letters", __name__)
@@ -152,21 +152,13 @@ def countersign_letter(letter_id: int) -> Any:
 @blueprint.route("/letters/<int:letter_id>.pdf")
 @requires("unit.read")
 def letter_pdf(letter_id: int) -> Any:
-    letter = _letter(letter_id)
-    signatures = [SignatureLine(role=s.role, name=s.user.display_name, username=s.user.username,
-                                signed_at=s.signed_at.replace(microsecond=0).isoformat(sep=" "),
-                                content_sha256=s.content_sha256) for s in letter.signatures]
     try:
-        data = render_letter_pdf(letter.content, letter_id=letter.id,
-                                 content_sha256=letter.content_sha256, status=letter.status,
-                                 signatures=signatures,
-                                 font=current_app.config.get("PDF_FONT"))
+        data, name = letter_service.letter_pdf(request_context(), letter_id,
+                                               font=current_app.config.get("PDF_FONT"))
     except FontMissingError as exc:
         current_app.logger.error("letter PDF: %s", exc)
         return render_template("error.html", status=503,
                                title=gettext("PDF not available"), message=str(exc)), 503
-    c = letter.content
-    name = f"letter-{c['unit']['code']}-{c['plan']['period']}-v{letter.version}.pdf"
     return Response(data, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{name}"',
         "Cache-Control": "private, no-store"})

@@ -242,7 +242,7 @@ def test_users_create_sets_the_email(app: Any) -> None:
     runner = app.test_cli_runner()
     bad = runner.invoke(main, ["users", "create", username, "--name", "M", "--role", "sales",
                                "--scope", "EAST-T1", "--email", "nobody", "--password", "pw-12345678"])
-    assert bad.exit_code != 0 and "--email: 'nobody' is not an e-mail address" in bad.output
+    assert bad.exit_code != 0 and "“nobody” is not an e-mail address" in bad.output
     made = runner.invoke(main, ["users", "create", username, "--name", "M", "--role", "sales",
                                 "--scope", "EAST-T1", "--email", "m@example.com",
                                 "--password", "pw-12345678"])
