@@ -18,15 +18,6 @@ from quotaflow.services import confirmation as conf
 from quotaflow.services import uploads as upload_service
 from quotaflow.services.auth import actor
 
-#: HTTP status per confirmation refusal (the rest: 422, a field of the input).
-CONFIRM_STATUS = {"not_found": 404, "not_yours": 403, "not_pending": 409, "stale": 409,
-                  "not_draft": 409, "not_published": 409, "no_policy": 409,
-                  "no_level_policy": 409, "flow_refused": 409}
-
-
-def confirmation_error(exc: conf.ConfirmationError) -> ApiError:
-    return ApiError(CONFIRM_STATUS.get(exc.code, 422), exc.code, exc.message, exc.details())
-
 
 def _when(value: Any) -> str | None:
     return value.isoformat() + "Z" if value is not None else None
@@ -90,10 +81,7 @@ def accept_item(item_id: int) -> Any:
     ctx = request_context()
     item = confirmation_reads.my_item(ctx, item_id)  # someone else's looks absent
     version = _version(_body())
-    try:
-        commands.accept(ctx, item.id, version=version)
-    except conf.ConfirmationError as exc:
-        raise confirmation_error(exc) from None
+    commands.accept(ctx, item.id, version=version)
     return jsonify(item_json(confirmation_reads.item(ctx, item_id)))
 
 
@@ -116,10 +104,7 @@ def accept_items() -> Any:
     ctx = request_context()
     for item_id, _version_seen in answers:
         confirmation_reads.my_item(ctx, item_id)  # someone else's looks absent
-    try:
-        accepted = commands.accept_many(ctx, answers)
-    except conf.ConfirmationError as exc:
-        raise confirmation_error(exc) from None
+    accepted = commands.accept_many(ctx, answers)
     return jsonify({"items": [item_json(i) for i in accepted]})
 
 
@@ -129,10 +114,7 @@ def appeal_bounds(item_id: int) -> Any:
     """What an appeal of the item may ask for."""
     ctx = request_context()
     item = confirmation_reads.my_item(ctx, item_id)
-    try:
-        b = conf.appeal_bounds(ctx.session, item)
-    except conf.ConfirmationError as exc:
-        raise confirmation_error(exc) from None
+    b = conf.appeal_bounds(ctx.session, item)
     return jsonify({"allocated": b.allocated, "minimum": b.minimum, "maximum": b.maximum,
                     "step": b.step, "range_percent": b.range_percent,
                     "min_evidence": b.min_evidence, "reason_min": b.reason_min,
@@ -151,12 +133,9 @@ def appeal_item(item_id: int) -> Any:
                        "(POST /uploads)", {"pointer": "/evidence"})
     ctx = request_context()
     item = confirmation_reads.my_item(ctx, item_id)
-    try:
-        appeal = commands.submit_appeal(ctx, item.id, requested=body.get("requested"),
-                                        reason=body.get("reason"), evidence=evidence,
-                                        version=_version(body))
-    except conf.ConfirmationError as exc:
-        raise confirmation_error(exc) from None
+    appeal = commands.submit_appeal(ctx, item.id, requested=body.get("requested"),
+                                    reason=body.get("reason"), evidence=evidence,
+                                    version=_version(body))
     response = jsonify(appeal_json(appeal))
     response.status_code = 201
     return response

@@ -14,13 +14,10 @@ from quotaflow.api import api_blueprint
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
-from quotaflow.services import commands, emergency, emergency_reads, periods
+from quotaflow.services import commands, emergency_reads, periods
+
 
 #: HTTP status per emergency refusal (the rest: 422, the input).
-EMERGENCY_STATUS = {"not_found": 404, "not_allowed": 403, "pending": 409, "no_published": 409,
-                    "flow_refused": 409}
-
-
 def _when(value: Any) -> str | None:
     return value.isoformat() + "Z" if value is not None else None
 
@@ -36,11 +33,6 @@ def recompute_json(found: Any) -> dict[str, Any]:
             "requested_by": found.requested_by.username if found.requested_by else None,
             "requested_at": _when(found.requested_at), "decided_at": _when(found.decided_at),
             "preview": summary.get("preview"), "result": summary.get("result")}
-
-
-def _refused(exc: emergency.EmergencyError) -> ApiError:
-    return ApiError(EMERGENCY_STATUS.get(exc.code, 422), exc.code, exc.message,
-                    {"pointer": exc.pointer, **exc.params})
 
 
 def _choices() -> dict[str, Any]:
@@ -76,12 +68,9 @@ def preview_recompute() -> Any:
     """The recompute as it would be published now; nothing is saved."""
     body = _choices()
     ctx = request_context()
-    try:
-        found = emergency_reads.preview(
-            ctx, periods.period(ctx, body.get("period")), cities=body.get("cities"),
-            unit_codes=body.get("units"), total=body.get("total"))
-    except emergency.EmergencyError as exc:
-        raise _refused(exc) from None
+    found = emergency_reads.preview(
+        ctx, periods.period(ctx, body.get("period")), cities=body.get("cities"),
+        unit_codes=body.get("units"), total=body.get("total"))
     return jsonify(found.as_summary())
 
 
@@ -91,12 +80,9 @@ def request_recompute() -> Any:
     """Request a recompute: it waits for an executive's approval (a flow action)."""
     body = _choices()
     ctx = request_context()
-    try:
-        made = commands.request_emergency(
-            ctx, periods.period(ctx, body.get("period")), reason=body.get("reason"),
-            cities=body.get("cities"), unit_codes=body.get("units"), total=body.get("total"))
-    except emergency.EmergencyError as exc:
-        raise _refused(exc) from None
+    made = commands.request_emergency(
+        ctx, periods.period(ctx, body.get("period")), reason=body.get("reason"),
+        cities=body.get("cities"), unit_codes=body.get("units"), total=body.get("total"))
     response = jsonify(recompute_json(made))
     response.status_code = 201
     response.headers["Location"] = f"/api/v1/emergency/{made.id}"

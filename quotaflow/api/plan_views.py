@@ -137,14 +137,8 @@ def get_plan_unit(plan_id: int, code: str) -> Any:
 @requires("plan.publish")
 def publish_plan(plan_id: int) -> Any:
     """Publish a draft plan: the regions are asked to confirm their targets."""
-    from quotaflow.api.confirm_views import confirmation_error
-    from quotaflow.services import confirmation as conf
-
     ctx = request_context()
-    try:
-        plan = commands.publish_plan(ctx, plan_reads.plan(ctx, plan_id))
-    except conf.ConfirmationError as exc:
-        raise confirmation_error(exc) from None
+    plan = commands.publish_plan(ctx, plan_reads.plan(ctx, plan_id))
     return jsonify(plan_json(plan))
 
 

@@ -59,8 +59,11 @@ class ConfirmationError(QuotaFlowError):
     pointer into the submitted form, or "")."""
 
     domain = "confirmation"
-    CODE_KINDS = code_kinds(not_found="not_found", not_published="not_found",
-                            not_yours="forbidden", stale="conflict", not_pending="conflict")
+    # A refusal because of the period's or plan's state is a conflict (409), as for races.
+    CODE_KINDS = code_kinds(not_found="not_found", not_yours="forbidden", stale="conflict",
+                            not_pending="conflict", not_draft="conflict",
+                            not_published="conflict", no_policy="conflict",
+                            no_level_policy="conflict", flow_refused="conflict")
     CODES = messages.register(domain, {
         "no_policy": _l("No confirmation policy is active. Activate one before publishing."),
         "not_draft": _l("Plan %(number)s of %(period)s is already %(status)s; only a draft plan "

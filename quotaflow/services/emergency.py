@@ -69,7 +69,8 @@ class EmergencyError(QuotaFlowError):
     pointer into the request: /cities, /units, /total, /reason; or "")."""
 
     domain = "emergency"
-    CODE_KINDS = code_kinds(not_allowed="forbidden", not_found="not_found", pending="conflict")
+    CODE_KINDS = code_kinds(not_allowed="forbidden", not_found="not_found", pending="conflict",
+                            no_published="conflict", flow_refused="conflict")
     CODES = messages.register(domain, {
         "not_allowed": _l("Your role may not request an emergency recompute."),
         "no_published": _l("%(period)s has no published plan to recompute."),
