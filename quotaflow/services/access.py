@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
+
+from quotaflow.errors import NotFound
+
+T = TypeVar("T")
 
 ROLES: tuple[str, ...] = ("admin", "hrbp", "executive", "region_head", "team_lead", "sales")
 
@@ -95,6 +100,19 @@ class Principal:
         allowed = UNIT_PERMISSIONS[permission]
         paths = sorted({g.unit_path for g in self.grants if g.role in allowed})
         return tuple(_outermost(paths))
+
+
+def readable(principal: Principal | None, found: T | None, unit_path: str | None = None,
+             permission: str = "unit.read") -> T:
+    """``found`` if the principal holds ``permission`` on its unit, else NotFound: an
+    object outside the reader's scope looks absent, so ids cannot be probed.
+    ``unit_path`` defaults to ``found.unit.path``."""
+    if found is None or principal is None:
+        raise NotFound("not_found")
+    path = unit_path if unit_path is not None else found.unit.path  # type: ignore[attr-defined]
+    if not principal.can(permission, path):
+        raise NotFound("not_found")
+    return found
 
 
 def _outermost(paths: Iterable[str]) -> list[str]:

@@ -9,9 +9,10 @@ from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from quotaflow import messages
-from quotaflow.errors import Forbidden, NotFound, QuotaFlowError
+from quotaflow.errors import Forbidden, QuotaFlowError
 from quotaflow.messages import _l
 from quotaflow.services import audit
+from quotaflow.services.access import readable
 from quotaflow.services.auth import actor
 from quotaflow.services.uow import Context, unit_of_work, use_case
 from quotaflow.store import alert_queries
@@ -117,10 +118,7 @@ def last_scan(ctx: Context, period_id: int) -> ScanRun | None:
 def readable_alert(ctx: Context, alert_id: int) -> Alert:
     """The alert if the principal may read its unit; NotFound otherwise (no probing)."""
     found = alert_queries.alert(ctx.session, alert_id)
-    if found is None or ctx.principal is None or not ctx.principal.can("unit.read",
-                                                                       found.unit.path):
-        raise NotFound("not_found")
-    return found
+    return readable(ctx.principal, found)
 
 
 def can_acknowledge(ctx: Context, alert: Alert) -> bool:

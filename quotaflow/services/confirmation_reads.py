@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from quotaflow.errors import NotFound
 from quotaflow.services import confirmation
+from quotaflow.services.access import readable
 from quotaflow.services.auth import actor
 from quotaflow.services.uow import Context
 from quotaflow.store import confirmation_queries
@@ -31,10 +32,7 @@ def item_for_unit(ctx: Context, period_id: int, unit_id: int) -> ConfirmationIte
 def readable_appeal(ctx: Context, appeal_id: int) -> Appeal:
     """The appeal if the reader may read its unit; else NotFound."""
     found = confirmation_queries.appeal(ctx.session, appeal_id)
-    if found is None or ctx.principal is None or not ctx.principal.can("unit.read",
-                                                                       found.unit.path):
-        raise NotFound("not_found")
-    return found
+    return readable(ctx.principal, found)
 
 
 def period_appeals(ctx: Context, period_id: int) -> list[Appeal]:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from quotaflow.errors import NotFound
 from quotaflow.services import letters
-from quotaflow.services.access import Principal
+from quotaflow.services.access import Principal, readable
 from quotaflow.services.auth import actor
 from quotaflow.services.uow import Context, use_case
 from quotaflow.store import letter_queries
@@ -60,10 +59,7 @@ def actions(ctx: Context, letter: CommitmentLetter) -> dict[str, bool]:
 def readable_letter(ctx: Context, letter_id: int) -> CommitmentLetter:
     """The card if the reader may read its unit; NotFound otherwise (ids cannot be probed)."""
     letter = letter_queries.letter(ctx.session, letter_id)
-    if letter is None or ctx.principal is None or not ctx.principal.can("unit.read",
-                                                                        letter.unit.path):
-        raise NotFound("not_found")
-    return letter
+    return readable(ctx.principal, letter)
 
 
 def history(ctx: Context, unit_id: int) -> list[CommitmentLetter]:
