@@ -57,9 +57,12 @@ def _csrf_error(exc: CSRFError) -> Any:
 
 
 from quotaflow.api import (  # noqa: E402,F401  (registers the routes)
+    config_views,
     flow_views,
     plan_views,
+    sheet_views,
     spec_views,
     tracking_views,
     views,
+    whatif_views,
 )
