@@ -308,6 +308,131 @@ def _tracking_paths() -> dict[str, Any]:
     }
 
 
+def _twin_paths() -> dict[str, Any]:
+    """Twins of page actions: spreadsheets, the configuration bundle, what-if."""
+    binary = {"type": "string", "format": "binary"}
+    fmt = {"name": "fmt", "in": "path", "required": True, "schema": {"enum": ["xlsx", "csv"]},
+           "description": "xlsx (a workbook with README and input checks) or csv (UTF-8 with BOM)"}
+    kind = {"name": "kind", "in": "path", "required": True,
+            "schema": {"enum": ["org", "people", "history"]},
+            "description": "org units, people (person-level units) or history (past results)"}
+    download = {"200": {"description": "The file (Content-Disposition: attachment)", "content": {
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": binary},
+        "text/csv": {"schema": binary}}}, "401": ERROR, "403": ERROR, "404": ERROR}
+    report = {"description": 'Refused as a whole, nothing stored: error.code "invalid_sheet", '
+              "details.issues lists each problem as the page reports it (row, column letter, "
+              "header, code, message in the caller's language), details.total counts them "
+              "all, details.hidden those left off",
+              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    upload = {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"], "properties": {
+            "file": {**binary, "description": ".xlsx or .csv"},
+            "period": {"type": "string", "description": "inputs only: the period the file "
+                       "is for (else the one written in the file)"}}}}}}
+    counts = {"type": "object", "properties": {
+        "filename": {"type": "string"}, "rows": {"type": "integer"},
+        "sha256": {"type": "string"}}, "additionalProperties": {"type": ["integer", "string"]}}
+    bundle = {"type": "object", "properties": {
+        "format": {"type": "string"}, "format_version": {"type": "integer"},
+        "exported_at": {"type": "string"},
+        "specs": {"type": "array", "items": {"type": "object", "properties": {
+            "kind": {"type": "string"}, "key": {"type": "string"},
+            "version": {"type": "integer"}, "content_hash": {"type": "string"},
+            "content": {}}}}}}
+    whatif_body = {"required": False, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {
+            "plan": {"type": "integer", "description": "Plan id; default: the period's "
+                     "latest published plan, else its latest plan"},
+            "period": {"type": "string", "description": "Period code; default: the "
+                       "planning period"},
+            "inputs": {"type": "object", "description": 'Unit code -> {"<field>": value}: '
+                       "only fields of the what-if policy, units below the unit; values "
+                       "outside their limits are clipped (listed in \"clipped\")",
+                       "additionalProperties": {"type": "object"}},
+            "weights": {"type": "object", "description": "Factor key -> percent, within "
+                        "the policy's band (balanced to 100)",
+                        "additionalProperties": {"type": "number"}}}}}}}
+    whatif = {"type": "object", "description": "The plan, the unit and its target, planned "
+              "and shortfall, plan and what-if weights, the changed inputs, every unit of "
+              "the subtree with its plan and what-if targets", "properties": {
+                  "plan": {"type": "object"}, "unit": {"type": "object"},
+                  "planned": {"type": "integer"}, "shortfall": {"type": "integer"},
+                  "weight_band": {"type": "number"},
+                  "weights": {"type": "array", "items": {"type": "object"}},
+                  "weights_changed": {"type": "boolean"},
+                  "changes": {"type": "array", "items": {"type": "object"}},
+                  "clipped": {"type": "array", "items": {"type": "object"}},
+                  "infeasible": {"type": "array", "items": {"type": "object"}},
+                  "units": {"type": "array", "items": {"type": "object"}}}}
+    refused = {"description": "Refused (error.code: the what-if's reason, e.g. not_a_number, "
+               "unknown_field, unknown_factor, not_a_branch)",
+               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "/inputs.{fmt}": {"get": {
+            "summary": "The pre-filled inputs sheet of the units in the caller's write scope "
+                       "(unit.write)", "parameters": [fmt, PERIOD],
+            "responses": {**download, "409": report}}},
+        "/inputs": {"post": {
+            "summary": "Upload a filled inputs sheet: every row is checked, all or nothing "
+                       "(unit.write over each row's unit)",
+            "requestBody": upload,
+            "responses": {"200": {"description": "Stored: period, rows, units_changed, "
+                                  "values_changed", "content": {"application/json": {
+                                      "schema": counts}}},
+                          "401": ERROR, "403": ERROR, "413": ERROR, "422": report}}},
+        "/imports/templates/{kind}.{fmt}": {"get": {
+            "summary": "An empty import sheet with its columns and an example row (admin, HRBP)",
+            "parameters": [kind, fmt], "responses": download}},
+        "/imports/{kind}": {"post": {
+            "summary": "Import org units, people or history from a sheet, all or nothing "
+                       "(admin, HRBP)", "parameters": [kind], "requestBody": upload,
+            "responses": {"200": {"description": "Stored: rows and created, updated, moved "
+                                  "(org, people) or inserted, updated (history)",
+                                  "content": {"application/json": {"schema": counts}}},
+                          "401": ERROR, "403": ERROR, "404": ERROR, "413": ERROR,
+                          "422": report}}},
+        "/config/bundle": {
+            "get": _get("Every active spec as one bundle (admin, HRBP)", bundle),
+            "post": {
+                "summary": "Import a bundle (the JSON body, or a multipart file \"bundle\"): "
+                           "all or nothing; a spec whose content is new gets a new version",
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": bundle},
+                    "multipart/form-data": {"schema": {"type": "object", "properties": {
+                        "bundle": binary}}}}},
+                "responses": {
+                    "200": {"description": "What happened to each spec", "content": {
+                        "application/json": {"schema": {"type": "object", "properties": {
+                            "imported": {"type": "array", "items": {
+                                "type": "object", "properties": {
+                                    "kind": {"type": "string"}, "key": {"type": "string"},
+                                    "action": {"enum": ["unchanged", "activated", "created"]},
+                                    "version": {"type": "integer"}}}}}}}}},
+                    "400": ERROR, "401": ERROR, "403": ERROR, "413": ERROR,
+                    "422": {"description": 'Refused, nothing imported: error.code '
+                            '"invalid_bundle", details.issues lists each problem with its '
+                            "JSON pointer into the bundle, code, message, kind and key",
+                            "content": {"application/json": {"schema": {
+                                "$ref": "#/components/schemas/Error"}}}}}}},
+        "/whatif/{code}": {"post": {
+            "summary": "Re-allocate a unit's subtree with other inputs and weights "
+                       "(plan.whatif; nothing is saved)", "parameters": [CODE],
+            "requestBody": whatif_body,
+            "responses": {"200": {"description": "The what-if", "content": {
+                "application/json": {"schema": whatif}}},
+                "400": ERROR, "401": ERROR, "403": ERROR, "404": refused, "422": refused}}},
+        "/whatif/{code}/snapshot": {"post": {
+            "summary": "Keep a what-if as evidence: an upload of the unit whose id an appeal "
+                       "may cite", "parameters": [CODE], "requestBody": whatif_body,
+            "responses": {"201": {"description": "The stored evidence", "content": {
+                "application/json": {"schema": {"type": "object", "properties": {
+                    "upload_id": {"type": "integer"}, "unit": {"type": "string"},
+                    "plan": {"type": "integer"}, "filename": {"type": "string"},
+                    "sha256": {"type": "string"}}}}}},
+                "400": ERROR, "401": ERROR, "403": ERROR, "404": refused, "422": refused}}},
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     unit_ref = {"$ref": "#/components/schemas/Unit"}
     units = {"type": "object", "properties": {"units": {"type": "array", "items": unit_ref}}}
@@ -347,6 +472,7 @@ def openapi_document() -> dict[str, Any]:
             **_plan_paths(),
             **_flow_paths(),
             **_tracking_paths(),
+            **_twin_paths(),
         },
         "components": {
             "securitySchemes": {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 
 import openpyxl
 import pytest
@@ -390,3 +391,24 @@ def test_a_what_if_snapshot_is_kept_as_evidence(app, as_user, plan_id) -> None:
     file = client.get(f"/uploads/{upload_id}")
     assert file.status_code == 200 and b"EAST-T1,product_fit," in file.data
     assert as_user("head.north").get(f"/uploads/{upload_id}").status_code == 404
+
+
+# ---------------------------------------------------------------------------- documented
+
+TWINS = ("/api/v1/inputs", "/api/v1/imports", "/api/v1/config/bundle", "/api/v1/whatif")
+
+
+def test_every_twin_route_is_documented_with_its_methods_and_params(app, client) -> None:
+    document = client.get("/api/v1/openapi.json").get_json()["paths"]
+    seen = 0
+    for rule in app.url_map.iter_rules():
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        if not path.startswith(TWINS):
+            continue
+        seen += 1
+        operations = document[path.removeprefix("/api/v1")]
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            operation = operations[method.lower()]
+            params = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert params == set(rule.arguments), (method, path)
+    assert seen == 8  # /config/bundle is two rules (GET, POST)
