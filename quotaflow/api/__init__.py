@@ -60,6 +60,7 @@ from quotaflow.api import (  # noqa: E402,F401  (registers the routes)
     config_views,
     flow_views,
     plan_views,
+    report_views,
     sheet_views,
     spec_views,
     tracking_views,

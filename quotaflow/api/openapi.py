@@ -309,7 +309,8 @@ def _tracking_paths() -> dict[str, Any]:
 
 
 def _twin_paths() -> dict[str, Any]:
-    """Twins of page actions: spreadsheets, the configuration bundle, what-if."""
+    """Twins of page actions: spreadsheets, the configuration bundle, what-if, and reads
+    (alignment, HR export, a plan's .xlsx, the simulator, the appeal range check)."""
     binary = {"type": "string", "format": "binary"}
     fmt = {"name": "fmt", "in": "path", "required": True, "schema": {"enum": ["xlsx", "csv"]},
            "description": "xlsx (a workbook with README and input checks) or csv (UTF-8 with BOM)"}
@@ -414,6 +415,68 @@ def _twin_paths() -> dict[str, Any]:
                             "JSON pointer into the bundle, code, message, kind and key",
                             "content": {"application/json": {"schema": {
                                 "$ref": "#/components/schemas/Error"}}}}}}},
+        "/confirm/alignment": {"get": _get(
+            "How far a period's targets are agreed: per level items, accepted, pending, "
+            "appealed, dispute rate, groups; appeals by status and each appeal; letters "
+            "(admin, HRBP, executives)", {"type": "object", "properties": {
+                "period": {"type": "string"}, "plan": {"type": ["object", "null"]},
+                "published_at": {"type": ["string", "null"]},
+                "aligned_at": {"type": ["string", "null"]},
+                "elapsed_seconds": {"type": ["number", "null"]},
+                "levels": {"type": "array", "items": {"type": "object"}},
+                "appeals_by_status": {"type": "object"}, "letters": {"type": "object"},
+                "appeals": {"type": "array", "items": {"type": "object"}}}},
+            params=[PERIOD])},
+        "/hr/export": {"get": {
+            "summary": "The HR export of the period's latest published plan: one row per "
+                       "person within the caller's scope (admin, HRBP)",
+            "parameters": [PERIOD, {"name": "format", "in": "query", "required": False,
+                                    "schema": {"enum": ["json", "csv", "xlsx"],
+                                               "default": "json"}}],
+            "responses": {"200": {"description": "JSON (header, rows, target column and "
+                                  "total), or the page's file", "content": {
+                "application/json": {"schema": {"type": "object", "properties": {
+                    "period": {"type": "string"}, "plan": {"type": "object"},
+                    "header": {"type": "array", "items": {"type": "string"}},
+                    "rows": {"type": "array", "items": {"type": "array"}},
+                    "target_column": {"type": "integer"},
+                    "target_total": {"type": "integer"}}}},
+                "text/csv": {"schema": binary},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": binary}}},
+                "401": ERROR, "403": ERROR, "404": ERROR, "422": ERROR}}},
+        "/plans/{plan_id}/export.xlsx": {"get": {
+            "summary": "The plan as .xlsx: a summary sheet and the units within the caller's "
+                       "scope (the plan page's download)", "parameters": [PLAN_ID],
+            "responses": {"200": {"description": "The workbook", "content": {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": binary}}}, "401": ERROR, "403": ERROR, "404": ERROR}}},
+        "/plans/simulate": {"post": {
+            "summary": "Every scenario for a period and company total, with totals, plan "
+                       "risks (company readers) and the regions within the caller's scope; "
+                       "nothing is saved",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["total"], "properties": {
+                    "period": {"type": "string"}, "total": {"type": "number"}}}}}},
+            "responses": {"200": {"description": "The scenarios", "content": {
+                "application/json": {"schema": {"type": "object", "properties": {
+                    "period": {"type": "string"}, "total": {"type": "integer"},
+                    "scenarios": {"type": "array", "items": {"type": "object"}}}}}}},
+                "400": ERROR, "401": ERROR, "403": ERROR, "404": ERROR, "422": ERROR}}},
+        "/confirm/appeal-check": {"get": {
+            "summary": "The appeal form's live check of a requested target against the "
+                       "range of the caller's own confirmation item",
+            "parameters": [
+                {"name": "item", "in": "query", "required": True,
+                 "schema": {"type": "integer"}, "description": "Confirmation item id"},
+                {"name": "requested", "in": "query", "required": False,
+                 "schema": {"type": "string"}, "description": "The requested target (yuan)"}],
+            "responses": {"200": {"description": "bounds (allocated, minimum, maximum, "
+                                  "step, ...), requested, change, ok, and error (code, "
+                                  "message, details) when the request does not fit",
+                                  "content": {"application/json": {"schema": {
+                                      "type": "object"}}}},
+                          "400": ERROR, "401": ERROR, "403": ERROR, "404": ERROR}}},
         "/whatif/{code}": {"post": {
             "summary": "Re-allocate a unit's subtree with other inputs and weights "
                        "(plan.whatif; nothing is saved)", "parameters": [CODE],
