@@ -310,7 +310,8 @@ def _tracking_paths() -> dict[str, Any]:
 
 def _twin_paths() -> dict[str, Any]:
     """Twins of page actions: spreadsheets, the configuration bundle, what-if, and reads
-    (alignment, HR export, a plan's .xlsx, the simulator, the appeal range check)."""
+    (alignment, HR export, a plan's .xlsx, the simulator, the appeal range check, the
+    dashboards)."""
     binary = {"type": "string", "format": "binary"}
     fmt = {"name": "fmt", "in": "path", "required": True, "schema": {"enum": ["xlsx", "csv"]},
            "description": "xlsx (a workbook with README and input checks) or csv (UTF-8 with BOM)"}
@@ -368,6 +369,9 @@ def _twin_paths() -> dict[str, Any]:
     refused = {"description": "Refused (error.code: the what-if's reason, e.g. not_a_number, "
                "unknown_field, unknown_factor, not_a_branch)",
                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    dash_week = {"name": "week", "in": "query", "required": False,
+                 "schema": {"type": "integer"},
+                 "description": "Week of the period (1..); default: the current week"}
     return {
         "/inputs.{fmt}": {"get": {
             "summary": "The pre-filled inputs sheet of the units in the caller's write scope "
@@ -477,6 +481,16 @@ def _twin_paths() -> dict[str, Any]:
                                   "content": {"application/json": {"schema": {
                                       "type": "object"}}}},
                           "400": ERROR, "401": ERROR, "403": ERROR, "404": ERROR}}},
+        "/dashboard": {"get": _get(
+            "The caller's own dashboard, as /dashboard opens it: kind \"operations\" "
+            "(admins, HRBPs: configuration health, flows waiting, outbox) or the dashboard "
+            "of the unit of their most senior grant (see /dashboard/units/{code})",
+            {"type": "object"}, params=[PERIOD, dash_week])},
+        "/dashboard/units/{code}": {"get": _get(
+            "A unit's dashboard (kind executive, region, team or person by its depth): "
+            "status, week, plan, the unit's figures, children ranked, forecast, alerts, "
+            "risks; status other than \"ok\" (no_plan, no_weeks, inactive) comes with a "
+            "message instead of figures", {"type": "object"}, params=[CODE, PERIOD, dash_week])},
         "/whatif/{code}": {"post": {
             "summary": "Re-allocate a unit's subtree with other inputs and weights "
                        "(plan.whatif; nothing is saved)", "parameters": [CODE],

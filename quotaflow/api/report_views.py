@@ -9,7 +9,7 @@ import datetime as dt
 import io
 from typing import Any
 
-from flask import jsonify, request, send_file
+from flask import g, jsonify, request, send_file
 from flask_babel import force_locale
 
 from quotaflow.api import api_blueprint, caller_locale
@@ -19,7 +19,9 @@ from quotaflow.http.guard import requires
 from quotaflow.services import alignment as alignment_service
 from quotaflow.services import appeal_check as appeal_checks
 from quotaflow.services import confirmation_reads, hr_export, plan_reads, simulator
+from quotaflow.services import dashboards as dashboard_service
 from quotaflow.services import periods as period_service
+from quotaflow.services import units as unit_service
 from quotaflow.web.hr import export_texts
 from quotaflow.web.plans import plan_workbook
 
@@ -137,3 +139,50 @@ def appeal_check() -> Any:
                     "requested": check.requested, "change": check.change,
                     "ok": check.error is None and check.requested is not None,
                     "error": error})
+
+
+def _week() -> int | None:
+    raw = request.args.get("week", "")
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ApiError(400, "invalid_parameter", "week must be a whole number",
+                       {"parameter": "week"})
+    return int(raw)
+
+
+def _unit_dashboard(unit: Any) -> Any:
+    ctx = request_context()
+    period, _periods = period_service.chosen_period(ctx, request.args.get("period"))
+    view = dashboard_service.unit_dashboard(
+        ctx.session, period, unit, week=_week(), curve_code=request.args.get("curve") or None,
+        with_alignment=ctx.principal.has("alignment.read"))
+    if view.get("status") == "bad_week":
+        raise ApiError(404, "not_found", "the period has no such week", {"parameter": "week"})
+    return jsonify(view)
+
+
+@api_blueprint.get("/dashboard")
+@requires("unit.read")
+def dashboard() -> Any:
+    """The caller's own dashboard (as /dashboard opens it): operations for admins and
+    HRBPs, else the dashboard of the unit of their most senior grant."""
+    ctx = request_context()
+    home = dashboard_service.home(ctx.principal)
+    if home is None:
+        raise ApiError(403, "forbidden", "you hold no grant")
+    kind, code = home
+    if kind == "operations":
+        principal = ctx.principal
+        return jsonify({"kind": "operations", **dashboard_service.operations(
+            ctx.session, principal.scope_paths("unit.read"),
+            flows=principal.has("flow.oversee"), outbox=principal.has("outbox.read"))})
+    return _unit_dashboard(unit_service.unit_by_code(ctx, code))
+
+
+@api_blueprint.get("/dashboard/units/<code>")
+@requires("unit.read")
+def unit_dashboard(code: str) -> Any:
+    """The dashboard of a unit within the caller's scope (executive, region, team or
+    person view, by the unit's depth)."""
+    return _unit_dashboard(g.unit)

@@ -199,3 +199,49 @@ def test_appeal_check_tells_the_range_and_the_change(app, as_user, published) ->
         "item": item_id, "requested": 1}), 404)["code"] == "not_found"
     assert error(as_user("hrbp").get(url, query_string={"item": item_id}), 403)
     assert error(head.get(url, query_string={"item": "x"}), 400)["code"] == "invalid_parameter"
+
+
+# ---------------------------------------------------------------------------- dashboard
+
+
+@pytest.mark.parametrize(("username", "kind", "unit"), [
+    ("admin", "operations", None),
+    ("hrbp", "operations", None),
+    ("ceo", "executive", "HQ"),
+    ("head.east", "region", "EAST"),
+    ("lead.east.t1", "team", "EAST-T1"),
+    ("sales.p0001", "person", "P0001"),
+])
+def test_dashboard_is_the_callers_own(as_user, username: str, kind: str, unit) -> None:
+    response = as_user(username).get("/api/v1/dashboard?period=2026Q4")
+    assert response.status_code == 200, response.data[:300]
+    body = response.get_json()
+    assert body["kind"] == kind
+    if unit is not None:
+        assert body["unit_code"] == unit and body["status"] == "ok"
+
+
+@pytest.mark.parametrize(("username", "code", "status"), [
+    ("head.east", "EAST-T1", 200),
+    ("head.east", "WEST", 404),
+    ("lead.east.t1", "EAST", 404),
+    ("lead.east.t1", "P0001", 200),
+    ("sales.p0001", "P0002", 404),
+    ("hrbp", "HQ", 200),
+    ("cfo", "NORTH-T4", 200),
+])
+def test_unit_dashboards_within_the_scope(as_user, username: str, code: str,
+                                          status: int) -> None:
+    response = as_user(username).get(f"/api/v1/dashboard/units/{code}?period=2026Q4")
+    assert response.status_code == status
+    if status == 200:
+        assert response.get_json()["unit_code"] == code
+
+
+def test_unit_dashboard_holds_the_pages_numbers(as_user) -> None:
+    body = as_user("head.east").get("/api/v1/dashboard/units/EAST?period=2026Q4").get_json()
+    assert body["kind"] == "region" and body["week"] >= 1
+    children = body.get("children") or []
+    assert children and all(c["code"].startswith("EAST-") for c in children)
+    assert error(as_user("head.east").get("/api/v1/dashboard/units/EAST?week=99"), 404)
+    assert error(as_user("head.east").get("/api/v1/dashboard?week=x"), 400)

@@ -397,7 +397,7 @@ def test_a_what_if_snapshot_is_kept_as_evidence(app, as_user, plan_id) -> None:
 
 TWINS = ("/api/v1/inputs", "/api/v1/imports", "/api/v1/config/bundle", "/api/v1/whatif",
          "/api/v1/confirm/alignment", "/api/v1/confirm/appeal-check", "/api/v1/hr/export",
-         "/api/v1/plans/simulate", "/api/v1/plans/{plan_id}/export.xlsx")
+         "/api/v1/plans/simulate", "/api/v1/plans/{plan_id}/export.xlsx", "/api/v1/dashboard")
 
 
 def test_every_twin_route_is_documented_with_its_methods_and_params(app, client) -> None:
@@ -413,4 +413,4 @@ def test_every_twin_route_is_documented_with_its_methods_and_params(app, client)
             operation = operations[method.lower()]
             params = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
             assert params == set(rule.arguments), (method, path)
-    assert seen == 13  # /config/bundle is two rules (GET, POST)
+    assert seen == 15  # /config/bundle is two rules (GET, POST)
