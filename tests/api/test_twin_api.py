@@ -14,6 +14,7 @@ from plan_support import OWN_PERIOD, own_period
 from sqlalchemy import func, select
 
 from quotaflow.services import plans
+from quotaflow.services.auth import create_api_token
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.models import (
@@ -414,3 +415,23 @@ def test_every_twin_route_is_documented_with_its_methods_and_params(app, client)
             params = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
             assert params == set(rule.arguments), (method, path)
     assert seen == 15  # /config/bundle is two rules (GET, POST)
+
+
+def test_a_token_client_round_trips_the_inputs_with_csrf_on(app) -> None:
+    """Token clients need no CSRF token (cookie sessions do, like the pages)."""
+    with app.app_context():
+        token = create_api_token(db.session, q.user_by_username(db.session, "head.ne"), "sheets")
+        db.session.commit()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        original = client.get("/api/v1/inputs.csv", headers=headers)
+        assert original.status_code == 200
+        response = post_file(client, "/api/v1/inputs", original.data, "ne.csv",
+                             headers=headers, period=PERIOD)
+        assert response.status_code == 200, response.data[:300]
+        assert response.get_json()["values_changed"] == 0
+        assert client.post("/api/v1/whatif/NE", headers=headers, json={}).status_code == 200
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
