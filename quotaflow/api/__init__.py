@@ -58,13 +58,17 @@ def _csrf_error(exc: CSRFError) -> Any:
 
 from quotaflow.api import (  # noqa: E402,F401  (registers the routes)
     admin_views,
+    config_views,
     confirm_views,
     emergency_views,
     flow_views,
     letter_views,
     outbox_views,
     plan_views,
+    report_views,
+    sheet_views,
     spec_views,
     tracking_views,
     views,
+    whatif_views,
 )

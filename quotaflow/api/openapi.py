@@ -323,6 +323,208 @@ def _tracking_paths() -> dict[str, Any]:
     }
 
 
+def _twin_paths() -> dict[str, Any]:
+    """Twins of page actions: spreadsheets, the configuration bundle, what-if, and reads
+    (alignment, HR export, a plan's .xlsx, the simulator, the appeal range check, the
+    dashboards)."""
+    binary = {"type": "string", "format": "binary"}
+    fmt = {"name": "fmt", "in": "path", "required": True, "schema": {"enum": ["xlsx", "csv"]},
+           "description": "xlsx (a workbook with README and input checks) or csv (UTF-8 with BOM)"}
+    kind = {"name": "kind", "in": "path", "required": True,
+            "schema": {"enum": ["org", "people", "history"]},
+            "description": "org units, people (person-level units) or history (past results)"}
+    download = {"200": {"description": "The file (Content-Disposition: attachment)", "content": {
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": binary},
+        "text/csv": {"schema": binary}}}, "401": ERROR, "403": ERROR, "404": ERROR}
+    report = {"description": 'Refused as a whole, nothing stored: error.code "invalid_sheet", '
+              "details.issues lists each problem as the page reports it (row, column letter, "
+              "header, code, message in the caller's language), details.total counts them "
+              "all, details.hidden those left off",
+              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    upload = {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"], "properties": {
+            "file": {**binary, "description": ".xlsx or .csv"},
+            "period": {"type": "string", "description": "inputs only: the period the file "
+                       "is for (else the one written in the file)"}}}}}}
+    counts = {"type": "object", "properties": {
+        "filename": {"type": "string"}, "rows": {"type": "integer"},
+        "sha256": {"type": "string"}}, "additionalProperties": {"type": ["integer", "string"]}}
+    bundle = {"type": "object", "properties": {
+        "format": {"type": "string"}, "format_version": {"type": "integer"},
+        "exported_at": {"type": "string"},
+        "specs": {"type": "array", "items": {"type": "object", "properties": {
+            "kind": {"type": "string"}, "key": {"type": "string"},
+            "version": {"type": "integer"}, "content_hash": {"type": "string"},
+            "content": {}}}}}}
+    whatif_body = {"required": False, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {
+            "plan": {"type": "integer", "description": "Plan id; default: the period's "
+                     "latest published plan, else its latest plan"},
+            "period": {"type": "string", "description": "Period code; default: the "
+                       "planning period"},
+            "inputs": {"type": "object", "description": 'Unit code -> {"<field>": value}: '
+                       "only fields of the what-if policy, units below the unit; values "
+                       "outside their limits are clipped (listed in \"clipped\")",
+                       "additionalProperties": {"type": "object"}},
+            "weights": {"type": "object", "description": "Factor key -> percent, within "
+                        "the policy's band (balanced to 100)",
+                        "additionalProperties": {"type": "number"}}}}}}}
+    whatif = {"type": "object", "description": "The plan, the unit and its target, planned "
+              "and shortfall, plan and what-if weights, the changed inputs, every unit of "
+              "the subtree with its plan and what-if targets", "properties": {
+                  "plan": {"type": "object"}, "unit": {"type": "object"},
+                  "planned": {"type": "integer"}, "shortfall": {"type": "integer"},
+                  "weight_band": {"type": "number"},
+                  "weights": {"type": "array", "items": {"type": "object"}},
+                  "weights_changed": {"type": "boolean"},
+                  "changes": {"type": "array", "items": {"type": "object"}},
+                  "clipped": {"type": "array", "items": {"type": "object"}},
+                  "infeasible": {"type": "array", "items": {"type": "object"}},
+                  "units": {"type": "array", "items": {"type": "object"}}}}
+    refused = {"description": "Refused (error.code: the what-if's reason, e.g. not_a_number, "
+               "unknown_field, unknown_factor, not_a_branch)",
+               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    dash_week = {"name": "week", "in": "query", "required": False,
+                 "schema": {"type": "integer"},
+                 "description": "Week of the period (1..); default: the current week"}
+    return {
+        "/inputs.{fmt}": {"get": {
+            "summary": "The pre-filled inputs sheet of the units in the caller's write scope "
+                       "(unit.write)", "parameters": [fmt, PERIOD],
+            "responses": {**download, "409": report}}},
+        "/inputs": {"post": {
+            "summary": "Upload a filled inputs sheet: every row is checked, all or nothing "
+                       "(unit.write over each row's unit)",
+            "requestBody": upload,
+            "responses": {"200": {"description": "Stored: period, rows, units_changed, "
+                                  "values_changed", "content": {"application/json": {
+                                      "schema": counts}}},
+                          "401": ERROR, "403": ERROR, "413": ERROR, "422": report}}},
+        "/imports/templates/{kind}.{fmt}": {"get": {
+            "summary": "An empty import sheet with its columns and an example row (admin, HRBP)",
+            "parameters": [kind, fmt], "responses": download}},
+        "/imports/{kind}": {"post": {
+            "summary": "Import org units, people or history from a sheet, all or nothing "
+                       "(admin, HRBP)", "parameters": [kind], "requestBody": upload,
+            "responses": {"200": {"description": "Stored: rows and created, updated, moved "
+                                  "(org, people) or inserted, updated (history)",
+                                  "content": {"application/json": {"schema": counts}}},
+                          "401": ERROR, "403": ERROR, "404": ERROR, "413": ERROR,
+                          "422": report}}},
+        "/config/bundle": {
+            "get": _get("Every active spec as one bundle (admin, HRBP)", bundle),
+            "post": {
+                "summary": "Import a bundle (the JSON body, or a multipart file \"bundle\"): "
+                           "all or nothing; a spec whose content is new gets a new version",
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": bundle},
+                    "multipart/form-data": {"schema": {"type": "object", "properties": {
+                        "bundle": binary}}}}},
+                "responses": {
+                    "200": {"description": "What happened to each spec", "content": {
+                        "application/json": {"schema": {"type": "object", "properties": {
+                            "imported": {"type": "array", "items": {
+                                "type": "object", "properties": {
+                                    "kind": {"type": "string"}, "key": {"type": "string"},
+                                    "action": {"enum": ["unchanged", "activated", "created"]},
+                                    "version": {"type": "integer"}}}}}}}}},
+                    "400": ERROR, "401": ERROR, "403": ERROR, "413": ERROR,
+                    "422": {"description": 'Refused, nothing imported: error.code '
+                            '"invalid_bundle", details.issues lists each problem with its '
+                            "JSON pointer into the bundle, code, message, kind and key",
+                            "content": {"application/json": {"schema": {
+                                "$ref": "#/components/schemas/Error"}}}}}}},
+        "/confirm/alignment": {"get": _get(
+            "How far a period's targets are agreed: per level items, accepted, pending, "
+            "appealed, dispute rate, groups; appeals by status and each appeal; letters "
+            "(admin, HRBP, executives)", {"type": "object", "properties": {
+                "period": {"type": "string"}, "plan": {"type": ["object", "null"]},
+                "published_at": {"type": ["string", "null"]},
+                "aligned_at": {"type": ["string", "null"]},
+                "elapsed_seconds": {"type": ["number", "null"]},
+                "levels": {"type": "array", "items": {"type": "object"}},
+                "appeals_by_status": {"type": "object"}, "letters": {"type": "object"},
+                "appeals": {"type": "array", "items": {"type": "object"}}}},
+            params=[PERIOD])},
+        "/hr/export": {"get": {
+            "summary": "The HR export of the period's latest published plan: one row per "
+                       "person within the caller's scope (admin, HRBP)",
+            "parameters": [PERIOD, {"name": "format", "in": "query", "required": False,
+                                    "schema": {"enum": ["json", "csv", "xlsx"],
+                                               "default": "json"}}],
+            "responses": {"200": {"description": "JSON (header, rows, target column and "
+                                  "total), or the page's file", "content": {
+                "application/json": {"schema": {"type": "object", "properties": {
+                    "period": {"type": "string"}, "plan": {"type": "object"},
+                    "header": {"type": "array", "items": {"type": "string"}},
+                    "rows": {"type": "array", "items": {"type": "array"}},
+                    "target_column": {"type": "integer"},
+                    "target_total": {"type": "integer"}}}},
+                "text/csv": {"schema": binary},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": binary}}},
+                "401": ERROR, "403": ERROR, "404": ERROR, "422": ERROR}}},
+        "/plans/{plan_id}/export.xlsx": {"get": {
+            "summary": "The plan as .xlsx: a summary sheet and the units within the caller's "
+                       "scope (the plan page's download)", "parameters": [PLAN_ID],
+            "responses": {"200": {"description": "The workbook", "content": {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": binary}}}, "401": ERROR, "403": ERROR, "404": ERROR}}},
+        "/plans/simulate": {"post": {
+            "summary": "Every scenario for a period and company total, with totals, plan "
+                       "risks (company readers) and the regions within the caller's scope; "
+                       "nothing is saved",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["total"], "properties": {
+                    "period": {"type": "string"}, "total": {"type": "number"}}}}}},
+            "responses": {"200": {"description": "The scenarios", "content": {
+                "application/json": {"schema": {"type": "object", "properties": {
+                    "period": {"type": "string"}, "total": {"type": "integer"},
+                    "scenarios": {"type": "array", "items": {"type": "object"}}}}}}},
+                "400": ERROR, "401": ERROR, "403": ERROR, "404": ERROR, "422": ERROR}}},
+        "/confirm/appeal-check": {"get": {
+            "summary": "The appeal form's live check of a requested target against the "
+                       "range of the caller's own confirmation item",
+            "parameters": [
+                {"name": "item", "in": "query", "required": True,
+                 "schema": {"type": "integer"}, "description": "Confirmation item id"},
+                {"name": "requested", "in": "query", "required": False,
+                 "schema": {"type": "string"}, "description": "The requested target (yuan)"}],
+            "responses": {"200": {"description": "bounds (allocated, minimum, maximum, "
+                                  "step, ...), requested, change, ok, and error (code, "
+                                  "message, details) when the request does not fit",
+                                  "content": {"application/json": {"schema": {
+                                      "type": "object"}}}},
+                          "400": ERROR, "401": ERROR, "403": ERROR, "404": ERROR}}},
+        "/dashboard": {"get": _get(
+            "The caller's own dashboard, as /dashboard opens it: kind \"operations\" "
+            "(admins, HRBPs: configuration health, flows waiting, outbox) or the dashboard "
+            "of the unit of their most senior grant (see /dashboard/units/{code})",
+            {"type": "object"}, params=[PERIOD, dash_week])},
+        "/dashboard/units/{code}": {"get": _get(
+            "A unit's dashboard (kind executive, region, team or person by its depth): "
+            "status, week, plan, the unit's figures, children ranked, forecast, alerts, "
+            "risks; status other than \"ok\" (no_plan, no_weeks, inactive) comes with a "
+            "message instead of figures", {"type": "object"}, params=[CODE, PERIOD, dash_week])},
+        "/whatif/{code}": {"post": {
+            "summary": "Re-allocate a unit's subtree with other inputs and weights "
+                       "(plan.whatif; nothing is saved)", "parameters": [CODE],
+            "requestBody": whatif_body,
+            "responses": {"200": {"description": "The what-if", "content": {
+                "application/json": {"schema": whatif}}},
+                "400": ERROR, "401": ERROR, "403": ERROR, "404": refused, "422": refused}}},
+        "/whatif/{code}/snapshot": {"post": {
+            "summary": "Keep a what-if as evidence: an upload of the unit whose id an appeal "
+                       "may cite", "parameters": [CODE], "requestBody": whatif_body,
+            "responses": {"201": {"description": "The stored evidence", "content": {
+                "application/json": {"schema": {"type": "object", "properties": {
+                    "upload_id": {"type": "integer"}, "unit": {"type": "string"},
+                    "plan": {"type": "integer"}, "filename": {"type": "string"},
+                    "sha256": {"type": "string"}}}}}},
+                "400": ERROR, "401": ERROR, "403": ERROR, "404": refused, "422": refused}}},
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     unit_ref = {"$ref": "#/components/schemas/Unit"}
     units = {"type": "object", "properties": {"units": {"type": "array", "items": unit_ref}}}
@@ -372,6 +574,7 @@ def openapi_document() -> dict[str, Any]:
             **_operations_paths(),
             **_admin_paths(),
             **_emergency_paths(),
+            **_twin_paths(),
         },
         "components": {
             "securitySchemes": {

@@ -81,6 +81,18 @@ def view_kind(session: Session, unit: OrgUnit) -> str:
     return "region"
 
 
+def home(principal: Any) -> tuple[str, str | None] | None:
+    """The viewer's own dashboard: ("operations", None) for admins and HRBPs, else
+    ("unit", code of the unit of their most senior grant); None: no grant, nothing to show."""
+    from quotaflow.services.access import ROLES
+
+    if principal.roles & {"admin", "hrbp"}:
+        return "operations", None
+    grants = sorted(principal.grants, key=lambda gr: ROLES.index(gr.role)
+                    if gr.role in ROLES else len(ROLES))
+    return ("unit", grants[0].unit_code) if grants else None
+
+
 def default_week(session: Session, period: Period) -> int:
     """The week holding the period's latest result (week 1 when there is none), so the
     dashboard opens on the newest figures rather than on weeks not reported yet."""

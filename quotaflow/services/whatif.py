@@ -44,9 +44,11 @@ from quotaflow.rules.allocation import allocate, scores_for
 from quotaflow.rules.model import FieldSpec
 from quotaflow.rules.scoring import AllocationError, Scores, factor_measures
 from quotaflow.rules.specs import pointer, schema_issues
-from quotaflow.services import audit, specs
+from quotaflow.services import audit, plan_reads, specs
+from quotaflow.services import periods as period_service
 from quotaflow.services import plans as plan_service
 from quotaflow.services.plan_data import PlanError, field_problem
+from quotaflow.services.uow import Context
 from quotaflow.services.uploads import store_upload
 from quotaflow.store import org_columns
 from quotaflow.store import plan_queries as pq
@@ -238,6 +240,18 @@ def sandbox_plan(session: Session, period: Period) -> Plan | None:
                                                   Plan.status == "published")
                                .order_by(Plan.number.desc()).limit(1))
     return published or pq.latest_plan(session, period.id)
+
+
+def chosen_plan(ctx: Context, plan_id: int | None, period_code: str | None) -> Plan:
+    """The plan a what-if runs on (pages and API): the one named by id (NotFound when
+    absent), else the sandbox plan of the chosen period (the planning period by default)."""
+    if plan_id is not None:
+        return plan_reads.plan(ctx, plan_id)
+    period, _periods = period_service.chosen_period(ctx, period_code)
+    plan = sandbox_plan(ctx.session, period)
+    if plan is None:
+        raise WhatIfError("no_plan", period=period.code)
+    return plan
 
 
 @dataclass(frozen=True)

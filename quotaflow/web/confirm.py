@@ -22,6 +22,7 @@ from quotaflow.forms import build_form, coerce_and_validate
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
 from quotaflow.services import alignment as alignment_service
+from quotaflow.services import appeal_check as appeal_checks
 from quotaflow.services import commands, confirmation_reads, flow_reads, plan_reads
 from quotaflow.services import confirmation as conf
 from quotaflow.services import plans as plan_service
@@ -257,18 +258,11 @@ def appeal(item_id: int) -> Any:
 @requires("unit.confirm")
 def appeal_check(item_id: int) -> Any:
     """The live line under the requested target: the change and whether it is allowed."""
-    item = _my_item(item_id)
-    bounds = conf.appeal_bounds(request_context().session, item)
-    raw = request.args.get("requested", "")
-    error = change = None
-    try:
-        amount = conf.check_amount(bounds, raw)
-    except conf.ConfirmationError as exc:
-        error = error_message(exc)
-    else:
-        if amount is not None:
-            change = amount - bounds.allocated
-    return render_template("confirm/_check.html", bounds=bounds, change=change, error=error)
+    check = appeal_checks.appeal_check(request_context(), item_id,
+                                       request.args.get("requested", ""))
+    error = error_message(check.error) if check.error is not None else None
+    return render_template("confirm/_check.html", bounds=check.bounds, change=check.change,
+                           error=error)
 
 
 @blueprint.route("/confirm/appeals/<int:appeal_id>")

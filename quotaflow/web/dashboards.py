@@ -196,14 +196,13 @@ def _switcher(current: str) -> list[dict[str, Any]]:
 
 
 def _home_for(principal: Any) -> str:
-    roles = principal.roles
-    if roles & {"admin", "hrbp"}:
-        return url_for("dashboards.operations")
-    grants = sorted(principal.grants, key=lambda gr: ROLES.index(gr.role)
-                    if gr.role in ROLES else len(ROLES))
-    if not grants:
+    home = service.home(principal)
+    if home is None:
         abort(403)
-    return url_for("dashboards.unit", code=grants[0].unit_code)
+    kind, code = home
+    if kind == "operations":
+        return url_for("dashboards.operations")
+    return url_for("dashboards.unit", code=code)
 
 
 # ---------------------------------------------------------------------------- pages

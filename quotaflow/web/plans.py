@@ -27,7 +27,7 @@ from openpyxl.utils import get_column_letter
 
 from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import current_principal, requires
-from quotaflow.services import commands, plan_reads
+from quotaflow.services import commands, plan_reads, simulator
 from quotaflow.services import periods as period_service
 from quotaflow.services import plans as plan_service
 from quotaflow.services import units as unit_service
@@ -133,30 +133,6 @@ def plan_list() -> Any:
 
 # -- the simulator -------------------------------------------------------------------
 
-def _scenario_cards(sim: plan_service.Simulation) -> list[dict[str, Any]]:
-    """Per scenario: totals, plan risks, and the regions the user may see."""
-    ctx = request_context()
-    root = unit_service.root_unit(ctx)
-    sees_company = root is not None and _readable(root.path)
-    cards = []
-    for key, result in sim.results.items():
-        preset = sim.specs.presets.get(key)
-        regions = sim.regions(key)
-        units = plan_reads.units_by_ids(ctx, [r["unit_id"] for r in regions])
-        regions = [r for r in regions if _readable(units[r["unit_id"]].path)]
-        summary = sim.summary(key)
-        cards.append({
-            "key": key, "label_en": preset.label_en, "label_zh": preset.label_zh,
-            "description_en": preset.description_en, "description_zh": preset.description_zh,
-            "company_total": sim.total, "requested": result.plan.total,
-            "planned": result.plan.planned_total, "shortfall": sim.total - result.plan.planned_total,
-            "plan_risks": summary.get("plan_risks", []) if sees_company else [],
-            "regions": regions,
-            "flagged": [(r, risk) for r in regions for risk in r["risks"]],
-        })
-    return cards
-
-
 def _last_year_hint(period: Any) -> float | None:
     """The company's result in the same quarter last year, as a hint for the total."""
     return plan_reads.last_year_company_result(request_context(), period)
@@ -189,11 +165,10 @@ def simulate() -> Any:
     cards, metrics = [], []
     if total and error is None:
         try:
-            sim = plan_service.simulate(request_context().session, period, total)
+            sim, cards = simulator.scenarios(request_context(), period, total)
         except PlanError as exc:
             error, status = plan_error_message(exc), 422
         else:
-            cards = _scenario_cards(sim)
             # Ratios fit beside the targets in a narrow card; amounts would not.
             metrics = [m for m in plan_service.metric_columns(sim.specs.rules) if m.percent]
     context = {"period": period, "periods": periods, "total": total, "cards": cards,
@@ -335,16 +310,21 @@ def _workbook(plan: Any, records: list[dict[str, Any]], summary: dict[str, Any],
 @blueprint.route("/plans/<int:plan_id>/export.xlsx")
 @requires("unit.read")
 def plan_export(plan_id: int) -> Any:
-    plan = _plan(plan_id)
+    data, name = plan_workbook(_plan(plan_id))
+    return send_file(io.BytesIO(data), as_attachment=True, download_name=name,
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def plan_workbook(plan: Any) -> tuple[bytes, str]:
+    """The plan's .xlsx (rows within the caller's scope, current language) and its name;
+    the page and the API download the same file."""
     paths = _paths()
     session = request_context().session
     root = plan_service.plan_root(session, plan)
     sees_company = root is not None and _readable(root.path)
     data = _workbook(plan, plan_service.unit_records(session, plan, paths),
                      plan_service.summary_for_scope(session, plan, paths), sees_company)
-    return send_file(io.BytesIO(data), as_attachment=True,
-                     download_name=f"plan-{plan.period.code}-{plan.number}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return data, f"plan-{plan.period.code}-{plan.number}.xlsx"
 
 
 # -- impact of a draft model ----------------------------------------------------------

@@ -60,15 +60,10 @@ def _zh() -> bool:
 def _plan(source: Mapping[str, Any]) -> Plan:
     """The plan named by ``plan`` (an id), else the sandbox plan of the chosen period."""
     raw = str(source.get("plan", "")).strip()
-    if raw:
-        if not raw.isdigit():
-            abort(404)
-        return plan_reads.plan(request_context(), int(raw))  # NotFound: 404
-    period, _periods = chosen_period(source.get("period"))
-    plan = service.sandbox_plan(request_context().session, period)
-    if plan is None:
-        raise service.WhatIfError("no_plan", period=period.code)
-    return plan
+    if raw and not raw.isdigit():
+        abort(404)
+    return service.chosen_plan(request_context(), int(raw) if raw else None,
+                               source.get("period"))  # NotFound: 404
 
 
 def _form_values(form: Mapping[str, Any]) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
