@@ -15,7 +15,6 @@ from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
 from quotaflow.services import bundle as bundle_service
 from quotaflow.services import commands
-from quotaflow.web.config_pages import MAX_BUNDLE_BYTES
 
 
 @api_blueprint.get("/config/bundle")
@@ -28,15 +27,15 @@ def _raw_bundle() -> bytes:
     """The bundle: the JSON body, or a multipart file named ``bundle`` like the page's form."""
     upload = request.files.get("bundle")
     if upload is not None and upload.filename:
-        raw = upload.stream.read(MAX_BUNDLE_BYTES + 1)
+        raw = upload.stream.read(bundle_service.MAX_BUNDLE_BYTES + 1)
     else:
         raw = request.get_data(cache=False)
     if not raw:
         raise ApiError(400, "invalid_body", "send the bundle as the JSON body or as the "
                        "multipart file \"bundle\"", {"pointer": ""})
-    if len(raw) > MAX_BUNDLE_BYTES:
+    if len(raw) > bundle_service.MAX_BUNDLE_BYTES:
         raise ApiError(413, "too_large", f"the bundle is larger than "
-                       f"{MAX_BUNDLE_BYTES // 2**20} MB", {"max_bytes": MAX_BUNDLE_BYTES})
+                       f"{bundle_service.MAX_BUNDLE_BYTES // 2**20} MB", {"max_bytes": bundle_service.MAX_BUNDLE_BYTES})
     return raw
 
 

@@ -7,15 +7,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 
 from quotaflow.api import api_blueprint
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
-from quotaflow.services import commands
+from quotaflow.services import commands, uploads
 from quotaflow.services import whatif as service
-from quotaflow.web.uploads import storage_dir
 
 
 def _body() -> Mapping[str, Any]:
@@ -75,7 +74,8 @@ def snapshot_whatif(code: str) -> Any:
     """Keep the posted what-if as evidence: an upload of the unit (its id goes with an appeal)."""
     plan, inputs, weights = _request(_body())
     upload = commands.whatif_snapshot(request_context(), g.unit, plan, inputs=inputs,
-                                      weights=weights, storage_dir=storage_dir())
+                                      weights=weights,
+                                      storage_dir=uploads.storage_dir(current_app.instance_path))
     response = jsonify({"upload_id": upload.id, "unit": code, "plan": plan.id,
                         "filename": upload.original_name, "sha256": upload.sha256})
     response.status_code = 201

@@ -30,6 +30,9 @@ from quotaflow.services.specs import ModelResolver, SpecProblem
 from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import SpecVersion, User
 
+#: The largest configuration bundle a page or the API accepts.
+MAX_BUNDLE_BYTES = 5 * 1024 * 1024
+
 BUNDLE_FORMAT = "quotaflow-config-bundle"
 FORMAT_VERSION = 1
 IMPORT_NOTE = "bundle import"

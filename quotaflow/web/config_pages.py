@@ -27,7 +27,6 @@ from quotaflow.services.specs import SpecProblem, SpecServiceError, SpecValidati
 
 blueprint = Blueprint("config", __name__, url_prefix="/config")
 
-MAX_BUNDLE_BYTES = 5 * 1024 * 1024
 
 KIND_LABELS = {
     spec_kinds.FACTOR_MODEL: _l("Factor model"),
@@ -196,9 +195,9 @@ def import_bundle() -> Any:
     if upload is None or not upload.filename:
         flash(gettext("Choose a bundle file to upload."), "error")
         return redirect(url_for("config.index"))
-    raw = upload.stream.read(MAX_BUNDLE_BYTES + 1)
-    if len(raw) > MAX_BUNDLE_BYTES:
-        flash(gettext("The file is larger than %(size)s MB.", size=MAX_BUNDLE_BYTES // 2**20), "error")
+    raw = upload.stream.read(bundle_service.MAX_BUNDLE_BYTES + 1)
+    if len(raw) > bundle_service.MAX_BUNDLE_BYTES:
+        flash(gettext("The file is larger than %(size)s MB.", size=bundle_service.MAX_BUNDLE_BYTES // 2**20), "error")
         return redirect(url_for("config.index"))
     try:
         done = commands.import_bundle(request_context(), bundle_service.parse(raw))

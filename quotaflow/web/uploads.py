@@ -7,7 +7,6 @@ user reads units somewhere; the view then checks the upload's own unit and answe
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,14 +33,11 @@ def upload_error_message(error: upload_service.UploadError) -> str:
 
 
 def storage_dir() -> Path:
-    return Path(current_app.instance_path) / "uploads"
+    return upload_service.storage_dir(current_app.instance_path)
 
 
 def max_upload_bytes() -> int:
-    """UPLOAD_MAX_BYTES from the app config, else QUOTAFLOW_UPLOAD_MAX_BYTES, else 10 MB."""
-    configured = current_app.config.get("UPLOAD_MAX_BYTES") or os.environ.get(
-        "QUOTAFLOW_UPLOAD_MAX_BYTES")
-    return int(configured) if configured else upload_service.DEFAULT_MAX_BYTES
+    return upload_service.max_bytes(current_app.config)
 
 
 def visible(upload: Upload | None) -> bool:

@@ -170,6 +170,31 @@ CASES: dict[tuple[str, str], Case] = {
                                         "reason": "Local policy change in Jinan."}}),
     ("/emergency/{request_id}", "get"): lambda w: (
         "ceo", f"/emergency/{w.emergency_id}", {}),
+    ("/config/bundle", "get"): lambda w: ("hrbp", "/config/bundle", {}),
+    ("/config/bundle", "post"): lambda w: ("hrbp", "/config/bundle", {"json": {}}),
+    ("/confirm/alignment", "get"): lambda w: ("hrbp", f"/confirm/alignment?period={w.period}", {}),
+    ("/confirm/appeal-check", "get"): lambda w: (
+        "head.east", f"/confirm/appeal-check?item={w.east_item}&requested=1", {}),
+    ("/dashboard", "get"): lambda w: ("head.east", "/dashboard", {}),
+    ("/dashboard/units/{code}", "get"): lambda w: ("head.east", "/dashboard/units/EAST", {}),
+    ("/hr/export", "get"): lambda w: ("hrbp", f"/hr/export?period={w.period}", {}),
+    ("/imports/templates/{kind}.{fmt}", "get"): lambda w: (
+        "admin", "/imports/templates/org.csv", {}),
+    ("/imports/{kind}", "post"): lambda w: (
+        "admin", "/imports/history", {"data": {"file": (io.BytesIO(b"x\n"), "h.csv")},
+                                       "content_type": "multipart/form-data"}),
+    ("/inputs", "post"): lambda w: (
+        "head.east", "/inputs", {"data": {"period": "2026Q4", "file": (
+            io.BytesIO(b"x\n"), "i.csv")}, "content_type": "multipart/form-data"}),
+    ("/inputs.{fmt}", "get"): lambda w: ("head.east", "/inputs.csv?period=2026Q4", {}),
+    ("/plans/simulate", "post"): lambda w: (
+        "hrbp", "/plans/simulate", {"json": {"period": "2026Q4", "total": 249500000}}),
+    ("/plans/{plan_id}/export.xlsx", "get"): lambda w: (
+        "hrbp", f"/plans/{w.plan_id}/export.xlsx", {}),
+    ("/whatif/{code}", "post"): lambda w: ("head.east", "/whatif/EAST", {"json": {}}),
+    ("/whatif/{code}/snapshot", "post"): lambda w: (
+        "head.east", "/whatif/EAST/snapshot", {"json": {}}),
+
 }
 
 
