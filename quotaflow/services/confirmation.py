@@ -513,8 +513,7 @@ def submit_appeal(session: Session, item_id: int, actor: User, *, requested: Any
             _check_actor(session, item, actor)
             _check_open(session, item, version)
             bounds, amount, text, files = check_appeal(session, item, requested, reason, evidence)
-            change_pct = round((amount - bounds.allocated) / bounds.allocated * 100, 2) \
-                if bounds.allocated else 100.0
+            pct = change_pct(bounds.allocated, amount)
             appeal = Appeal(item_id=item.id, period_id=item.group.period_id, unit_id=item.unit_id,
                             plan_id=item.plan_id, level=item.group.level,
                             allocated=bounds.allocated, requested=amount, reason=text,
@@ -525,7 +524,7 @@ def submit_appeal(session: Session, item_id: int, actor: User, *, requested: Any
             session.flush()
             audit.record(session, actor, "submit_appeal", "appeal", str(appeal.id),
                          after={"unit": item.unit.code, "allocated": bounds.allocated,
-                                "requested": amount, "change_pct": change_pct,
+                                "requested": amount, "change_pct": pct,
                                 "evidence": files, "flow": bounds.flow},
                          remote_addr=remote_addr)
             parent = item.group.parent_unit
@@ -533,9 +532,9 @@ def submit_appeal(session: Session, item_id: int, actor: User, *, requested: Any
                 "title_en": f"{item.unit.name_en} appeals its target",
                 "title_zh": f"{item.unit.name_zh}对目标提出申诉",
                 "body_en": f"From {_yuan(bounds.allocated)} to {_yuan(amount)} yuan "
-                           f"({change_pct:+g}%): {text[:200]}",
+                           f"({pct:+g}%): {text[:200]}",
                 "body_zh": f"由 {_yuan(bounds.allocated)} 元申请调整为 {_yuan(amount)} 元"
-                           f"（{change_pct:+g}%）：{text[:200]}",
+                           f"（{pct:+g}%）：{text[:200]}",
                 "url": f"/confirm/appeals/{appeal.id}", "appeal_id": appeal.id,
                 "unit": item.unit.code, "allocated": bounds.allocated, "requested": amount},
                 to_users=acting_heads(session, parent) if parent.parent_id else (),
@@ -543,7 +542,7 @@ def submit_appeal(session: Session, item_id: int, actor: User, *, requested: Any
             try:
                 instance = flows.start(session, bounds.flow, unit=item.unit, initiator=actor,
                                        data={"allocated": bounds.allocated, "requested": amount,
-                                             "change_pct": change_pct, "reason": text},
+                                             "change_pct": pct, "reason": text},
                                        subject_type=SUBJECT, subject_id=appeal.id)
             except flows.FlowRefused as exc:
                 raise ConfirmationError("flow_refused", flow=bounds.flow,
@@ -572,6 +571,12 @@ def _appeal_for(session: Session, instance: Any) -> Appeal | None:
             or appeal.flow_instance_id not in (None, instance.id)):
         return None
     return appeal
+
+
+def change_pct(allocated: int, requested: int) -> float:
+    """How far ``requested`` is from ``allocated``, in percent (2 decimals); the flow
+    specs derive the same figure (``derived``)."""
+    return round((requested - allocated) / allocated * 100, 2) if allocated else 100.0
 
 
 def _server_amount(session: Session, appeal: Appeal, data: Mapping[str, Any],
@@ -607,6 +612,15 @@ def check_appeal_data(session: Session, instance: Any, data: Mapping[str, Any]) 
         refused = flows.FlowRefused(exc.code, exc.message, **exc.params)
         refused.pointer = exc.pointer
         raise refused from None
+    # Flow versions saved before "derived" existed take change_pct as data: it must be
+    # the server's own figure, or it would route the appeal (e.g. around a countersign).
+    pct = data.get("change_pct")
+    if pct is not None and not (isinstance(pct, int | float) and not isinstance(pct, bool)
+                                and abs(pct - change_pct(appeal.allocated, amount)) < 0.01):
+        refused = flows.FlowRefused("field_not_editable", "change_pct is the server's",
+                                    field="change_pct")
+        refused.pointer = "/changes/change_pct"
+        raise refused
     if amount != appeal.requested:
         audit.record(session, None, "appeal_requested_changed", "appeal", str(appeal.id),
                      before={"requested": int(appeal.requested)},

@@ -18,6 +18,7 @@ from confirm_support import draft_plan, evidence, fresh_period, user
 from sqlalchemy import func, select
 
 from quotaflow.services import confirmation as conf
+from quotaflow.services import spec_kinds, specs
 from quotaflow.store import confirmation_queries as cq
 from quotaflow.store import db
 from quotaflow.store import queries as q
@@ -232,3 +233,31 @@ def test_apply_refuses_a_tampered_stored_instance_and_rolls_back(app, east, as_u
         instance = db.session.get(FlowInstance, flow_id)
         assert any(t["assignee"] == "hrbp" and t["status"] == "pending"
                    for t in instance.state["tasks"])
+
+
+def test_a_flow_version_from_before_derived_fields_still_routes_on_the_servers_figure(
+        app, east, as_user) -> None:
+    """An appeal flow version saved before 'derived' existed (the demo's database) takes
+    change_pct as data: a figure other than the server's is refused, so it cannot route
+    an appeal of +7.75% around the countersign."""
+    with app.app_context():
+        session = db.session
+        content = dict(specs.active_version(session, spec_kinds.FLOW, "appeal").content)
+        content.pop("derived")
+        specs.activate(session, specs.create_version(session, spec_kinds.FLOW, "appeal",
+                                                     content, None, "before the fix"), None)
+        session.commit()
+    appeal_id, flow_id, big = _countersign_returned(app, east, as_user)
+    before = _snapshot(app, east, appeal_id, flow_id)
+    head = as_user("head.east")
+    attack = head.post(f"{API}/flows/{flow_id}/actions", json={
+        "action": "submit", "changes": {"requested": big, "change_pct": 1}})
+    assert attack.status_code == 422
+    assert (_error(attack)["code"], _error(attack)["details"]["pointer"]) == (
+        "field_not_editable", "/changes/change_pct")
+    assert _snapshot(app, east, appeal_id, flow_id) == before
+    pct = round((big - east["bounds"].allocated) / east["bounds"].allocated * 100, 2)
+    sent = head.post(f"{API}/flows/{flow_id}/actions", json={
+        "action": "submit", "changes": {"requested": big, "change_pct": pct}})
+    assert sent.status_code == 200, sent.get_json()
+    assert _snapshot(app, east, appeal_id, flow_id)["current"] == ["countersign"]
