@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -146,9 +146,10 @@ def new_instance(spec: FlowSpec, initiator: str, unit: str, data: Mapping[str, A
                  directory: Directory, now: datetime) -> FlowState:
     """A draft instance; the initiator ``submit``s it to start the flow."""
     _check_values(spec, data)
-    entry = Entry(0, "create", initiator, now.isoformat(), None, {}, copy.deepcopy(dict(data)))
+    data = _derive(spec, copy.deepcopy(dict(data)))
+    entry = Entry(0, "create", initiator, now.isoformat(), None, {}, copy.deepcopy(data))
     return FlowState(spec.id, spec.version, initiator, unit, "draft", (),
-                     copy.deepcopy(dict(data)), (), (entry,), directory.as_dict())
+                     copy.deepcopy(data), (), (entry,), directory.as_dict())
 
 
 def step(spec: FlowSpec, state: FlowState, action: Action, actor: str, now: datetime
@@ -178,6 +179,46 @@ def _check_values(spec: FlowSpec, values: Mapping[str, Any]) -> None:
         if not ok:
             raise FlowError("invalid_value", f"field {name!r} must be a {kind}",
                             field=name, type=kind)
+
+
+def _derive(spec: FlowSpec, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the spec's derived fields computed from it (a derived field whose
+    inputs are missing is dropped: no value is better than a stale one)."""
+    for name, expr in spec.derived.items():
+        if any(n not in data for n in expr.names):
+            data.pop(name, None)
+            continue
+        try:
+            value = expr.evaluate_row({n: data[n] for n in expr.names})
+        except ExpressionError as exc:
+            raise FlowError("derive_failed", exc.message, field=name) from None
+        if spec.fields.get(name) == "integer":
+            value = int(value)
+        data[name] = float(value) if isinstance(value, float) else value
+    return data
+
+
+def _allowed_changes(spec: FlowSpec, changes: Mapping[str, Any], allowed: Iterable[str]
+                     ) -> None:
+    """Refuse changes naming a field outside ``allowed`` or a derived field (computed
+    by the server, never taken from the client), then check the values' types."""
+    allowed = set(allowed)
+    for name in changes:
+        if name not in allowed or name in spec.derived:
+            raise FlowError("field_not_editable", f"{name!r} is not editable here",
+                            field=name)
+    _check_values(spec, changes)
+
+
+def submit_fields(spec: FlowSpec) -> tuple[str, ...]:
+    """The fields the initiator may set when submitting (again): every declared field
+    except the derived ones."""
+    return tuple(f for f in spec.fields if f not in spec.derived)
+
+
+def edit_fields(spec: FlowSpec, node: Node) -> tuple[str, ...]:
+    """The fields an approver may edit at ``node``: its editable fields, never derived."""
+    return tuple(sorted(f for f in node.editable if f not in spec.derived))
 
 
 class _Run:
@@ -412,9 +453,10 @@ def _submit(run: _Run, action: Action, actor: str) -> None:
     run.require_initiator(actor)
     if run.status != "draft":
         raise FlowError("already_submitted", "the instance is already running")
-    _check_values(run.spec, action.changes)
+    _allowed_changes(run.spec, action.changes, submit_fields(run.spec))
     before = copy.deepcopy(run.data)
     run.data.update(copy.deepcopy(dict(action.changes)))
+    run.data = _derive(run.spec, run.data)
     run.status, run.decided, run.path = "running", False, []
     run.record("submit", actor, None, before, changes=dict(action.changes),
                comment=action.comment)
@@ -517,16 +559,14 @@ def _edit(run: _Run, action: Action, actor: str) -> None:
     node = run.spec.node(task.node)
     if not action.changes:
         raise FlowError("no_changes", "nothing to change")
-    for name in action.changes:
-        if name not in node.editable:
-            raise FlowError("field_not_editable", f"{name!r} is not editable here",
-                            field=name)
-    _check_values(run.spec, action.changes)
+    _allowed_changes(run.spec, action.changes, edit_fields(run.spec, node))
     before = copy.deepcopy(run.data)
     run.data.update(copy.deepcopy(dict(action.changes)))
+    run.data = _derive(run.spec, run.data)
+    changed = [k for k in run.data if k in action.changes or before.get(k) != run.data[k]]
     run.record("edit", actor, node.id, before, task=task.id,
-               before={k: before.get(k) for k in action.changes},
-               after=copy.deepcopy(dict(action.changes)), comment=action.comment)
+               before={k: before.get(k) for k in changed},
+               after={k: copy.deepcopy(run.data[k]) for k in changed}, comment=action.comment)
 
 
 def _pending(run: _Run) -> list[Task]:

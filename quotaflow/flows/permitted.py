@@ -25,7 +25,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quotaflow.flows.interpreter import ENDED, OPEN, SYSTEM, FlowState, Task
+from quotaflow.flows.interpreter import (
+    ENDED,
+    OPEN,
+    SYSTEM,
+    FlowState,
+    Task,
+    edit_fields,
+    submit_fields,
+)
 from quotaflow.flows.spec import FlowSpec
 
 #: Actions whose acceptance also depends on their arguments, and what is checked.
@@ -35,7 +43,7 @@ ARGUMENT_CHECKS: dict[str, str] = {
     "transfer": "target is one of assignable",
     "add_approver": "target is one of assignable; position is 'before' or 'after'",
     "edit": "changes is not empty, names only editable_fields, values have their types",
-    "submit": "changes have the fields' types",
+    "submit": "changes name only editable_fields (declared, not derived) and have their types",
 }
 #: Refusals an available action may still meet when the flow moves on.
 FLOW_REFUSALS = frozenset({"no_assignee", "condition_failed"})
@@ -110,7 +118,7 @@ def available_actions(spec: FlowSpec, state: FlowState, user: str) -> AvailableA
     if initiator:
         if draft:
             actions.add("submit")
-            editable = tuple(spec.fields)
+            editable = submit_fields(spec)
         if draft or (running and not state.decided):
             actions.add("withdraw")
         if running:
@@ -125,7 +133,7 @@ def available_actions(spec: FlowSpec, state: FlowState, user: str) -> AvailableA
         others = assignable(state, mine.node)
         if others:
             actions.update(("transfer", "add_approver"))
-        editable = tuple(sorted(spec.node(mine.node).editable))
+        editable = edit_fields(spec, spec.node(mine.node))
         if editable:
             actions.add("edit")
     return AvailableActions(user, frozenset(actions), editable, returns, others, mine,

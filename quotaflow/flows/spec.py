@@ -83,6 +83,9 @@ class FlowSpec:
     name_en: str = ""
     name_zh: str = ""
     source: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: Field -> expression: values the interpreter computes whenever the data changes;
+    #: nobody may set them (see ``derived`` in the flow schema).
+    derived: Mapping[str, CompiledExpression] = field(default_factory=dict, compare=False)
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
@@ -116,6 +119,7 @@ def load_flow(source: str | Any, *, actions: Iterable[str] | None = None) -> Flo
             continue
         nodes[raw["id"]] = node
         where[raw["id"]] = i
+    derived = _derived(doc.get("derived", {}), fields, readable, issues)
     starts = [n.id for n in nodes.values() if n.kind == "start"]
     if len(starts) != 1:
         issues.append(SpecIssue("/nodes", f"a flow needs exactly one start node, not "
@@ -125,7 +129,25 @@ def load_flow(source: str | Any, *, actions: Iterable[str] | None = None) -> Flo
     if issues:
         raise FlowSpecError(issues)
     return FlowSpec(doc["id"], doc["version"], fields, nodes, starts[0],
-                    doc.get("name_en", ""), doc.get("name_zh", ""), doc)
+                    doc.get("name_en", ""), doc.get("name_zh", ""), doc, derived)
+
+
+def _derived(raw: Mapping[str, str], fields: Mapping[str, str], readable: Mapping[str, str],
+             issues: list[SpecIssue]) -> dict[str, CompiledExpression]:
+    """Derived fields: declared number/integer fields, computed from the other fields."""
+    out: dict[str, CompiledExpression] = {}
+    for name, text in raw.items():
+        if fields.get(name) not in ("number", "integer"):
+            issues.append(SpecIssue(pointer("derived", name), f"field {name!r} must be "
+                                    "declared as a number or integer field", "unknown_field"))
+            continue
+        inputs = {k: t for k, t in readable.items() if k not in raw}
+        try:
+            out[name] = compile_expression(text, inputs, expect="number")
+        except ExpressionError as exc:
+            issues.append(SpecIssue(pointer("derived", name), exc.message,
+                                    f"expression.{exc.code}", exc.column))
+    return out
 
 
 def _node(raw: Mapping[str, Any], i: int, readable: Mapping[str, str],

@@ -130,13 +130,16 @@ def _rounding_unit(session: Session, plan: Plan, level: str) -> int:
         return 1
 
 
-def appeal_bounds(session: Session, item: ConfirmationItem) -> AppealBounds:
-    """The range an appeal of ``item`` may ask for, from the group's pinned policy."""
+def appeal_bounds(session: Session, item: ConfirmationItem, *,
+                  allocated: int | None = None) -> AppealBounds:
+    """The range an appeal of ``item`` may ask for, from the group's pinned policy;
+    ``allocated``: the amount an open appeal was made against (stored on the server),
+    else the item's current target."""
     group = item.group
     rule = level_policy(session.get(SpecVersion, group.policy_version_id), group.level)
     pct = float(rule["range_percent"])
     step = _rounding_unit(session, item.plan, group.level)
-    target = int(item.target)
+    target = int(item.target if allocated is None else allocated)
     low = math.ceil(target * (1 - pct / 100) / step) * step
     high = math.floor(target * (1 + pct / 100) / step) * step
     return AppealBounds(allocated=target, minimum=max(0, low), maximum=max(high, 0), step=step,
@@ -445,20 +448,23 @@ def _whole_yuan(value: Any) -> int | None:
     return int(value)
 
 
-def check_amount(bounds: AppealBounds, requested: Any) -> int | None:
+def check_amount(bounds: AppealBounds, requested: Any, pointer: str = POINTERS["requested"]
+                 ) -> int | None:
     """A requested target checked against the range (None when nothing was entered)."""
-    amount = _whole_yuan(requested)
+    try:
+        amount = _whole_yuan(requested)
+    except ConfirmationError as exc:
+        raise ConfirmationError(exc.code, pointer, **exc.params) from None
     if amount is None:
         return None
     if not bounds.minimum <= amount <= bounds.maximum:
-        raise ConfirmationError("out_of_range", POINTERS["requested"], field="requested",
+        raise ConfirmationError("out_of_range", pointer, field="requested",
                                 minimum=bounds.minimum, maximum=bounds.maximum,
                                 allocated=bounds.allocated, range=f"{bounds.range_percent:g}")
     if amount % bounds.step:
-        raise ConfirmationError("not_multiple", POINTERS["requested"], field="requested",
-                                unit=bounds.step)
+        raise ConfirmationError("not_multiple", pointer, field="requested", unit=bounds.step)
     if amount == bounds.allocated:
-        raise ConfirmationError("no_change", POINTERS["requested"], field="requested")
+        raise ConfirmationError("no_change", pointer, field="requested")
     return amount
 
 
@@ -507,8 +513,7 @@ def submit_appeal(session: Session, item_id: int, actor: User, *, requested: Any
             _check_actor(session, item, actor)
             _check_open(session, item, version)
             bounds, amount, text, files = check_appeal(session, item, requested, reason, evidence)
-            change_pct = round((amount - bounds.allocated) / bounds.allocated * 100, 2) \
-                if bounds.allocated else 100.0
+            pct = change_pct(bounds.allocated, amount)
             appeal = Appeal(item_id=item.id, period_id=item.group.period_id, unit_id=item.unit_id,
                             plan_id=item.plan_id, level=item.group.level,
                             allocated=bounds.allocated, requested=amount, reason=text,
@@ -519,7 +524,7 @@ def submit_appeal(session: Session, item_id: int, actor: User, *, requested: Any
             session.flush()
             audit.record(session, actor, "submit_appeal", "appeal", str(appeal.id),
                          after={"unit": item.unit.code, "allocated": bounds.allocated,
-                                "requested": amount, "change_pct": change_pct,
+                                "requested": amount, "change_pct": pct,
                                 "evidence": files, "flow": bounds.flow},
                          remote_addr=remote_addr)
             parent = item.group.parent_unit
@@ -527,9 +532,9 @@ def submit_appeal(session: Session, item_id: int, actor: User, *, requested: Any
                 "title_en": f"{item.unit.name_en} appeals its target",
                 "title_zh": f"{item.unit.name_zh}对目标提出申诉",
                 "body_en": f"From {_yuan(bounds.allocated)} to {_yuan(amount)} yuan "
-                           f"({change_pct:+g}%): {text[:200]}",
+                           f"({pct:+g}%): {text[:200]}",
                 "body_zh": f"由 {_yuan(bounds.allocated)} 元申请调整为 {_yuan(amount)} 元"
-                           f"（{change_pct:+g}%）：{text[:200]}",
+                           f"（{pct:+g}%）：{text[:200]}",
                 "url": f"/confirm/appeals/{appeal.id}", "appeal_id": appeal.id,
                 "unit": item.unit.code, "allocated": bounds.allocated, "requested": amount},
                 to_users=acting_heads(session, parent) if parent.parent_id else (),
@@ -537,7 +542,7 @@ def submit_appeal(session: Session, item_id: int, actor: User, *, requested: Any
             try:
                 instance = flows.start(session, bounds.flow, unit=item.unit, initiator=actor,
                                        data={"allocated": bounds.allocated, "requested": amount,
-                                             "change_pct": change_pct, "reason": text},
+                                             "change_pct": pct, "reason": text},
                                        subject_type=SUBJECT, subject_id=appeal.id)
             except flows.FlowRefused as exc:
                 raise ConfirmationError("flow_refused", flow=bounds.flow,
@@ -568,8 +573,67 @@ def _appeal_for(session: Session, instance: Any) -> Appeal | None:
     return appeal
 
 
+def change_pct(allocated: int, requested: int) -> float:
+    """How far ``requested`` is from ``allocated``, in percent (2 decimals); the flow
+    specs derive the same figure (``derived``)."""
+    return round((requested - allocated) / allocated * 100, 2) if allocated else 100.0
+
+
+def _server_amount(session: Session, appeal: Appeal, data: Mapping[str, Any],
+                   pointer: str) -> int:
+    """The flow data's requested target, checked against the policy's range of the
+    allocation stored with the appeal (never a value the client sent)."""
+    bounds = appeal_bounds(session, appeal.item, allocated=int(appeal.allocated))
+    amount = check_amount(bounds, data.get("requested"), pointer)
+    if amount is None:
+        raise ConfirmationError("required", pointer, field="requested")
+    return amount
+
+
+def check_appeal_data(session: Session, instance: Any, data: Mapping[str, Any]) -> None:
+    """Flow data check (services/registry.py): a submit, resubmit or edit of an appeal
+    keeps the allocation the server stored and a requested target within the policy's
+    range of it; the appeal's ``requested`` then follows the flow's data (one value).
+    ``change_pct`` is derived by the interpreter from these two (the flow spec's
+    ``derived``), so routing is decided on server-side values."""
+    appeal = _appeal_for(session, instance)
+    if appeal is None:
+        return
+    from quotaflow.services import flows
+
+    if data.get("allocated") != int(appeal.allocated):
+        refused = flows.FlowRefused("field_not_editable", "the allocation is the server's",
+                                    field="allocated")
+        refused.pointer = "/changes/allocated"
+        raise refused
+    try:
+        amount = _server_amount(session, appeal, data, "/changes/requested")
+    except ConfirmationError as exc:
+        refused = flows.FlowRefused(exc.code, exc.message, **exc.params)
+        refused.pointer = exc.pointer
+        raise refused from None
+    # Flow versions saved before "derived" existed take change_pct as data: it must be
+    # the server's own figure, or it would route the appeal (e.g. around a countersign).
+    pct = data.get("change_pct")
+    if pct is not None and not (isinstance(pct, int | float) and not isinstance(pct, bool)
+                                and abs(pct - change_pct(appeal.allocated, amount)) < 0.01):
+        refused = flows.FlowRefused("field_not_editable", "change_pct is the server's",
+                                    field="change_pct")
+        refused.pointer = "/changes/change_pct"
+        raise refused
+    if amount != appeal.requested:
+        audit.record(session, None, "appeal_requested_changed", "appeal", str(appeal.id),
+                     before={"requested": int(appeal.requested)},
+                     after={"requested": amount, "flow_instance": instance.id})
+        appeal.requested = amount
+        session.flush()
+
+
 def apply_adjustment(session: Session, instance: Any) -> None:
-    """Flow action "apply_adjustment": make the plan version the approved appeal asks for."""
+    """Flow action "apply_adjustment": make the plan version the approved appeal asks for,
+    after checking the flow's requested target against the policy again (an instance
+    stored before that check, or changed behind the flow's back, is refused, and with it
+    the approval that reached this node)."""
     appeal = _appeal_for(session, instance)
     if appeal is None or appeal.result_plan_id is not None:
         return
@@ -577,13 +641,13 @@ def apply_adjustment(session: Session, instance: Any) -> None:
 
     data = dict(instance.data or {})
     try:
-        value = _whole_yuan(data.get("requested", appeal.requested))
-        if value is None or value < 0:
-            value = int(appeal.requested)
+        value = _server_amount(session, appeal, data, POINTERS["requested"])
         _approve(session, appeal, value, _decider(session, instance))
     except ConfirmationError as exc:
         # The approval is refused as a whole (the flow rolls back), with the reason.
-        raise flows.FlowRefused("adjustment_failed", exc.message, appeal=appeal.id) from None
+        refused = flows.FlowRefused("adjustment_failed", exc.message, appeal=appeal.id)
+        refused.pointer = exc.pointer
+        raise refused from None
 
 
 def on_appeal_end(session: Session, instance: Any) -> None:

@@ -105,6 +105,15 @@ class FlowRefused(QuotaFlowError):
         "bad_value": _l("“%(field)s” must be a number."),
         "unknown_action": _l("This step runs an action QuotaFlow does not know (%(action)s); "
                              "nothing was changed."),
+        # An appeal's requested target checked on the server (the confirmation's texts).
+        "out_of_range": _l("Requested target: enter between %(minimum)s and %(maximum)s yuan "
+                           "(the allocated %(allocated)s ± %(range)s%%)."),
+        "not_multiple": _l("Requested target: enter a multiple of %(unit)s yuan."),
+        "no_change": _l("That is the allocated target: accept it instead of appealing."),
+        "not_number": _l("Enter a whole number of yuan."),
+        "required": _l("This field is required."),
+        "derive_failed": _l("A computed field of the flow (“%(field)s”) could not be "
+                            "evaluated; nothing was changed."),
         "no_assignee": _l("Nobody can approve the step “%(node)s”; nothing was changed."),
         "condition_failed": _l("A condition of the flow could not be evaluated; nothing was "
                                "changed."),
@@ -331,6 +340,10 @@ def _apply(session: Session, instance_id: int, actor: User | None, name: str, ac
         except FlowError as exc:
             raise _refusal(exc, state, name, action, stale) from None
         _check_handlers(events)
+        if action.kind in ("submit", "edit"):
+            # The subject's policy, on the server's values (e.g. an appeal's range).
+            for check in registry.data_checks(instance.subject_type):
+                check(session, instance, dict(new_state.data))
         doc = new_state.as_dict()
         if doc == instance.state:
             return instance  # nothing happened (e.g. a tick with nothing due)
@@ -382,7 +395,10 @@ def _refusal(exc: FlowError, state: FlowState, actor: str, action: Action,
         if stale:
             return FlowRefused("already_decided", "already decided by someone else",
                                refused=exc.code, by="others")
-    return FlowRefused(exc.code, str(exc), **exc.params)
+    refused = FlowRefused(exc.code, str(exc), **exc.params)
+    if action.kind in ("submit", "edit") and isinstance(exc.params.get("field"), str):
+        refused.pointer = f"/changes/{exc.params['field']}"  # the API's body: {"changes": ...}
+    return refused
 
 
 _OWN_DECISIONS = frozenset({"approved", "rejected", "returned", "transferred"})

@@ -8,6 +8,10 @@ typo or a missing module stops the start-up instead of an approval months later.
 
 - :data:`FLOW_ACTIONS`: action node name -> ``handler(session, instance)``, run in the
   step's transaction when an instance passes the node (raising refuses the step);
+- :data:`FLOW_DATA_CHECKS`: subject type -> checks ``(session, instance, data)`` run
+  when a submit, resubmit or edit changed the form data of an instance about that subject,
+  before the step is written (raising refuses the step; the policy is enforced on the
+  server's values, whatever the client sent);
 - :data:`FLOW_END_HANDLERS`: subject type -> handlers ``(session, instance)`` called when
   an instance about that subject ends (approved, rejected or withdrawn).
 
@@ -31,6 +35,11 @@ FLOW_ACTIONS: dict[str, str] = {
     "sync_hr": "quotaflow.services.flow_actions:sync_hr",
     # An approved emergency recompute is published (emergency).
     "publish_recompute": "quotaflow.services.emergency:publish_recompute",
+}
+
+FLOW_DATA_CHECKS: dict[str, tuple[str, ...]] = {
+    # A submitted, resubmitted or edited appeal stays within the confirmation policy.
+    "appeal": ("quotaflow.services.confirmation:check_appeal_data",),
 }
 
 FLOW_END_HANDLERS: dict[str, tuple[str, ...]] = {
@@ -88,9 +97,16 @@ def end_handlers(subject_type: str) -> list[Handler]:
     return [load(ref) for ref in FLOW_END_HANDLERS.get(subject_type, ())]
 
 
+def data_checks(subject_type: str) -> list[Handler]:
+    return [load(ref) for ref in FLOW_DATA_CHECKS.get(subject_type, ())]
+
+
 def _refs() -> Iterable[tuple[str, str]]:
     for name, ref in FLOW_ACTIONS.items():
         yield f"flow action {name!r}", ref
+    for subject, refs in FLOW_DATA_CHECKS.items():
+        for ref in refs:
+            yield f"data check of {subject!r}", ref
     for subject, refs in FLOW_END_HANDLERS.items():
         for ref in refs:
             yield f"end handler of {subject!r}", ref

@@ -216,7 +216,8 @@ def test_api_says_what_the_caller_may_do_next(app, as_user, client) -> None:
     assert done.get_json()["available_actions"] == ["comment"]
     back = as_user("head.east").get(f"/api/v1/flows/{instance_id}").get_json()
     assert back["available_actions"] == ["submit", "withdraw", "comment"]
-    assert back["editable_fields"] == ["allocated", "requested", "change_pct", "reason"]
+    # change_pct is derived by the server (the spec's "derived"): never the client's to set
+    assert back["editable_fields"] == ["allocated", "requested", "reason"]
     documented = client.get("/api/v1/openapi.json").get_json()["paths"][
         "/flows/{instance_id}"]["get"]["responses"]["200"]["content"]["application/json"][
         "schema"]
