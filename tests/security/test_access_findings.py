@@ -1,0 +1,101 @@
+"""Issue 11, findings 3, 5, 9 and 10 replayed through the real app: each test would let
+the finding back in if its fix were removed."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from support import sign_in
+
+from quotaflow.store import db
+from quotaflow.store.models import AuditEntry
+from quotaflow.store.queries import unit_by_code, user_by_username
+
+API = "/api/v1"
+NEW_PASSWORD = "taken-over-123"
+
+
+def _user(app, username: str):
+    with app.app_context():
+        user = user_by_username(db.session, username)
+        return user.id, user.password_hash, sorted(g.role for g in user.grants)
+
+
+# --- Finding 3: HRBP can become anyone --------------------------------------------------
+
+def test_hrbp_cannot_reach_users_or_grants_in_admin(app, as_user) -> None:
+    hrbp = as_user("hrbp")
+    cfo_id, cfo_hash, _ = _user(app, "cfo")
+    hrbp_id, _, hrbp_roles = _user(app, "hrbp")
+    with app.app_context():
+        hq = unit_by_code(db.session, "HQ").id
+    for path in ("/admin/users/", "/admin/grants/", "/admin/users/new/", "/admin/grants/new/",
+                 f"/admin/users/edit/?id={cfo_id}", f"/admin/users/details/?id={cfo_id}"):
+        assert hrbp.get(path).status_code == 403, path
+    # Reset the CFO's password, grant himself admin: both refused, nothing changed.
+    reset = hrbp.post(f"/admin/users/edit/?id={cfo_id}", data={
+        "username": "cfo", "display_name": "Chief Financial Officer", "locale": "en",
+        "active": "y", "new_password": NEW_PASSWORD})
+    assert reset.status_code == 403
+    grant = hrbp.post("/admin/grants/new/", data={"user": str(hrbp_id), "role": "admin",
+                                                  "unit": str(hq)})
+    assert grant.status_code == 403
+    assert _user(app, "cfo")[1] == cfo_hash
+    assert _user(app, "hrbp")[2] == hrbp_roles
+    assert app.test_client().post("/login", data={
+        "username": "cfo", "password": NEW_PASSWORD}).status_code != 302
+    # The menu does not offer them either; HRBP keeps the rest of the admin.
+    menu = hrbp.get("/admin/").data.decode()
+    assert "/admin/users/" not in menu and "/admin/grants/" not in menu
+    assert "/admin/specs/" in menu
+    assert hrbp.get("/admin/specs/").status_code == 200
+
+
+def test_hrbp_cannot_manage_accounts_through_the_api(app, as_user) -> None:
+    hrbp = as_user("hrbp")
+    _, cfo_hash, _ = _user(app, "cfo")
+    _, _, hrbp_roles = _user(app, "hrbp")
+    assert hrbp.get(f"{API}/users").status_code == 403
+    assert hrbp.get(f"{API}/users/cfo").status_code == 403
+    assert hrbp.post(f"{API}/users/hrbp/grants",
+                     json={"role": "admin", "scope": "HQ"}).status_code == 403
+    assert hrbp.post(f"{API}/users/cfo/tokens", json={"name": "x"}).status_code == 403
+    assert hrbp.post(f"{API}/users/cfo/deactivate").status_code == 403
+    assert _user(app, "cfo")[1] == cfo_hash
+    assert _user(app, "hrbp")[2] == hrbp_roles
+
+
+def test_admin_still_resets_a_password_audited(app, as_user) -> None:
+    admin = as_user("admin")
+    cfo_id, cfo_hash, _ = _user(app, "cfo")
+    assert "/admin/users/" in admin.get("/admin/").data.decode()
+    assert admin.get("/admin/users/").status_code == 200
+    assert admin.get("/admin/grants/").status_code == 200
+    reset = admin.post(f"/admin/users/edit/?id={cfo_id}", data={
+        "username": "cfo", "display_name": "Chief Financial Officer", "locale": "en",
+        "active": "y", "new_password": NEW_PASSWORD})
+    assert reset.status_code == 302
+    assert _user(app, "cfo")[1] != cfo_hash
+    sign_in(app.test_client(), "cfo", NEW_PASSWORD)
+    with app.app_context():
+        entry = db.session.scalar(select(AuditEntry).where(
+            AuditEntry.action == "reset_password", AuditEntry.entity_id == "cfo")
+            .order_by(AuditEntry.id.desc()).limit(1))
+        assert entry is not None and entry.actor_name == "admin"
+        assert NEW_PASSWORD not in str(entry.after)
+
+
+def test_reset_password_use_case_is_admin_only(app) -> None:
+    import pytest
+
+    from quotaflow.errors import Forbidden
+    from quotaflow.services import users
+    from quotaflow.services.auth import principal_for
+    from quotaflow.services.uow import Context, utcnow
+
+    _, cfo_hash, _ = _user(app, "cfo")
+    with app.app_context():
+        hrbp = principal_for(user_by_username(db.session, "hrbp"))
+        ctx = Context(session=db.session, principal=hrbp, now=utcnow())
+        with pytest.raises(Forbidden):
+            users.reset_password(ctx, "cfo", NEW_PASSWORD)
+        assert user_by_username(db.session, "cfo").password_hash == cfo_hash
