@@ -99,3 +99,62 @@ def test_reset_password_use_case_is_admin_only(app) -> None:
         with pytest.raises(Forbidden):
             users.reset_password(ctx, "cfo", NEW_PASSWORD)
         assert user_by_username(db.session, "cfo").password_hash == cfo_hash
+
+
+# --- Finding 5: open redirect after sign-in and language switch -------------------------
+
+REDIRECT_PAYLOADS = (
+    "/\t/evil.example", "/%09/evil.example", "//evil.example", "/\\evil.example",
+    "\\\\evil.example", "https://evil.example", "http:/evil.example", "/%0d%0aSet-Cookie:x=1",
+    "/\r\nSet-Cookie:x=1", "/\nevil", "javascript:alert(1)", "%2F%2Fevil.example",
+    "/%2F/evil.example", "/%5Cevil.example", " //evil.example", "/\x00/evil.example",
+    "/\x0b/evil.example", "evil.example", "", "///evil.example", "/" + "a" * 5000,
+)
+
+
+def _browser_target(location: str) -> str:
+    """What a browser makes of a Location header: tabs and newlines dropped, backslashes
+    read as slashes."""
+    return "".join(c for c in location if c not in "\t\n\r").replace("\\", "/")
+
+
+def _assert_local(response, payload: str) -> None:
+    assert response.status_code == 302, (payload, response.status_code)
+    location = response.headers["Location"]
+    seen = _browser_target(location)
+    assert seen.startswith("/") and not seen.startswith("//"), (payload, location)
+    assert not any(ord(c) < 32 for c in location), (payload, location)
+    assert location == "/", (payload, location)  # refused: the home page
+
+
+def test_sign_in_never_redirects_off_site(app) -> None:
+    for payload in REDIRECT_PAYLOADS:
+        client = app.test_client()
+        response = client.post("/login", data={"username": "sales.p0001",
+                                               "password": _demo_password(), "next": payload})
+        _assert_local(response, payload)
+        # The sign-in page with that `next` renders (never a 500).
+        assert app.test_client().get("/login", query_string={"next": payload}).status_code == 200
+
+
+def test_language_switch_never_redirects_off_site(app, as_user) -> None:
+    for client in (app.test_client(), as_user("head.east")):
+        for payload in REDIRECT_PAYLOADS:
+            response = client.post("/language", data={"lang": "en", "next": payload})
+            _assert_local(response, payload)
+
+
+def test_local_next_is_kept(app) -> None:
+    client = app.test_client()
+    response = client.post("/login", data={"username": "head.east",
+                                           "password": _demo_password(),
+                                           "next": "/plans?period=2026-Q1"})
+    assert response.headers["Location"] == "/plans?period=2026-Q1"
+    response = client.post("/language", data={"lang": "zh", "next": "/inbox"})
+    assert response.headers["Location"] == "/inbox"
+
+
+def _demo_password() -> str:
+    from support import DEMO_PASSWORD
+
+    return DEMO_PASSWORD
