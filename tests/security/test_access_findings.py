@@ -158,3 +158,55 @@ def _demo_password() -> str:
     from support import DEMO_PASSWORD
 
     return DEMO_PASSWORD
+
+
+# --- Finding 9: deep, invalid or huge JSON ----------------------------------------------
+
+DEEP = "[" * 2000 + "]" * 2000
+JSON_POSTS = (f"{API}/plans", f"{API}/users", f"{API}/specs/factor_model/x/versions")
+
+
+def _assert_api_error(response, status: int, code: str) -> None:
+    assert response.status_code == status, (response.status_code, response.data[:300])
+    assert response.is_json, response.data[:300]
+    error = response.get_json()["error"]
+    assert error["code"] == code and error["message"] and "details" in error
+
+
+def test_deep_json_is_a_json_400(as_user) -> None:
+    admin = as_user("admin")
+    for path in JSON_POSTS:
+        for body in (DEEP, '{"a":' * 2000 + "1" + "}" * 2000, "[" * 70 + "]" * 70):
+            response = admin.post(path, data=body, content_type="application/json")
+            _assert_api_error(response, 400, "invalid_json")
+
+
+def test_invalid_json_and_encoding_are_a_json_400(as_user) -> None:
+    admin = as_user("admin")
+    for body in (b"{not json", b'{"username": "\xff\xfe"}', b"\xc3\x28", b'{"a": 1'):
+        response = admin.post(f"{API}/users", data=body, content_type="application/json")
+        _assert_api_error(response, 400, "invalid_json")
+
+
+def test_a_body_over_the_limit_is_a_json_413(app, as_user) -> None:
+    admin = as_user("admin")
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    response = admin.post(f"{API}/plans", data=b"[" + b" " * limit + b"]",
+                          content_type="application/json")
+    _assert_api_error(response, 413, "too_large")
+
+
+def test_config_import_of_a_deep_or_invalid_file_is_one_clear_error(app, tmp_path) -> None:
+    from quotaflow.cli import main
+
+    runner = app.test_cli_runner()
+    for name, content in (("deep.json", DEEP.encode()),
+                          ("deep-object.json", ('{"specs":' * 3000 + "1" + "}" * 3000).encode()),
+                          ("bad.json", b"{nope"), ("latin1.json", b'{"a": "\xe9"}')):
+        path = tmp_path / name
+        path.write_bytes(content)
+        result = runner.invoke(main, ["config", "import", str(path)])
+        assert result.exit_code == 1, (name, result.output)
+        assert not isinstance(result.exception, RecursionError), name
+        assert "Traceback" not in result.output
+        assert "refused" in result.output and "not_json" in result.output, result.output
