@@ -66,7 +66,8 @@ def _plan(source: Mapping[str, Any]) -> Plan:
         return plan_reads.plan(request_context(), int(raw))  # NotFound: 404
     period, _periods = chosen_period(source.get("period"))
     plan = service.sandbox_plan(request_context().session, period)
-    if plan is None:
+    # A draft is not shown to those who may not see drafts: no plan for them yet.
+    if plan is None or not plan_reads.visible(request_context(), plan):
         raise service.WhatIfError("no_plan", period=period.code)
     return plan
 

@@ -3,6 +3,7 @@ the finding back in if its fix were removed."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 from support import sign_in
 
@@ -210,3 +211,53 @@ def test_config_import_of_a_deep_or_invalid_file_is_one_clear_error(app, tmp_pat
         assert not isinstance(result.exception, RecursionError), name
         assert "Traceback" not in result.output
         assert "refused" in result.output and "not_json" in result.output, result.output
+
+
+# --- Finding 10: draft plans readable by every user -------------------------------------
+
+DRAFT_TOTAL = 249_500_000
+
+
+@pytest.fixture(scope="module")
+def draft(app) -> tuple[int, str]:
+    """A draft plan of the plan tests' own period, and the sales person's own unit."""
+    from plan_support import own_period
+
+    from quotaflow.services import plans
+    from quotaflow.store import queries as q
+
+    with app.app_context():
+        period = own_period(db.session)
+        plan = plans.create_plan(db.session, q.user_by_username(db.session, "cfo"), period,
+                                 "balanced", DRAFT_TOTAL, "draft replay")
+        assert plan.status == "draft"
+        unit = user_by_username(db.session, "sales.p0001").person_unit
+        return plan.id, unit.code
+
+
+@pytest.mark.parametrize("username", ["sales.p0001", "head.east", "lead.east.t1"])
+def test_a_draft_looks_absent_to_those_who_cannot_make_plans(as_user, draft,
+                                                             username: str) -> None:
+    plan_id, own = draft
+    client = as_user(username)
+    for path in (f"/plans/{plan_id}", f"/plans/{plan_id}/units/{own}",
+                 f"/plans/{plan_id}/units/EAST", f"/plans/{plan_id}/export.xlsx",
+                 f"/plans/{plan_id}/diff", f"{API}/plans/{plan_id}",
+                 f"{API}/plans/{plan_id}/units/{own}", f"{API}/plans/{plan_id}/diff"):
+        response = client.get(path)
+        assert response.status_code in (404, 403), (path, response.status_code)
+        assert response.status_code == 404 or "/units/EAST" in path, path
+    assert plan_id not in [p["id"] for p in client.get(f"{API}/plans").get_json()["plans"]]
+    assert f"/plans/{plan_id}\"" not in client.get("/plans").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("username", ["hrbp", "ceo", "admin"])
+def test_plan_makers_still_see_drafts(as_user, draft, username: str) -> None:
+    plan_id, own = draft
+    client = as_user(username)
+    for path in (f"/plans/{plan_id}", f"/plans/{plan_id}/units/{own}",
+                 f"/plans/{plan_id}/export.xlsx", f"{API}/plans/{plan_id}",
+                 f"{API}/plans/{plan_id}/units/{own}"):
+        assert client.get(path).status_code == 200, path
+    assert plan_id in [p["id"] for p in client.get(f"{API}/plans").get_json()["plans"]]
+    assert f"/plans/{plan_id}\"" in client.get("/plans").get_data(as_text=True)
