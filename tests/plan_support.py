@@ -38,3 +38,13 @@ def own_period(session: Any) -> Any:
              "value": known.get(u, float(field.get("default") or 0))} for u in missing])
     session.commit()
     return period
+
+
+def readable_by_all(session: Any, plan_id: int) -> int:
+    """Mark a test's plan published (without the confirmation round publishing opens), so
+    readers who may not see drafts (region heads, team leads, sales) read it in scope."""
+    from quotaflow.store.models import Plan
+
+    session.get(Plan, plan_id).status = "published"
+    session.commit()
+    return plan_id

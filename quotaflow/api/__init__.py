@@ -7,9 +7,11 @@ from typing import Any
 from flask import Blueprint, current_app, g, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from quotaflow.errors import QuotaFlowError
 from quotaflow.extensions import csrf
+from quotaflow.http.bodies import too_large
 from quotaflow.http.context import request_locale
 from quotaflow.http.errors import ApiError, api_error
 
@@ -49,6 +51,9 @@ def caller_locale() -> str:
 def _refused(exc: QuotaFlowError) -> Any:
     """Every refused use case: its kind's status, code, words in the caller's language."""
     return api_error(exc.status, exc.code, exc.localized(caller_locale()), exc.details())
+
+
+api_blueprint.register_error_handler(RequestEntityTooLarge, too_large)
 
 
 @api_blueprint.errorhandler(CSRFError)

@@ -45,12 +45,21 @@ def requires(read: str, write: str | None = None) -> Callable[[F], F]:
 
 #: What every page of the Flask-Admin at /admin needs (its views cannot carry ``@requires``).
 ADMIN_ACCESS = Access("admin.access", "admin.access")
+#: What the admin's accounts, grants and tokens views need (they carry it as ``qf_access``):
+#: only administrators, else an HRBP could reset others' passwords or grant himself admin.
+USERS_ACCESS = Access("users.manage", "users.manage")
 
 
 def admin_blueprints(app: Any) -> frozenset[str]:
     """The blueprints registered by the app's Flask-Admin instance(s)."""
-    return frozenset(view.blueprint.name for admin in app.extensions.get("admin", ())
-                     for view in getattr(admin, "_views", ()))
+    return frozenset(admin_access(app))
+
+
+def admin_access(app: Any) -> dict[str, Access]:
+    """Each Flask-Admin blueprint's Access: the view's ``qf_access``, else ADMIN_ACCESS."""
+    return {view.blueprint.name: getattr(view, "qf_access", None) or ADMIN_ACCESS
+            for admin in app.extensions.get("admin", ())
+            for view in getattr(admin, "_views", ())}
 
 
 def public(view: F) -> F:
@@ -91,8 +100,8 @@ def enforce() -> Any:
         return None
     view = current_app.view_functions[request.endpoint]
     access: Access | None = getattr(view, "qf_access", None)
-    if access is None and request.blueprint in admin_blueprints(current_app):
-        access = ADMIN_ACCESS
+    if access is None and request.blueprint is not None:
+        access = admin_access(current_app).get(request.blueprint)
     if access is None:
         return _refuse(403)  # undeclared views are closed
     permission = access.read if request.method in SAFE_METHODS else access.write

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from quotaflow import messages
+from quotaflow import messages, safejson
 from quotaflow.errors import QuotaFlowError
 from quotaflow.messages import _l
 from quotaflow.rules import SpecIssue
@@ -115,7 +115,9 @@ def dumps(bundle: dict[str, Any]) -> str:
 def parse(text: str | bytes) -> Any:
     """Read a bundle file's text; a JSON syntax error becomes a BundleError with its line."""
     try:
-        return json.loads(text)
+        return safejson.loads(text)
+    except safejson.JsonTooDeep as exc:
+        raise BundleError([_problem("", f"not valid JSON: {exc}", "not_json")]) from None
     except UnicodeDecodeError:
         raise BundleError([_problem("", "the file is not UTF-8 text", "not_json")]) from None
     except json.JSONDecodeError as exc:

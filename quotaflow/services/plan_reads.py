@@ -1,8 +1,11 @@
 """Reads of plans for pages: a plan by id, a period's plans and versions, the published
 one, the factor model versions to preview, last year's company result as a hint.
 
-A plan is shared by everyone who may read units (its rows are narrowed to the reader's
-scope by :mod:`quotaflow.services.plans`), so a plan itself is only NotFound if absent.
+A published (or superseded) plan is shared by everyone who may read units (its rows are
+narrowed to the reader's scope by :mod:`quotaflow.services.plans`). A draft is seen only
+by those who may create or publish plans: to anyone else it looks absent (NotFound, left
+out of lists), so nobody reads an unpublished target, their own included. Pages and API
+both read plans through these functions.
 """
 
 from __future__ import annotations
@@ -10,29 +13,48 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from quotaflow.errors import NotFound
+from quotaflow.services.access import Principal
 from quotaflow.services.uow import Context
 from quotaflow.store import confirmation_queries, plan_queries, queries
 from quotaflow.store.models import OrgUnit, Period, Plan, PlanUnit, SpecVersion
 
+#: Who sees draft plans (the system, acting without a principal, does too).
+DRAFT_READERS = ("plan.create", "plan.publish")
+DRAFT = "draft"
+
+
+def sees_drafts(principal: Principal | None) -> bool:
+    return principal is None or any(principal.has(p) for p in DRAFT_READERS)
+
+
+def visible(ctx: Context, found: Plan | None) -> bool:
+    """Whether ``found`` exists for the context's principal (drafts: plan makers only)."""
+    return found is not None and (found.status != DRAFT or sees_drafts(ctx.principal))
+
 
 def plan(ctx: Context, plan_id: int) -> Plan:
     found = plan_queries.plan_by_id(ctx.session, plan_id)
-    if found is None:
+    if found is None or not visible(ctx, found):
         raise NotFound("not_found")
     return found
 
 
 def plan_or_none(ctx: Context, plan_id: int) -> Plan | None:
-    return plan_queries.plan_by_id(ctx.session, plan_id)
+    found = plan_queries.plan_by_id(ctx.session, plan_id)
+    return found if visible(ctx, found) else None
 
 
 def plans(ctx: Context, period_id: int | None = None) -> list[Plan]:
-    """Plans, newest period first, then highest number first."""
-    return plan_queries.plans(ctx.session, period_id)
+    """Plans, newest period first, then highest number first (drafts only for those who
+    may create or publish plans)."""
+    return [p for p in plan_queries.plans(ctx.session, period_id) if visible(ctx, p)]
 
 
 def latest_plan(ctx: Context, period_id: int) -> Plan | None:
-    return plan_queries.latest_plan(ctx.session, period_id)
+    found = plan_queries.latest_plan(ctx.session, period_id)
+    if found is None or visible(ctx, found):
+        return found
+    return next(iter(plans(ctx, period_id)), None)
 
 
 def published_plan(ctx: Context, period_id: int) -> Plan | None:

@@ -791,7 +791,7 @@ class PlanComparison:
 def compare_plans(ctx: Context, plan_id: int, against: int | None = None, *,
                   limit: int | None = None) -> PlanComparison:
     """Plan ``plan_id`` against ``against`` (default: the version it was based on)."""
-    from quotaflow.services.plan_reads import plan
+    from quotaflow.services.plan_reads import plan, plans
 
     new = plan(ctx, plan_id)
     against = against or new.based_on_id
@@ -804,4 +804,4 @@ def compare_plans(ctx: Context, plan_id: int, against: int | None = None, *,
     total, changed = plan_diff_counts(ctx.session, old, new, paths)
     return PlanComparison(old, new, plan_diff(ctx.session, old, new, paths, limit=limit),
                           total, changed,
-                          [p for p in pq.plans(ctx.session, new.period_id) if p.id != new.id])
+                          [p for p in plans(ctx, new.period_id) if p.id != new.id])

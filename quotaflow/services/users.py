@@ -180,3 +180,18 @@ def create_token(ctx: Context, username: str, name: str = "integration") -> str:
     """An API token for ``username``; its only plain-text copy is returned."""
     _manage(ctx)
     return create_api_token(ctx.session, user_named(ctx, username), name)
+
+
+@use_case
+def reset_password(ctx: Context, username: str, password: str) -> User:
+    """Set another account's password (administrators only, audited; the password is not
+    written to the log)."""
+    _manage(ctx)
+    user = user_named(ctx, username)
+    if len(password or "") < MIN_PASSWORD:
+        raise UserError("short_password", "/password", min=MIN_PASSWORD)
+    user.password_hash = hash_password(password)
+    ctx.session.flush()
+    audit.record(ctx.session, actor(ctx), "reset_password", "user", user.username,
+                 after={"password_changed": True}, remote_addr=ctx.remote_addr)
+    return user

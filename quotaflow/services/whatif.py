@@ -249,7 +249,8 @@ def chosen_plan(ctx: Context, plan_id: int | None, period_code: str | None) -> P
         return plan_reads.plan(ctx, plan_id)
     period, _periods = period_service.chosen_period(ctx, period_code)
     plan = sandbox_plan(ctx.session, period)
-    if plan is None:
+    # A draft is not shown to those who may not see drafts: no plan for them yet.
+    if plan is None or not plan_reads.visible(ctx, plan):
         raise WhatIfError("no_plan", period=period.code)
     return plan
 

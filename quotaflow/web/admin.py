@@ -32,9 +32,10 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField, TextA
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from quotaflow.channels import is_email_address
-from quotaflow.http.guard import current_principal
+from quotaflow.http.context import request_context
+from quotaflow.http.guard import USERS_ACCESS, Access, current_principal
 from quotaflow.services import admin as admin_service
-from quotaflow.services import audit, spec_kinds
+from quotaflow.services import audit, spec_kinds, users
 from quotaflow.services import specs as spec_service
 from quotaflow.services.access import ROLES
 from quotaflow.services.auth import hash_password
@@ -68,11 +69,17 @@ def _json_cell(value: Any) -> Markup:
 
 
 class SecuredMixin:
-    """Only principals with admin.access; anonymous users go to sign-in (via the guard)."""
+    """Only principals with admin.access (or the view's ``qf_access``, which the guard
+    enforces too); anonymous users go to sign-in (via the guard). A view the principal
+    may not reach is left out of the menu."""
+
+    qf_access: Access | None = None
 
     def is_accessible(self) -> bool:
         principal = current_principal()
-        return principal is not None and principal.has(ADMIN_PERMISSION)
+        needed = self.qf_access.read if self.qf_access is not None else ADMIN_PERMISSION
+        return (principal is not None and principal.has(ADMIN_PERMISSION)
+                and (needed is None or principal.has(needed)))
 
 
 class QuotaFlowIndex(SecuredMixin, AdminIndexView):
@@ -182,6 +189,8 @@ def _email_address(_form: Any, field: Any) -> None:
 
 
 class UserView(AuditedModelView):
+    # Accounts are the administrators' (users.manage): whoever sets passwords can be anyone.
+    qf_access = USERS_ACCESS
     column_list = ("username", "display_name", "email", "locale", "active", "person_unit",
                    "created_at")
     column_details_list = column_list
@@ -219,11 +228,18 @@ class UserView(AuditedModelView):
         model.username = model.username.strip().lower()
         model.email = (model.email or "").strip() or None
         password = form.new_password.data
-        if password:
+        if password and is_created:
             model.password_hash = hash_password(password)
             g.admin_password_changed = True
         elif is_created:
             raise ValidationError(gettext("Set a password for the new user."))
+
+    def on_model_change(self, form: Any, model: Any, is_created: bool) -> None:
+        super().on_model_change(form, model, is_created)
+        password = form.new_password.data
+        if password and not is_created:
+            # Another account's password: the admin-only, audited use case.
+            users.reset_password(request_context(), model.username, password)
 
     def describe(self, model: Any) -> dict[str, Any]:
         out = snapshot(model)
@@ -233,6 +249,8 @@ class UserView(AuditedModelView):
 
 
 class RoleGrantView(AuditedModelView):
+    # Granting roles is the administrators' (users.manage), else one could grant oneself admin.
+    qf_access = USERS_ACCESS
     column_list = ("user", "role", "unit", "created_at")
     column_searchable_list = ("role",)
     column_default_sort = ("id", True)

@@ -19,17 +19,11 @@ from flask_login import current_user, login_user, logout_user
 
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import public
+from quotaflow.http.redirects import safe_next
 from quotaflow.services import commands
 from quotaflow.web.forms import LanguageForm, LoginForm
 
 blueprint = Blueprint("auth", __name__)
-
-
-def safe_next(target: str | None, default: str) -> str:
-    """Only same-site relative paths, so sign-in cannot be turned into an open redirect."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
 
 
 @blueprint.route("/login", methods=["GET", "POST"])

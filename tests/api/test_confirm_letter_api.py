@@ -17,7 +17,7 @@ from quotaflow.store import confirmation_queries as cq
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.letter_models import CommitmentLetter
-from quotaflow.store.models import OrgUnit
+from quotaflow.store.models import OrgUnit, Plan
 
 API = "/api/v1"
 
@@ -161,6 +161,12 @@ def test_the_diff_lists_changes_within_the_callers_scope(app, published) -> None
         other = draft_plan(db.session, period, "aggressive").id
         elsewhere = draft_plan(db.session, fresh_period(db.session)).id
     url = f"{API}/plans/{other}/diff"
+    # A draft is absent for those who may not make plans; once it is no draft, they read
+    # its changes within their scope.
+    assert api(app, "head.east").get(url, query_string={"against": plan_id}).status_code == 404
+    with app.app_context():
+        db.session.get(Plan, other).status = "superseded"
+        db.session.commit()
     every = api(app, "hrbp").get(url, query_string={"against": plan_id}).get_json()
     assert every["units_total"] > every["units_changed"] > 0
     changes = [abs(u["change"]) for u in every["units"][:every["units_changed"]]]

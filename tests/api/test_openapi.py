@@ -100,7 +100,7 @@ CASES: dict[tuple[str, str], Case] = {
         "head.east", f"/plans/{w.plan_id}/units/EAST", {}),
     ("/plans/{plan_id}/publish", "post"): lambda w: ("hrbp", f"/plans/{w.plan_id}/publish", {}),
     ("/plans/{plan_id}/diff", "get"): lambda w: (
-        "head.east", f"/plans/{w.draft_id}/diff?against={w.plan_id}", {}),
+        "hrbp", f"/plans/{w.draft_id}/diff?against={w.plan_id}", {}),
     ("/tasks", "get"): lambda w: ("lead.east.t1", "/tasks", {}),
     ("/flows/{instance_id}", "get"): lambda w: ("head.north", f"/flows/{w.flow_id}", {}),
     ("/flows/{instance_id}/actions", "post"): lambda w: (

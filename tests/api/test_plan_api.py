@@ -6,7 +6,7 @@ import re
 from collections import defaultdict
 
 import pytest
-from plan_support import OWN_PERIOD, own_period
+from plan_support import OWN_PERIOD, own_period, readable_by_all
 
 from quotaflow.store import db
 
@@ -29,6 +29,8 @@ def created(app):
     response = client.post("/api/v1/plans", json={
         "period": OWN_PERIOD, "scenario": "aggressive", "total": TOTAL, "note": "api test"})
     assert response.status_code == 201, response.get_json()
+    with app.app_context():
+        readable_by_all(db.session, response.get_json()["id"])  # only plan makers see drafts
     return response
 
 

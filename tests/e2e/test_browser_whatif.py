@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from browser_support import sign_in
-from plan_support import own_period
+from plan_support import own_period, readable_by_all
 from playwright.sync_api import Page, expect
 
 from quotaflow.services import plans
@@ -23,8 +23,9 @@ TEAMS = [f"NORTH-T{k}" for k in range(1, 7)]
 def plan_id(app: Any) -> int:
     with app.app_context():
         period = own_period(db.session)
-        return plans.create_plan(db.session, q.user_by_username(db.session, "admin"), period,
-                                 "balanced", TOTAL, "what-if browser test").id
+        plan = plans.create_plan(db.session, q.user_by_username(db.session, "admin"), period,
+                                 "balanced", TOTAL, "what-if browser test")
+        return readable_by_all(db.session, plan.id)  # region heads do not see drafts
 
 
 def _targets(page: Page) -> dict[str, str]:
