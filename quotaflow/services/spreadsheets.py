@@ -52,6 +52,7 @@ from quotaflow.forms.inputs import (
 from quotaflow.messages import _l
 from quotaflow.services import audit, input_check, specs, upload_reader
 from quotaflow.services.access import Principal
+from quotaflow.services.export_writer import append, csv_bytes, workbook_bytes
 from quotaflow.services.uow import unit_of_work
 from quotaflow.services.upload_reader import excerpt
 from quotaflow.store.models import AttributeValue, OrgUnit, Period, User
@@ -391,33 +392,15 @@ def is_comment(cells: tuple[Any, ...]) -> bool:
 # ---------------------------------------------------------------------------- writing
 
 
-def csv_bytes(rows: Iterable[Sequence[Any]]) -> bytes:
-    """CSV in UTF-8 with a BOM, so Excel opens Chinese text correctly."""
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow(["" if v is None else plain(v) for v in row])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-def plain(value: Any) -> Any:
-    """Numbers as typed: 12 not 12.0, full precision otherwise."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    return value
-
-
 def readme_sheet(book: Workbook, title: str, lines: Sequence[str],
                  table: Sequence[Sequence[Any]] = ()) -> None:
     """A sheet of explanations (one per row) followed by an optional table."""
     sheet = book.create_sheet(title[:31])
     sheet.column_dimensions["A"].width = 22
     for line in lines:
-        sheet.append([WriteOnlyCell(sheet, value=line)])
+        append(sheet, [WriteOnlyCell(sheet, value=line)])
     if table:
-        sheet.append([])
+        append(sheet, [])
         for k, row in enumerate(table):
             cells = []
             for value in row:
@@ -425,20 +408,14 @@ def readme_sheet(book: Workbook, title: str, lines: Sequence[str],
                 if k == 0:
                     c.font = _HEADER_FONT
                 cells.append(c)
-            sheet.append(cells)
+            append(sheet, cells)
 
 
 def meta_sheet(book: Workbook, meta: Mapping[str, Any]) -> None:
     sheet = book.create_sheet(META_SHEET)
     sheet.sheet_state = "hidden"
     for key, value in meta.items():
-        sheet.append([key, "" if value is None else str(value)])
-
-
-def workbook_bytes(book: Workbook) -> bytes:
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+        append(sheet, [key, "" if value is None else str(value)])
 
 
 def template_workbook(title: str, columns: Sequence[str], example: Sequence[Any],
@@ -453,13 +430,13 @@ def template_workbook(title: str, columns: Sequence[str], example: Sequence[Any]
         c = WriteOnlyCell(sheet, value=name)
         c.font = _HEADER_FONT
         header.append(c)
-    sheet.append(header)
+    append(sheet, header)
     example_cells = []
     for value in example:
         c = WriteOnlyCell(sheet, value=value)
         c.font = Font(italic=True, color="808080")
         example_cells.append(c)
-    sheet.append(example_cells)
+    append(sheet, example_cells)
     readme_sheet(book, readme_title, readme)
     return workbook_bytes(book)
 
@@ -641,8 +618,8 @@ def export_inputs_xlsx(session: Session, principal: Principal, period: Period, l
     header = [styled(v, font=_HEADER_FONT, fill=_READONLY_FILL) for v in labels]
     for c in header:
         c.alignment = Alignment(wrap_text=True, vertical="top")
-    sheet.append(header)
-    sheet.append([styled(v, font=_NAMES_FONT, fill=_READONLY_FILL)
+    append(sheet, header)
+    append(sheet, [styled(v, font=_NAMES_FONT, fill=_READONLY_FILL)
                   for v in [*FIXED_COLUMNS, *(f["name"] for f in fields)]])
     formats = ["0" if f.get("type") == "integer" else "General" for f in fields]
     columns = [data.values[f["name"]] for f in fields]
@@ -651,7 +628,7 @@ def export_inputs_xlsx(session: Session, principal: Principal, period: Period, l
                styled(data.levels[i], fill=_READONLY_FILL)]
         row += [styled(_export_value(f, float(columns[k][i])), unlocked=True,
                        number_format=formats[k]) for k, f in enumerate(fields)]
-        sheet.append(row)
+        append(sheet, row)
 
     type_names = texts.type_names
     table: list[list[Any]] = [list(texts.fields_header)]
