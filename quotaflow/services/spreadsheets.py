@@ -326,10 +326,12 @@ def _read_csv(data: bytes, filename: str, max_rows: int,
 
 def read_table(data: bytes, filename: str, *, max_bytes: int | None = None,
                max_rows: int = MAX_ROWS,
-               limits: upload_reader.UploadLimits = upload_reader.DEFAULT_LIMITS) -> Table:
+               limits: upload_reader.UploadLimits | None = None) -> Table:
     """Read an uploaded .xlsx or .csv; refuse other types, oversized or empty files, and
     (:mod:`quotaflow.services.upload_reader`) files past a limit of cells, rows, columns,
-    text or inflated size, checked while streaming so a refused file costs little."""
+    text or inflated size, checked while streaming so a refused file costs little. The
+    limits are the app config's (``UPLOAD_MAX_CELLS`` ...) unless given."""
+    limits = limits or upload_reader.current_limits()
     if max_bytes is not None and len(data) > max_bytes:
         raise refuse("file.too_large", max_bytes=max_bytes)
     if not data:

@@ -23,6 +23,7 @@ what and where (sheet, row, column); no cell text is ever echoed (see :func:`exc
 
 from __future__ import annotations
 
+import os
 import re
 import zipfile
 from collections.abc import Mapping
@@ -68,13 +69,29 @@ class UploadLimits:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> UploadLimits:
-        """``UPLOAD_MAX_CELLS``, ``UPLOAD_MAX_CELL_CHARS`` ... override the defaults."""
-        given = {f.name: int(config[f"UPLOAD_{f.name.upper()}"]) for f in fields(cls)
-                 if config.get(f"UPLOAD_{f.name.upper()}")}
+        """``UPLOAD_MAX_CELLS``, ``UPLOAD_MAX_CELL_CHARS`` ... from the app config, else
+        ``QUOTAFLOW_UPLOAD_MAX_...`` from the environment, override the defaults."""
+        given = {}
+        for f in fields(cls):
+            key = f"UPLOAD_{f.name.upper()}"
+            value = config.get(key) or os.environ.get(f"QUOTAFLOW_{key}")
+            if value:
+                given[f.name] = int(value)
         return replace(cls(), **given)
 
 
 DEFAULT_LIMITS = UploadLimits()
+_configured: UploadLimits | None = None
+
+
+def configure(config: Mapping[str, Any]) -> None:
+    """Take the app config's ``UPLOAD_MAX_*`` limits (the app factory calls this)."""
+    global _configured
+    _configured = UploadLimits.from_config(config)
+
+
+def current_limits() -> UploadLimits:
+    return _configured or DEFAULT_LIMITS
 
 
 def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> Any:

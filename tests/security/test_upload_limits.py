@@ -218,3 +218,13 @@ def test_normal_workbooks_still_read() -> None:
     book.save(out)
     table = sheets.read_table(out.getvalue(), "ok.xlsx")
     assert len(table.rows) == 201 and table.rows[1][1][:3] == ("P0000", "2026-10-07", 0)
+
+
+def test_limits_come_from_the_app_config(monkeypatch) -> None:
+    monkeypatch.setattr(upload_reader, "_configured", None)
+    upload_reader.configure({"UPLOAD_MAX_CELL_CHARS": 10})
+    assert upload_reader.current_limits().max_cell_chars == 10
+    with pytest.raises(sheets.SheetImportError) as refused:
+        sheets.read_table(b"unit_code,date,value\nP0001,2026-10-07,12345678901\n", "x.csv")
+    assert refused.value.issues[0].code == "file.cell_too_long"
+    assert (refused.value.issues[0].row, refused.value.issues[0].column) == (2, "C")
