@@ -228,3 +228,12 @@ def test_limits_come_from_the_app_config(monkeypatch) -> None:
         sheets.read_table(b"unit_code,date,value\nP0001,2026-10-07,12345678901\n", "x.csv")
     assert refused.value.issues[0].code == "file.cell_too_long"
     assert (refused.value.issues[0].row, refused.value.issues[0].column) == (2, "C")
+
+
+@pytest.mark.parametrize("bomb", ["cell", "strings"])
+def test_api_actuals_import_refuses_a_bomb_in_a_short_json(as_user, bombs, bomb: str) -> None:
+    response = _upload(as_user("lead.east.t1"), "/api/v1/actuals/import",
+                       bombs[bomb].read_bytes(), "bomb.xlsx")
+    assert response.status_code == 422 and len(response.data) < MAX_RESPONSE
+    issue = response.get_json()["error"]["details"]["issues"][0]
+    assert issue["code"] in {"file.cell_too_long", "file.too_much_text"}
