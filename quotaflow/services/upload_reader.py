@@ -34,6 +34,10 @@ from xml.parsers import expat
 
 from defusedxml import ElementTree as SafeET
 
+from quotaflow import messages
+from quotaflow.errors import Invalid
+from quotaflow.messages import _l
+
 #: Excel's own limit of characters in a cell.
 MAX_CELL_CHARS = 32_767
 #: Cells of all worksheets together, each row counted up to its last cell.
@@ -101,13 +105,26 @@ def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> Any:
     return value
 
 
-class Refused(Exception):
-    """A limit was passed: ``code`` and ``params`` become one SheetIssue."""
+class Refused(Invalid):
+    """A limit was passed (what, and where: sheet, row, column). Uploads turn it into the
+    one issue of a :class:`~quotaflow.services.spreadsheets.SheetImportError`."""
+
+    domain = "upload"
+    CODES = messages.register(domain, {
+        "file.cell_too_long": _l("A cell holds more than %(max)s characters."),
+        "file.string_too_long": _l("A text in the workbook holds more than %(max)s characters."),
+        "file.too_many_strings": _l("The workbook holds more than %(max)s different texts."),
+        "file.too_much_text": _l("The workbook holds more than %(max)s characters of text."),
+        "file.too_many_cells": _l("The workbook has more than %(max)s cells; split it into smaller files."),
+        "file.too_many_columns": _l("The file has more than %(max)s columns."),
+        "file.too_many_rows": _l("The file has more than %(max)s rows; split it into smaller files."),
+        "file.too_large_unzipped": _l("The workbook unpacks to more than %(max_bytes)s bytes."),
+        "file.part_too_large": _l("A part of the workbook unpacks to more than %(max_bytes)s bytes."),
+        "file.unreadable": _l("The file cannot be read as a spreadsheet."),
+    })
 
     def __init__(self, code: str, **params: Any) -> None:
-        super().__init__(code)
-        self.code = code
-        self.params = params
+        super().__init__(code, "", **params)
 
 
 def column_letter(col: int) -> str:
