@@ -15,7 +15,6 @@ Also runnable on its own: ``python -m quotaflow.allocate_cli --help``.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import sys
@@ -33,6 +32,7 @@ from quotaflow.rules.scenarios import ScenarioPresets, load_presets, run_scenari
 from quotaflow.rules.scoring import AllocationError
 from quotaflow.rules.specs import SpecError
 from quotaflow.rules.tree import TreeError, UnitTree, load_units_csv
+from quotaflow.services import export_writer
 
 PRESETS_FILE = "scenario_presets.json"
 RISKS_FILE = "risk_rules.json"
@@ -125,7 +125,7 @@ def _csv_text(blocks: list[tuple[str, Plan, list[dict[str, Any]]]]) -> str:
     buf = io.StringIO()
     keys = blocks[0][1].model.factor_keys
     label_cols = [k for k in ("name_en", "name_zh") if k in blocks[0][2][0]]
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = export_writer.csv_writer(buf, lineterminator="\n")
     writer.writerow(["scenario", "id", "parent", "level", *label_cols, "target", "lower", "upper",
                      "locked", *[f"factor_{k}" for k in keys], "bounds_adjustment",
                      "rounding_adjustment", "risks"])

@@ -11,7 +11,7 @@ from flask import Flask
 from quotaflow.config import load_config
 from quotaflow.extensions import babel, csrf, login_manager
 from quotaflow.i18n import select_locale
-from quotaflow.services import registry
+from quotaflow.services import registry, upload_reader
 from quotaflow.store import db
 
 
@@ -31,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(Path(app.instance_path)))
     if config:
         app.config.update(config)
+    upload_reader.configure(app.config)  # UPLOAD_MAX_CELLS, UPLOAD_MAX_CELL_CHARS ...
 
     from quotaflow.http.bodies import init_bodies
 

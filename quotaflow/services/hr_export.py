@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 from quotaflow import messages
 from quotaflow.errors import QuotaFlowError, code_kinds
 from quotaflow.messages import _l
-from quotaflow.services.spreadsheets import csv_bytes
+from quotaflow.services import export_writer
+from quotaflow.services.export_writer import csv_bytes
 from quotaflow.store.letter_models import CommitmentLetter
 from quotaflow.store.models import OrgLevel, OrgUnit, Period, Plan, PlanUnit
 from quotaflow.store.queries import in_paths, period_by_code
@@ -40,8 +41,8 @@ MIMETYPES = {
 }
 LETTER_STATES = ("none", "issued", "signed", "countersigned", "outdated")
 YUAN_FORMAT = "#,##0"
-#: Text cells starting with these would be formulas in Excel: they are written as text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: Text cells starting with these would be formulas in Excel (the rule lives in export_writer).
+FORMULA_STARTS = export_writer.FORMULA_STARTS
 
 
 class HrExportError(QuotaFlowError):
@@ -217,16 +218,9 @@ def build_export(session: Session, period_code: str, *, lang: str,
                     sheet=texts.sheet)
 
 
-def _safe_text(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def to_csv(export: HrExport) -> bytes:
     """CSV in UTF-8 with a BOM (Excel opens Chinese text correctly), CRLF line ends."""
-    return csv_bytes([[_safe_text(v) for v in export.header],
-                      *([_safe_text(v) for v in row] for row in export.rows)])
+    return csv_bytes([export.header, *export.rows])  # export_writer neutralises formulas
 
 
 def to_xlsx(export: HrExport) -> bytes:
@@ -243,10 +237,7 @@ def to_xlsx(export: HrExport) -> bytes:
     bold = Font(bold=True)
 
     def text_cell(value: Any) -> WriteOnlyCell:
-        cell = WriteOnlyCell(sheet, value=value)
-        if isinstance(value, str):
-            cell.data_type = "s"  # never a formula, whatever the text starts with
-        return cell
+        return export_writer.cell(sheet, value)  # never a formula
 
     header = []
     for value in export.header:

@@ -22,11 +22,13 @@ import hashlib
 import io
 import math
 import zipfile
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from copy import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
+from xml.parsers import expat
 
 import numpy as np
 from openpyxl import Workbook, load_workbook
@@ -48,17 +50,19 @@ from quotaflow.forms.inputs import (
     validator,
 )
 from quotaflow.messages import _l
-from quotaflow.services import audit, input_check, specs
+from quotaflow.services import audit, input_check, specs, upload_reader
 from quotaflow.services.access import Principal
+from quotaflow.services.export_writer import append, csv_bytes, workbook_bytes
 from quotaflow.services.uow import unit_of_work
+from quotaflow.services.upload_reader import excerpt
 from quotaflow.store.models import AttributeValue, OrgUnit, Period, User
 from quotaflow.store.queries import in_paths, levels, load_attribute_column, period_by_code
 
 #: More data rows than this are refused before any is validated.
 MAX_ROWS = 200_000
-MAX_COLUMNS = 500
+MAX_COLUMNS = upload_reader.MAX_COLUMNS
 #: An .xlsx is a zip: its parts together may not inflate beyond this.
-MAX_UNZIPPED_BYTES = 512 * 1024 * 1024
+MAX_UNZIPPED_BYTES = upload_reader.MAX_UNZIPPED_BYTES
 #: Issues kept for the report; more are counted, not stored.
 MAX_ISSUES = 5_000
 #: Changed values listed by name in the import's audit entry.
@@ -99,6 +103,11 @@ class SheetIssue:
     row: int | None = None
     column: str | None = None
     header: str | None = None
+
+    def __post_init__(self) -> None:
+        # A report quotes at most a short excerpt of what the file holds.
+        object.__setattr__(self, "params", {k: excerpt(v) for k, v in self.params.items()})
+        object.__setattr__(self, "header", excerpt(self.header))
 
 
 class SheetImportError(QuotaFlowError):
@@ -247,22 +256,31 @@ def _rows_capped(rows: Iterable[tuple[Any, ...]], max_rows: int
     return kept
 
 
-def _check_unzipped_size(data: bytes, filename: str) -> None:
-    """Refuse a workbook that inflates beyond reason before openpyxl reads it whole."""
+def _checked(filename: str, check: Any) -> Any:
+    """Run one of upload_reader's checks; its refusal becomes the file's one issue."""
+    try:
+        return check()
+    except upload_reader.Refused as exc:
+        params = dict(exc.params)
+        if exc.code == "file.unreadable":
+            params["name"] = excerpt(filename)
+        raise SheetImportError([SheetIssue(
+            exc.code, params, params.get("row") or None, params.get("column") or None,
+            params.get("sheet") or None)]) from None
+
+
+def _read_xlsx(data: bytes, filename: str, max_rows: int,
+               limits: upload_reader.UploadLimits) -> Table:
+    limits = replace(limits, max_row_number=4 * (max_rows + 2) + 1000,
+                     max_unzipped_bytes=min(limits.max_unzipped_bytes, MAX_UNZIPPED_BYTES))
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            inflated = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise refuse("file.unreadable", name=filename) from exc
-    if inflated > MAX_UNZIPPED_BYTES:
-        raise refuse("file.too_large_unzipped", max_bytes=MAX_UNZIPPED_BYTES)
-
-
-def _read_xlsx(data: bytes, filename: str, max_rows: int) -> Table:
-    _check_unzipped_size(data, filename)
-    try:
+            _checked(filename, lambda: upload_reader.check_xlsx(archive, limits))
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+    except SheetImportError:
+        raise
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError, expat.ExpatError,
+            EOFError, zlib.error) as exc:
         raise refuse("file.unreadable", name=filename) from exc
     try:
         meta: dict[str, str] = {}
@@ -272,6 +290,7 @@ def _read_xlsx(data: bytes, filename: str, max_rows: int) -> Table:
                     meta[cell_text(cells[0])] = cell_text(cells[1])
         name = meta.get("data_sheet")
         sheet = book[name] if name in book.sheetnames else book.worksheets[0]
+        sheet.reset_dimensions()  # rows as stored, not padded to a declared size
         rows = _rows_capped(sheet.iter_rows(values_only=True), max_rows)
     except SheetImportError:
         raise
@@ -282,7 +301,8 @@ def _read_xlsx(data: bytes, filename: str, max_rows: int) -> Table:
     return Table(rows, meta, "xlsx")
 
 
-def _read_csv(data: bytes, filename: str, max_rows: int) -> Table:
+def _read_csv(data: bytes, filename: str, max_rows: int,
+              limits: upload_reader.UploadLimits) -> Table:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -296,22 +316,28 @@ def _read_csv(data: bytes, filename: str, max_rows: int) -> Table:
     if "," not in first:
         delimiter = next((d for d in (";", "\t") if d in first), ",")
     try:
-        rows = _rows_capped(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter),
-                            max_rows)
+        rows = _checked(filename, lambda: _rows_capped(upload_reader.check_csv_rows(
+            csv.reader(upload_reader.csv_lines(text, delimiter, limits), delimiter=delimiter),
+            limits), max_rows))
     except csv.Error as exc:
         raise refuse("file.unreadable", name=filename) from exc
     return Table(rows, {}, "csv")
 
 
 def read_table(data: bytes, filename: str, *, max_bytes: int | None = None,
-               max_rows: int = MAX_ROWS) -> Table:
-    """Read an uploaded .xlsx or .csv; refuse other types, oversized or empty files."""
+               max_rows: int = MAX_ROWS,
+               limits: upload_reader.UploadLimits | None = None) -> Table:
+    """Read an uploaded .xlsx or .csv; refuse other types, oversized or empty files, and
+    (:mod:`quotaflow.services.upload_reader`) files past a limit of cells, rows, columns,
+    text or inflated size, checked while streaming so a refused file costs little. The
+    limits are the app config's (``UPLOAD_MAX_CELLS`` ...) unless given."""
+    limits = limits or upload_reader.current_limits()
     if max_bytes is not None and len(data) > max_bytes:
         raise refuse("file.too_large", max_bytes=max_bytes)
     if not data:
         raise refuse("file.empty", name=filename)
     kind = _file_type(filename, data)
-    table = (_read_xlsx if kind == "xlsx" else _read_csv)(data, filename, max_rows)
+    table = (_read_xlsx if kind == "xlsx" else _read_csv)(data, filename, max_rows, limits)
     if not table.rows:
         raise refuse("file.empty", name=filename)
     return table
@@ -368,33 +394,15 @@ def is_comment(cells: tuple[Any, ...]) -> bool:
 # ---------------------------------------------------------------------------- writing
 
 
-def csv_bytes(rows: Iterable[Sequence[Any]]) -> bytes:
-    """CSV in UTF-8 with a BOM, so Excel opens Chinese text correctly."""
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow(["" if v is None else plain(v) for v in row])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-def plain(value: Any) -> Any:
-    """Numbers as typed: 12 not 12.0, full precision otherwise."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    return value
-
-
 def readme_sheet(book: Workbook, title: str, lines: Sequence[str],
                  table: Sequence[Sequence[Any]] = ()) -> None:
     """A sheet of explanations (one per row) followed by an optional table."""
     sheet = book.create_sheet(title[:31])
     sheet.column_dimensions["A"].width = 22
     for line in lines:
-        sheet.append([WriteOnlyCell(sheet, value=line)])
+        append(sheet, [WriteOnlyCell(sheet, value=line)])
     if table:
-        sheet.append([])
+        append(sheet, [])
         for k, row in enumerate(table):
             cells = []
             for value in row:
@@ -402,20 +410,14 @@ def readme_sheet(book: Workbook, title: str, lines: Sequence[str],
                 if k == 0:
                     c.font = _HEADER_FONT
                 cells.append(c)
-            sheet.append(cells)
+            append(sheet, cells)
 
 
 def meta_sheet(book: Workbook, meta: Mapping[str, Any]) -> None:
     sheet = book.create_sheet(META_SHEET)
     sheet.sheet_state = "hidden"
     for key, value in meta.items():
-        sheet.append([key, "" if value is None else str(value)])
-
-
-def workbook_bytes(book: Workbook) -> bytes:
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+        append(sheet, [key, "" if value is None else str(value)])
 
 
 def template_workbook(title: str, columns: Sequence[str], example: Sequence[Any],
@@ -430,13 +432,13 @@ def template_workbook(title: str, columns: Sequence[str], example: Sequence[Any]
         c = WriteOnlyCell(sheet, value=name)
         c.font = _HEADER_FONT
         header.append(c)
-    sheet.append(header)
+    append(sheet, header)
     example_cells = []
     for value in example:
         c = WriteOnlyCell(sheet, value=value)
         c.font = Font(italic=True, color="808080")
         example_cells.append(c)
-    sheet.append(example_cells)
+    append(sheet, example_cells)
     readme_sheet(book, readme_title, readme)
     return workbook_bytes(book)
 
@@ -618,8 +620,8 @@ def export_inputs_xlsx(session: Session, principal: Principal, period: Period, l
     header = [styled(v, font=_HEADER_FONT, fill=_READONLY_FILL) for v in labels]
     for c in header:
         c.alignment = Alignment(wrap_text=True, vertical="top")
-    sheet.append(header)
-    sheet.append([styled(v, font=_NAMES_FONT, fill=_READONLY_FILL)
+    append(sheet, header)
+    append(sheet, [styled(v, font=_NAMES_FONT, fill=_READONLY_FILL)
                   for v in [*FIXED_COLUMNS, *(f["name"] for f in fields)]])
     formats = ["0" if f.get("type") == "integer" else "General" for f in fields]
     columns = [data.values[f["name"]] for f in fields]
@@ -628,7 +630,7 @@ def export_inputs_xlsx(session: Session, principal: Principal, period: Period, l
                styled(data.levels[i], fill=_READONLY_FILL)]
         row += [styled(_export_value(f, float(columns[k][i])), unlocked=True,
                        number_format=formats[k]) for k, f in enumerate(fields)]
-        sheet.append(row)
+        append(sheet, row)
 
     type_names = texts.type_names
     table: list[list[Any]] = [list(texts.fields_header)]

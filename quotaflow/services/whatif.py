@@ -734,10 +734,10 @@ def snapshot(sandbox: Sandbox, user: User | None = None) -> dict[str, Any]:
 def snapshot_csv(snap: Mapping[str, Any]) -> bytes:
     """The snapshot as a small CSV (UTF-8 with BOM for spreadsheet programs): one line per
     unit, then the changed inputs and weights, then the snapshot's SHA-256."""
-    import csv
+    from quotaflow.services import export_writer
 
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
+    w = export_writer.csv_writer(out, lineterminator="\n")
     plan, unit = snap["plan"], snap["unit"]
     w.writerow(["what-if", plan["period"], f"plan {plan['number']}", plan["scenario"],
                 unit["code"], unit["target"], snap["created_by"] or "", snap["created_at"]])

@@ -27,7 +27,7 @@ from openpyxl.utils import get_column_letter
 
 from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import current_principal, requires
-from quotaflow.services import commands, plan_reads, simulator
+from quotaflow.services import commands, export_writer, plan_reads, simulator
 from quotaflow.services import periods as period_service
 from quotaflow.services import plans as plan_service
 from quotaflow.services import units as unit_service
@@ -266,18 +266,18 @@ def _workbook(plan: Any, records: list[dict[str, Any]], summary: dict[str, Any],
         (gettext("Note"), plan.note or "", None),
     ]
     for name, value, fmt in lines:
-        info.append([_cell(info, name, bold=True), _cell(info, value, fmt)])
-    info.append([])
-    info.append([_cell(info, gettext("Factor"), bold=True), _cell(info, gettext("Weight"), bold=True)])
+        export_writer.append(info, [_cell(info, name, bold=True), _cell(info, value, fmt)])
+    export_writer.append(info, [])
+    export_writer.append(info, [_cell(info, gettext("Factor"), bold=True), _cell(info, gettext("Weight"), bold=True)])
     for f in factors:
         weight = None if f["weight"] is None else float(f["weight"]) / 100
-        info.append([f[f"label_{lang}"], _cell(info, weight, PERCENT_FORMAT)])
+        export_writer.append(info, [f[f"label_{lang}"], _cell(info, weight, PERCENT_FORMAT)])
     risks = summary.get("plan_risks", []) if sees_company else []
     if risks:
-        info.append([])
-        info.append([_cell(info, gettext("Plan risks"), bold=True)])
+        export_writer.append(info, [])
+        export_writer.append(info, [_cell(info, gettext("Plan risks"), bold=True)])
         for risk in risks:
-            info.append([str(SEVERITY_LABELS.get(risk["severity"], risk["severity"])),
+            export_writer.append(info, [str(SEVERITY_LABELS.get(risk["severity"], risk["severity"])),
                          risk.get(f"message_{lang}", "")])
 
     units = book.create_sheet(gettext("Units"))
@@ -289,10 +289,10 @@ def _workbook(plan: Any, records: list[dict[str, Any]], summary: dict[str, Any],
     widths = [12, 24, 10, 12, 16, *[16] * len(factors), 16, 14, 16, 16, 8, 60]
     for k, width in enumerate(widths):
         units.column_dimensions[get_column_letter(k + 1)].width = width
-    units.append([_cell(units, h, bold=True) for h in headers])
+    export_writer.append(units, [_cell(units, h, bold=True) for h in headers])
     yes, no = gettext("yes"), gettext("no")
     for r in records:
-        units.append([
+        export_writer.append(units, [
             r["code"], r[f"name_{lang}"], levels.get(r["level"], r["level"]), r["parent"] or "",
             _cell(units, r["target"], YUAN_FORMAT),
             *[_cell(units, r["factor_amounts"][f["key"]], YUAN_FORMAT) for f in factors],
