@@ -515,8 +515,8 @@ def hr_export_command(period_code: str, fmt: str | None, output: str, lang: str)
     """Final targets per person of the period's latest published plan (whole company)."""
     from flask_babel import force_locale
 
+    from quotaflow.http.hr_texts import export_texts
     from quotaflow.services import hr_export
-    from quotaflow.web.hr import export_texts
 
     if fmt is None:
         suffix = Path(output).suffix.lower().lstrip(".")

@@ -39,8 +39,17 @@ def _tree(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
-def store_imports(tree: ast.AST) -> list[tuple[int, str]]:
-    """(line, module) of every import of quotaflow.store or a module inside it."""
+#: The API stands beside the pages, not on top of them: what both need lives in http/ or
+#: services/. Each rule: (folders, the package they must not import).
+NOT_ON_EACH_OTHER: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("quotaflow/api", "quotaflow/http", "quotaflow/services", "quotaflow/cli.py"),
+     "quotaflow.web"),
+    (("quotaflow/web", "quotaflow/http", "quotaflow/services"), "quotaflow.api"),
+)
+
+
+def store_imports(tree: ast.AST, package: str = "quotaflow.store") -> list[tuple[int, str]]:
+    """(line, module) of every import of ``package`` or a module inside it."""
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -50,7 +59,7 @@ def store_imports(tree: ast.AST) -> list[tuple[int, str]]:
         else:
             continue
         found += [(node.lineno, n) for n in names
-                  if n == "quotaflow.store" or n.startswith("quotaflow.store.")][:1]
+                  if n == package or n.startswith(f"{package}.")][:1]
     return found
 
 
@@ -66,6 +75,14 @@ def transaction_calls(tree: ast.AST) -> list[tuple[int, str]]:
 def test_no_store_imports(path: Path) -> None:
     assert store_imports(_tree(path)) == [], (
         f"{path.relative_to(ROOT)} imports the store: go through a function in services/")
+
+
+@pytest.mark.parametrize(("path", "package"), [
+    (path, package) for places, package in NOT_ON_EACH_OTHER for path in modules(*places)],
+    ids=lambda v: str(v.relative_to(ROOT)) if isinstance(v, Path) else v)
+def test_pages_and_api_stand_beside_each_other(path: Path, package: str) -> None:
+    assert store_imports(_tree(path), package) == [], (
+        f"{path.relative_to(ROOT)} imports {package}: move what both need to http/ or services/")
 
 
 @pytest.mark.parametrize("path", list(modules(*NO_TRANSACTION_CALLS)),

@@ -16,14 +16,14 @@ from quotaflow.api import api_blueprint, caller_locale
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
+from quotaflow.http.hr_texts import export_texts
+from quotaflow.http.plan_workbook import plan_workbook
 from quotaflow.services import alignment as alignment_service
 from quotaflow.services import appeal_check as appeal_checks
 from quotaflow.services import confirmation_reads, hr_export, plan_reads, simulator
 from quotaflow.services import dashboards as dashboard_service
 from quotaflow.services import periods as period_service
 from quotaflow.services import units as unit_service
-from quotaflow.web.hr import export_texts
-from quotaflow.web.plans import plan_workbook
 
 
 def _iso(value: dt.datetime | None) -> str | None:

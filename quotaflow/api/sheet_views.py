@@ -19,10 +19,7 @@ from quotaflow.api import api_blueprint, caller_locale
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError, api_error
 from quotaflow.http.guard import requires
-from quotaflow.services import commands, org_import
-from quotaflow.services import periods as period_service
-from quotaflow.services import spreadsheets as sheets
-from quotaflow.web.spreadsheets import (
+from quotaflow.http.sheet_texts import (
     FORMATS,
     IMPORT_KINDS,
     SHOWN_ISSUES,
@@ -30,6 +27,9 @@ from quotaflow.web.spreadsheets import (
     sheet_texts,
     template_texts,
 )
+from quotaflow.services import commands, org_import
+from quotaflow.services import periods as period_service
+from quotaflow.services import spreadsheets as sheets
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import requires
+from quotaflow.http.sheet_texts import ISSUE_MESSAGES, issue_message
 from quotaflow.services import actuals as actuals_service
 from quotaflow.services import alerts as alert_queries
 from quotaflow.services import commands
@@ -21,7 +22,6 @@ from quotaflow.services import spreadsheets as sheets
 from quotaflow.web.filters import number
 from quotaflow.web.forms import CsrfOnlyForm
 from quotaflow.web.periods import chosen_period
-from quotaflow.web.spreadsheets import ISSUE_MESSAGES, issue_message
 
 blueprint = Blueprint("alerts", __name__)
 

@@ -11,24 +11,12 @@ from flask_babel import get_locale, gettext
 
 from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import current_principal, requires
+from quotaflow.http.hr_texts import export_texts
 from quotaflow.services import hr_export
 from quotaflow.web.periods import chosen_period
 
 blueprint = Blueprint("hr", __name__, url_prefix="/hr")
 
-
-
-def export_texts() -> hr_export.HrExportTexts:
-    """The export's words in the current language (the page's, or the CLI's forced one)."""
-    return hr_export.HrExportTexts(
-        sheet=gettext("Targets"), code=gettext("Person code"), name=gettext("Full name"),
-        level_code=gettext("%(level)s code"), target=gettext("Target (yuan)"),
-        period=gettext("Period"), plan=gettext("Plan"), letter=gettext("Commitment letter"),
-        letter_states={
-            "none": gettext("Not issued"), "issued": gettext("Awaiting signature"),
-            "signed": gettext("Signed, awaiting countersignature"),
-            "countersigned": gettext("Countersigned"),
-            "outdated": gettext("Outdated: the target changed")})
 
 
 def error_message(error: hr_export.HrExportError) -> str:
