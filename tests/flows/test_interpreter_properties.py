@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
+from flow_support import APPEAL, DIRECTORY, T0, XS, random_actions, two_step_flow
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from quotaflow.flows import (
-    ACTIONS,
     STATUSES,
     SYSTEM,
     Action,
-    Directory,
     FlowError,
     FlowSpec,
     FlowState,
@@ -23,59 +21,20 @@ from quotaflow.flows import (
     step,
 )
 
-APPEAL = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data" / "specs" / "flows" / "appeal.json"
-T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-PEOPLE = ["ini", "hrbp", "cfo", "x", "y", "z", "admin", "outsider"]
-DIRECTORY = Directory(
-    users=frozenset(PEOPLE) - {"outsider"},
-    grants=(("hrbp", "hrbp", "/1/"), ("cfo", "executive", "/1/")),
-    units={"HQ": "/1/", "EAST": "/1/2/"},
-    heads={"HQ": "cfo", "EAST": "ini"},
-    managers={"ini": "x", "x": "y"},
-)
+FLOWS = [
+    load_flow(APPEAL),
+    two_step_flow(
+        {"assignees": XS, "mode": "all", "order": "sequence", "self_approval": "skip"},
+        {"assignees": [{"manager": 1}, {"role": "hrbp"}], "mode": "any", "due_hours": 2,
+         "on_due": "escalate", "escalate_to": [{"user": "cfo"}]}),
+    two_step_flow(
+        {"assignees": XS, "mode": "percent", "percent": 60, "due_hours": 1,
+         "on_due": "auto_approve", "self_approval": "forbid"},
+        {"assignees": [{"user": "outsider"}], "fallback": [{"user": "admin"}],
+         "mode": "single", "due_hours": 3, "on_due": "remind"}),
+]
 
-
-def _flows() -> list[FlowSpec]:
-    def two(first: dict, second: dict) -> FlowSpec:
-        return load_flow({
-            "id": "p", "version": 1, "fields": {"amount": "number", "change_pct": "number"},
-            "nodes": [
-                {"id": "s", "kind": "start", "next": "one"},
-                {"id": "one", "kind": "approval", "next": "two", "editable": ["amount"],
-                 **first},
-                {"id": "two", "kind": "approval", "next": "cc", **second},
-                {"id": "cc", "kind": "notify", "to": [{"role": "hrbp"}], "next": "e"},
-                {"id": "e", "kind": "end"}]})
-
-    xs = [{"user": "x"}, {"user": "y"}, {"user": "ini"}]
-    return [
-        load_flow(APPEAL),
-        two({"assignees": xs, "mode": "all", "order": "sequence", "self_approval": "skip"},
-            {"assignees": [{"manager": 1}, {"role": "hrbp"}], "mode": "any",
-             "due_hours": 2, "on_due": "escalate", "escalate_to": [{"user": "cfo"}]}),
-        two({"assignees": xs, "mode": "percent", "percent": 60, "due_hours": 1,
-             "on_due": "auto_approve", "self_approval": "forbid"},
-            {"assignees": [{"user": "outsider"}], "fallback": [{"user": "admin"}],
-             "mode": "single", "due_hours": 3, "on_due": "remind"}),
-    ]
-
-
-FLOWS = _flows()
-
-actions = st.builds(
-    lambda kind, actor, target, position, changes, comment, minutes: (
-        Action(kind, target=target, position=position, changes=changes, comment=comment),
-        actor, minutes),
-    st.sampled_from(ACTIONS),
-    st.sampled_from([*PEOPLE, SYSTEM]),
-    st.one_of(st.none(), st.sampled_from([*PEOPLE, "initiator", "one", "two", "s"])),
-    st.sampled_from(["before", "after", "beside"]),
-    st.one_of(st.just({}), st.fixed_dictionaries(
-        {"amount": st.one_of(st.floats(-10, 10), st.just("bad"))}),
-        st.fixed_dictionaries({"change_pct": st.sampled_from([1.0, 9.0])})),
-    st.sampled_from(["", "ok"]),
-    st.integers(0, 240),
-)
+actions = random_actions(st.one_of(st.floats(-10, 10), st.just("bad")))
 
 
 def check(spec: FlowSpec, state: FlowState) -> None:

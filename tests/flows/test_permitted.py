@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from flow_support import APPEAL, DIRECTORY, PEOPLE, T0, XS, random_actions, two_step_flow
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +15,6 @@ from quotaflow.flows import (
     ENDED,
     SYSTEM,
     Action,
-    Directory,
     FlowError,
     FlowSpec,
     FlowState,
@@ -30,61 +29,30 @@ from quotaflow.flows.permitted import (
     available_actions,
 )
 
-APPEAL = Path(__file__).resolve().parents[2] / "quotaflow" / "seed_data" / "specs" / "flows" / "appeal.json"
-T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-PEOPLE = ["ini", "hrbp", "cfo", "x", "y", "z", "admin", "outsider"]
-DIRECTORY = Directory(
-    users=frozenset(PEOPLE) - {"outsider"},
-    grants=(("hrbp", "hrbp", "/1/"), ("cfo", "executive", "/1/")),
-    units={"HQ": "/1/", "EAST": "/1/2/"},
-    heads={"HQ": "cfo", "EAST": "ini"},
-    managers={"ini": "x", "x": "y"},
-)
 VALUES = {"number": 2.5, "integer": 2, "boolean": True, "string": "s"}
 
 
-def _two(first: dict, second: dict) -> FlowSpec:
-    return load_flow({
-        "id": "p", "version": 1,
-        "fields": {"amount": "number", "change_pct": "number", "note": "string"},
-        "nodes": [
-            {"id": "s", "kind": "start", "next": "one"},
-            {"id": "one", "kind": "approval", "next": "two", "editable": ["amount", "note"],
-             **first},
-            {"id": "two", "kind": "approval", "next": "cc", **second},
-            {"id": "cc", "kind": "notify", "to": [{"role": "hrbp"}], "next": "e"},
-            {"id": "e", "kind": "end"}]})
-
-
-XS = [{"user": "x"}, {"user": "y"}, {"user": "ini"}]
+EDITABLE, NOTE = ("amount", "note"), {"note": "string"}
 FLOWS = [
     load_flow(APPEAL),
-    _two({"assignees": XS, "mode": "all", "order": "sequence", "self_approval": "skip"},
-         {"assignees": [{"manager": 1}, {"role": "hrbp"}], "mode": "any",
-          "due_hours": 2, "on_due": "escalate", "escalate_to": [{"user": "ini"},
-                                                               {"user": "cfo"}]}),
-    _two({"assignees": XS, "mode": "percent", "percent": 60, "due_hours": 1,
-          "on_due": "auto_approve", "self_approval": "forbid"},
-         {"assignees": [{"user": "outsider"}], "fallback": [{"user": "admin"}],
-          "mode": "single", "due_hours": 3, "on_due": "remind"}),
+    two_step_flow(
+        {"assignees": XS, "mode": "all", "order": "sequence", "self_approval": "skip"},
+        {"assignees": [{"manager": 1}, {"role": "hrbp"}], "mode": "any", "due_hours": 2,
+         "on_due": "escalate", "escalate_to": [{"user": "ini"}, {"user": "cfo"}]},
+        editable=EDITABLE, extra_fields=NOTE),
+    two_step_flow(
+        {"assignees": XS, "mode": "percent", "percent": 60, "due_hours": 1,
+         "on_due": "auto_approve", "self_approval": "forbid"},
+        {"assignees": [{"user": "outsider"}], "fallback": [{"user": "admin"}],
+         "mode": "single", "due_hours": 3, "on_due": "remind"},
+        editable=EDITABLE, extra_fields=NOTE),
     # The initiator approves here as one of the approvers (self-approval allowed).
-    _two({"assignees": XS, "mode": "all", "self_approval": "allow"},
-         {"assignees": [{"user": "y"}], "mode": "any"}),
+    two_step_flow({"assignees": XS, "mode": "all", "self_approval": "allow"},
+                  {"assignees": [{"user": "y"}], "mode": "any"},
+                  editable=EDITABLE, extra_fields=NOTE),
 ]
 
-random_actions = st.builds(
-    lambda kind, actor, target, position, changes, comment, minutes: (
-        Action(kind, target=target, position=position, changes=changes, comment=comment),
-        actor, minutes),
-    st.sampled_from(ACTIONS),
-    st.sampled_from([*PEOPLE, SYSTEM]),
-    st.one_of(st.none(), st.sampled_from([*PEOPLE, "initiator", "one", "two", "s"])),
-    st.sampled_from(["before", "after", "beside"]),
-    st.one_of(st.just({}), st.fixed_dictionaries({"amount": st.floats(-10, 10)}),
-              st.fixed_dictionaries({"change_pct": st.sampled_from([1.0, 9.0])})),
-    st.sampled_from(["", "ok"]),
-    st.integers(0, 240),
-)
+ACTIONS_DRAWN = random_actions()
 
 
 def good(spec: FlowSpec, kind: str, able: AvailableActions) -> Action:
@@ -132,7 +100,7 @@ def test_available_actions_are_exactly_what_step_accepts(flow: int, pct: float,
                          DIRECTORY, T0)
     now = T0
     for _ in range(data.draw(st.integers(1, 15))):
-        action, actor, minutes = data.draw(random_actions)
+        action, actor, minutes = data.draw(ACTIONS_DRAWN)
         agree(spec, state, now, action)
         able_people = [u for u in [*PEOPLE, SYSTEM] if available_actions(spec, state, u)
                        .actions]
@@ -170,7 +138,8 @@ def refused(spec: FlowSpec, state: FlowState, action: Action, actor: str) -> str
 
 
 def plain(**first: Any) -> FlowSpec:
-    return _two({"assignees": [{"user": "x"}], **first}, {"assignees": [{"user": "y"}]})
+    return two_step_flow({"assignees": [{"user": "x"}], **first}, {"assignees": [{"user": "y"}]},
+                         editable=EDITABLE, extra_fields=NOTE)
 
 
 def test_an_approver_sees_their_task_actions() -> None:
