@@ -11,55 +11,19 @@ import re
 
 import openpyxl
 import pytest
+from sheet_support import PERIOD, attribute_rows, cell_for, codes_under, saved
+from sheet_support import post_file as upload
+from sheet_support import workbook as workbook_of
 from sqlalchemy import select
 
 from quotaflow.store import db
 from quotaflow.store.models import AttributeValue, AuditEntry, OrgUnit, UnitResult
-from quotaflow.store.queries import in_paths, period_by_code, unit_by_code
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-PERIOD = "2026Q4"
-
-
-def upload(client, url: str, content: bytes, filename: str, **fields):
-    data = {"file": (io.BytesIO(content), filename), **fields}
-    return client.post(url, data=data, content_type="multipart/form-data")
-
-
-def codes_under(app, code: str) -> set[str]:
-    with app.app_context():
-        unit = unit_by_code(db.session, code)
-        return set(db.session.scalars(select(OrgUnit.code).where(in_paths([unit.path]))))
-
-
-def attribute_rows(app) -> list[tuple]:
-    with app.app_context():
-        return sorted(db.session.execute(select(
-            AttributeValue.period_id, AttributeValue.name, AttributeValue.unit_id,
-            AttributeValue.value)).all())
+from quotaflow.store.queries import period_by_code, unit_by_code
 
 
 def audit_count(app, action: str) -> int:
     with app.app_context():
         return len(db.session.scalars(select(AuditEntry.id).where(AuditEntry.action == action)).all())
-
-
-def workbook_of(response) -> openpyxl.Workbook:
-    assert response.status_code == 200
-    assert response.mimetype == XLSX
-    return openpyxl.load_workbook(io.BytesIO(response.data))
-
-
-def cell_for(sheet, code: str, name: str):
-    column = next(c.column for c in sheet[2] if c.value == name)
-    row = next(r[0].row for r in sheet.iter_rows(min_row=3, max_col=1) if r[0].value == code)
-    return sheet.cell(row, column)
-
-
-def saved(workbook: openpyxl.Workbook) -> bytes:
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
 
 
 def report_rows(html: str) -> list[tuple[str, str, str]]:
