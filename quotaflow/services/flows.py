@@ -196,7 +196,7 @@ def build_directory(session: Session, unit: OrgUnit | None = None) -> Directory:
     Managers: the head of the parent of a user's unit (their person unit, else the unit
     of their head grant). Units: ``unit``, its ancestors and every unit with a head.
     """
-    users = {u.id: u for u in flow_queries.active_users(session)}
+    users = {u.id: u for u in queries.users(session, active=True)}
     grant_rows = flow_queries.grants_with_units(session)
     grants = tuple((users[r[0]].username, r[1], r[4]) for r in grant_rows if r[0] in users)
     heads: dict[str, str] = {}

@@ -28,10 +28,6 @@ def active_flow_version(session: Session, kind: str, flow_key: str) -> SpecVersi
 # --- the directory's sources -------------------------------------------------------------
 
 
-def active_users(session: Session) -> list[User]:
-    return list(session.scalars(select(User).where(User.active)))
-
-
 def grants_with_units(session: Session) -> list[Row[tuple[int, str, int, str, str, int | None]]]:
     """Every role grant as (user id, role, unit id, unit code, unit path, unit parent id),
     by user, role and unit path."""
