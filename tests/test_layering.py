@@ -41,6 +41,8 @@ CLEAN_OF_SQL: tuple[str, ...] = (
     "quotaflow/services/outbox_worker.py",
 )
 SQL_BUILDERS = frozenset({"select", "update", "delete", "insert", "text"})
+#: Session methods that run a statement (``session.get`` and ``session.add`` may stay).
+STATEMENT_RUNNERS = frozenset({"execute", "scalar", "scalars"})
 
 
 def modules(*places: str) -> Iterator[Path]:
@@ -118,11 +120,21 @@ def sql_calls(tree: ast.AST) -> list[tuple[int, str]]:
     return sorted(found)
 
 
+def statement_runs(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, method) of every call ``<anything>.execute/scalar/scalars(...)``."""
+    return [(node.lineno, node.func.attr) for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in STATEMENT_RUNNERS]
+
+
 @pytest.mark.parametrize("path", list(modules(*CLEAN_OF_SQL)),
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_clean_services_build_no_sql(path: Path) -> None:
-    assert sql_calls(_tree(path)) == [], (
+    tree = _tree(path)
+    assert sql_calls(tree) == [], (
         f"{path.relative_to(ROOT)} builds SQL: move the statement to a store/ query module")
+    assert statement_runs(tree) == [], (
+        f"{path.relative_to(ROOT)} runs a statement: call a named store/ query function")
 
 
 @pytest.mark.parametrize("path", list(modules(*NO_STORE_IMPORTS)),
@@ -174,4 +186,5 @@ def test_the_checks_see_what_they_forbid() -> None:
         "    session.get(X, 1); outbox.select(1); delete(X)\n")
     assert sql_calls(sql) == [(6, "select"), (7, "update"), (8, "delete"), (9, "insert"),
                               (10, "text")]
+    assert statement_runs(sql) == [(6, "execute")]
     assert all((ROOT / place).is_file() for place in CLEAN_OF_SQL), "the modules exist"
