@@ -95,7 +95,10 @@ class FlowRefused(QuotaFlowError):
         "unknown_user": _l("Unknown user “%(user)s”."),
         "already_assignee": _l("%(user)s already has this task."),
         "initiator_as_approver": _l("The initiator cannot take a task of their own request."),
-        "self_approval": _l("You cannot approve your own request at this step."),
+        "self_approval": _l("You cannot approve your own request."),
+        "countersign_not_distinct": _l("The step “%(node)s” is a countersign and needs "
+                                       "%(needed)s different people, one per role; nothing was "
+                                       "changed."),
         "invalid_return_target": _l("This request cannot be returned to “%(target)s”."),
         "invalid_position": _l("Choose whether the approver comes before or after you."),
         "empty_comment": _l("Write a comment first."),
@@ -166,7 +169,7 @@ def action_names() -> frozenset[str]:
 
 def validate_spec(doc: Any) -> FlowSpec:
     """Parse a flow spec against the known action names (raises FlowSpecError)."""
-    return load_flow(doc, actions=action_names())
+    return load_flow(doc, actions=action_names(), saving=True)
 
 
 def spec_of(instance: FlowInstance) -> FlowSpec:
