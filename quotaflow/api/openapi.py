@@ -150,7 +150,7 @@ def _plan_paths() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["scenario", "total"],
                     "properties": {
-                        "period": {"type": "string", "description": "Defaults to the latest"},
+                        "period": {"type": "string", "description": "Defaults to the planning period"},
                         "scenario": {"type": "string", "examples": ["balanced"]},
                         "total": {"type": "number", "exclusiveMinimum": 0,
                                   "description": "Company total in yuan"},
