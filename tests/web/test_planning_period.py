@@ -224,3 +224,16 @@ def test_collect_switches_period_and_saves_where_it_read(app, as_user) -> None:
     form = lead.get("/collect/EAST-T1?period=2026Q3").data.decode()
     assert 'action="/collect/EAST-T1?period=2026Q3"' in form
     assert lead.get("/collect?period=1066Q4").status_code == 404
+
+
+def test_the_builder_s_impact_names_the_period_it_compares_with(as_user) -> None:
+    admin = as_user("admin")
+    draft = {"key": "cross_border", "label_zh": "跨境服务能力", "label_en": "Cross-border",
+             "normalisation": "score", "expression": "cross_border_rating", "scale": "headcount",
+             "weight": "10", "rebalance": "on", "level": "2",
+             "field-0-name": "cross_border_rating", "field-0-type": "number", "field-0-min": "0",
+             "field-0-max": "100", "field-0-default": "50", "field-0-label_zh": "跨境评分",
+             "field-0-label_en": "Cross-border rating"}
+    assert admin.post("/builder/factor", data=draft).status_code == 302
+    page = admin.get("/builder/").data.decode()
+    assert re.search(r'data-testid="impact-period">Period 2026Q4 \(planning period\)<', page)
