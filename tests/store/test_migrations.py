@@ -133,5 +133,6 @@ def test_upgrading_a_database_without_periods_leaves_the_choice_open(tmp_path) -
     upgrade(url)
     engine = create_engine(url)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM company_settings")).scalar() == 0
+        rows = conn.execute(text("SELECT id, planning_period_id FROM company_settings")).all()
+    assert [tuple(r) for r in rows] == [(1, None)]
     engine.dispose()

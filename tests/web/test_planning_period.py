@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, delete, select
+from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
 
 from quotaflow.cli import main
@@ -114,7 +114,7 @@ def test_without_a_choice_only_a_single_period_plans(tmp_path: Path) -> None:
 
 def test_pages_and_the_api_ask_for_a_choice_when_none_is_made(app, as_user) -> None:
     with app.app_context():
-        db.session.execute(delete(CompanySetting))
+        db.session.execute(update(CompanySetting).values(planning_period_id=None))
         db.session.commit()
     reader = as_user("head.east")
     page = reader.get("/collect")

@@ -5,7 +5,8 @@ Revises: 0009
 Create Date: 2026-12-05
 
 An existing database keeps planning for what it showed before: the setting starts at its
-latest period (by start date), the period pages defaulted to until now.
+latest period (by start date), the period pages defaulted to until now; without periods it
+starts empty.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ def upgrade() -> None:
     periods = sa.table('periods', sa.column('id', sa.Integer()), sa.column('start_date', sa.Date()))
     latest = op.get_bind().scalar(
         sa.select(periods.c.id).order_by(periods.c.start_date.desc()).limit(1))
-    if latest is not None:
-        op.bulk_insert(settings, [{'id': 1, 'planning_period_id': latest}])
+    # The one row exists from the start (choosing only updates it); no periods: no choice yet.
+    op.bulk_insert(settings, [{'id': 1, 'planning_period_id': latest}])
 
 
 def downgrade() -> None:
