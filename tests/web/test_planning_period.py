@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
 
@@ -237,3 +239,32 @@ def test_the_builder_s_impact_names_the_period_it_compares_with(as_user) -> None
     assert admin.post("/builder/factor", data=draft).status_code == 302
     page = admin.get("/builder/").data.decode()
     assert re.search(r'data-testid="impact-period">Period 2026Q4 \(planning period\)<', page)
+
+
+@settings(max_examples=40, deadline=None)
+@given(years=st.lists(st.integers(2000, 2090), min_size=1, max_size=6, unique=True),
+       later=st.lists(st.integers(2091, 2120), max_size=3, unique=True), data=st.data())
+def test_periods_added_later_never_move_the_planning_period(years, later, data) -> None:
+    """Whatever periods exist and whichever is chosen, adding more (later ones included)
+    leaves the default where it was; without a choice only a single period plans."""
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        ctx = Context(session=session)
+
+        def add(year: int) -> object:
+            return add_period(session, f"{year}Q1", dt.date(year, 1, 1), dt.date(year, 3, 31))
+
+        made = [add(y) for y in years]
+        session.flush()
+        if len(made) == 1:
+            assert period_service.period(ctx, None) is made[0]
+        chosen = data.draw(st.sampled_from(made))
+        q.set_planning_period(session, chosen)
+        for year in later:
+            add(year)
+        session.flush()
+        assert period_service.period(ctx, None) is chosen
+        assert period_service.chosen_period(ctx, None)[0] is chosen
+        assert period_service.planning_choice(ctx)["period"] == chosen.code
+    engine.dispose()
