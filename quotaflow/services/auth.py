@@ -1,4 +1,11 @@
-"""Sign-in with rate limiting, password hashing, API tokens and principals."""
+"""Sign-in with backoff, password hashing, API tokens and principals.
+
+No general per-address rate limit (e.g. Flask-Limiter) guards the rest of the API: with
+its in-memory storage each gunicorn worker would count alone and forget on restart, a
+shared store means running Redis beside the database, and every API call already needs a
+session or a token (which is revocable). Flooding is the reverse proxy's job (nginx
+``limit_req``); what needs the product's own memory, guessing passwords, is here.
+"""
 
 from __future__ import annotations
 
