@@ -51,7 +51,11 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "LANGUAGES": ("zh", "en"),
         "LOGIN_MAX_FAILURES": int(os.environ.get(f"{ENV_PREFIX}LOGIN_MAX_FAILURES", "5")),
-        "LOGIN_WINDOW_SECONDS": int(os.environ.get(f"{ENV_PREFIX}LOGIN_WINDOW_SECONDS", "900")),
+        # How long failed sign-ins are remembered; longer than the longest backoff, so a
+        # patient attacker does not start afresh every LOGIN_MAX_DELAY_SECONDS.
+        "LOGIN_WINDOW_SECONDS": int(os.environ.get(f"{ENV_PREFIX}LOGIN_WINDOW_SECONDS", "86400")),
+        "LOGIN_MAX_DELAY_SECONDS": int(os.environ.get(f"{ENV_PREFIX}LOGIN_MAX_DELAY_SECONDS",
+                                                      "900")),
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         # Weekly alert scan inside the server, e.g. "MON 07:00" (empty: off).
         "ALERT_SCHEDULE": os.environ.get(f"{ENV_PREFIX}ALERT_SCHEDULE", ""),

@@ -56,6 +56,7 @@ TOPICS: list[str] = [
     "letter.signed",
     "letter.completed",
     "alert.raised",
+    "account.failed_sign_ins",
 ]
 
 MAX_TOPIC = 64
