@@ -79,9 +79,9 @@ def unit_progress(code: str) -> Any:
     period = _period_arg(request.args.get("period"))
     week = _int_arg("week", None, 1, 60)
     try:
-        p = tracking.progress(request_context().session, period, week)
+        p = tracking.readable_progress(request_context(), period, week)
     except tracking.TrackingError as exc:
-        raise ApiError(404 if exc.code == "no_plan" else 400, exc.code, exc.message,
+        raise ApiError(404 if exc.code in ("no_plan", "no_published_plan") else 400, exc.code, exc.message,
                        {"pointer": "/week"} if exc.code == "bad_week" else None) from None
     unit = g.unit
     if unit.code not in p:
