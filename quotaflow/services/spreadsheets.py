@@ -52,7 +52,7 @@ from quotaflow.messages import _l
 from quotaflow.services import audit, input_check, specs, upload_reader
 from quotaflow.services.access import Principal
 from quotaflow.services.export_writer import append, csv_bytes, workbook_bytes
-from quotaflow.services.uow import unit_of_work
+from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.services.upload_reader import excerpt
 from quotaflow.store import org_queries
 from quotaflow.store.models import Period, User
@@ -561,6 +561,16 @@ def _validation(spec: Mapping[str, Any], texts: SheetTexts) -> DataValidation:
 
 
 # ---------------------------------------------------------------------------- inputs: export
+
+
+def export_inputs(ctx: Context, period: Period, fmt: str, locale: str,
+                  texts: SheetTexts | None = None) -> InputsExport:
+    """The inputs of the principal's write scope for ``period`` as ``fmt`` ("xlsx" or
+    "csv"): what pages and API download."""
+    if fmt == "xlsx":
+        return export_inputs_xlsx(ctx.session, ctx.principal, period, locale, texts,
+                                  ctx.username)
+    return export_inputs_csv(ctx.session, ctx.principal, period, locale, texts)
 
 
 def export_inputs_xlsx(session: Session, principal: Principal, period: Period, locale: str,

@@ -610,6 +610,18 @@ def run(session: Session, unit: OrgUnit, plan: Plan, *,
     return compute(base, inputs or {}, weights or {})
 
 
+def sandbox(ctx: Context, unit: OrgUnit, plan: Plan, *,
+            inputs: Mapping[tuple[str, str], Any] | None = None,
+            weights: Mapping[str, Any] | None = None) -> Sandbox:
+    """:func:`run` for pages and API (the unit and plan already checked by the caller)."""
+    return run(ctx.session, unit, plan, inputs=inputs, weights=weights)
+
+
+def sandbox_base(ctx: Context, unit: OrgUnit, plan: Plan) -> SandboxBase:
+    """:func:`open_base` for pages and API."""
+    return open_base(ctx.session, unit, plan)
+
+
 def compute(base: SandboxBase, inputs: Mapping[tuple[str, str], Any],
             weights: Mapping[str, Any]) -> Sandbox:
     """The pure part of :func:`run`, on a loaded base."""
