@@ -15,7 +15,8 @@ One scan is one transaction (:func:`scan` commits whole or not at all):
    columns (e.g. ``open_leads``, ``product_gap``) from the period's attribute values
    where they exist; remedies that need a column nobody supplies do not apply.
 4. Each alert row pins the rule, remedy and pacing spec versions and the plan, and an
-   ``alert.raised`` outbox event goes to the recipients by relation: users holding the
+   ``alert.raised`` outbox event (none while the plan is a draft: it would carry the
+   unpublished target) goes to the recipients by relation: users holding the
    rule's roles (team_lead, region_head, hrbp, executive) over the unit, and for
    ``self`` the person's own account.
 """
@@ -52,6 +53,7 @@ from quotaflow.rules.remedies import (
     sibling_context,
 )
 from quotaflow.services import audit, specs, tracking
+from quotaflow.services.plan_reads import DRAFT
 from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.store import tracking_queries
 from quotaflow.store.models import OrgUnit, Period, User, utcnow
@@ -281,7 +283,10 @@ def _scan(session: Session, period: Period, week: int | None, trigger: str,
         created.append(alert)
     session.flush()
     rule_of = {r.key: r for r in rules.rules}
-    for alert, hit in zip(created, hits, strict=True):
+    # Alerts against a draft plan stay on the pages of those who may read drafts: a
+    # notification would carry the unpublished target to its recipients and channels.
+    notified = p.plan_status != DRAFT
+    for alert, hit in zip(created if notified else [], hits if notified else [], strict=True):
         unit = units[hit.unit]
         rule = rule_of[hit.rule]
         to_users = recipients(unit, rule.recipients, grants, selves)

@@ -7,8 +7,10 @@ plan makers (HRBP) still track against the draft."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from quotaflow.store import db
+from quotaflow.store.outbox_models import OutboxEvent
 from quotaflow.store.queries import user_by_username
 
 API = "/api/v1"
@@ -34,6 +36,10 @@ def draft(app) -> dict:
         target = plan_queries.plan_unit(db.session, plan.id, unit.id).target
         scan = alert_scan.scan(db.session, period, len(period.weeks))
         assert scan.targets_source == "latest" and scan.raised
+        # Nobody is notified of an alert against a draft (inbox or channel).
+        keys = {f"{alert_scan.TOPIC}:{alert_id}" for alert_id in scan.raised}
+        assert not db.session.scalars(select(OutboxEvent.key).where(
+            OutboxEvent.key.in_(keys))).all()
         return {"period": period.code, "plan_id": plan.id, "unit": unit.code,
                 "target": int(target)}
 
