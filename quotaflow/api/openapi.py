@@ -305,7 +305,8 @@ def _tracking_paths() -> dict[str, Any]:
                 "application/json": {"schema": counts}}},
                 "400": ERROR, "401": ERROR, "403": ERROR, "422": error_422},
         }},
-        "/alerts": {"get": _get("Alerts of units in the caller's scope, newest week first",
+        "/alerts": {"get": _get("Alerts of units in the caller's scope, newest week first "
+                                "(those raised against a draft plan only for plan makers)",
                                 {"type": "object", "properties": {
                                     "period": {"type": "string"},
                                     "alerts": {"type": "array", "items": alert}}},
@@ -319,7 +320,9 @@ def _tracking_paths() -> dict[str, Any]:
         "/units/{code}/progress": {"get": _get(
             "A unit's progress at a week: target, actual, red line, gap, pace, streak, "
             "forecast with band; its weekly series and its children; where the targets "
-            "(plan) and the curve come from", {"type": "object"},
+            "(plan) and the curve come from. Targets come from a draft plan only for "
+            "those who may create or publish plans; anyone else gets 404 "
+            "no_published_plan until a plan is published", {"type": "object"},
             params=[CODE, PERIOD, week])},
     }
 
@@ -505,7 +508,8 @@ def _twin_paths() -> dict[str, Any]:
         "/dashboard/units/{code}": {"get": _get(
             "A unit's dashboard (kind executive, region, team or person by its depth): "
             "status, week, plan, the unit's figures, children ranked, forecast, alerts, "
-            "risks; status other than \"ok\" (no_plan, no_weeks, inactive) comes with a "
+            "risks; status other than \"ok\" (no_plan, no_published_plan, no_weeks, "
+            "inactive) comes with a "
             "message instead of figures", {"type": "object"}, params=[CODE, PERIOD, dash_week])},
         "/whatif/{code}": {"post": {
             "summary": "Re-allocate a unit's subtree with other inputs and weights "

@@ -155,7 +155,7 @@ def _unit_dashboard(unit: Any) -> Any:
     ctx = request_context()
     period, _periods = period_service.chosen_period(ctx, request.args.get("period"))
     view = dashboard_service.unit_dashboard(
-        ctx.session, period, unit, week=_week(), curve_code=request.args.get("curve") or None,
+        ctx, period, unit, week=_week(), curve_code=request.args.get("curve") or None,
         with_alignment=ctx.principal.has("alignment.read"))
     if view.get("status") == "bad_week":
         raise ApiError(404, "not_found", "the period has no such week", {"parameter": "week"})
@@ -175,7 +175,7 @@ def dashboard() -> Any:
     if kind == "operations":
         principal = ctx.principal
         return jsonify({"kind": "operations", **dashboard_service.operations(
-            ctx.session, principal.scope_paths("unit.read"),
+            ctx, principal.scope_paths("unit.read"),
             flows=principal.has("flow.oversee"), outbox=principal.has("outbox.read"))})
     return _unit_dashboard(unit_service.unit_by_code(ctx, code))
 

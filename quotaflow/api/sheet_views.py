@@ -94,13 +94,7 @@ def download_inputs(fmt: str) -> Any:
     ctx = request_context()
     period, _periods = period_service.chosen_period(ctx, request.args.get("period"))
     try:
-        if fmt == "xlsx":
-            export = sheets.export_inputs_xlsx(ctx.session, ctx.principal, period,
-                                               caller_locale(), sheet_texts(),
-                                               ctx.principal.username)
-        else:
-            export = sheets.export_inputs_csv(ctx.session, ctx.principal, period,
-                                              caller_locale(), sheet_texts())
+        export = sheets.export_inputs(ctx, period, fmt, caller_locale(), sheet_texts())
     except sheets.SheetImportError as exc:
         return sheet_report(exc, 409)
     return _download(export)

@@ -16,7 +16,6 @@ from quotaflow.http.guard import requires
 from quotaflow.services import actuals as actuals_service
 from quotaflow.services import alerts as alert_service
 from quotaflow.services import commands, tracking
-from quotaflow.services.auth import actor
 
 ALERTS_DEFAULT_LIMIT = 200
 ALERTS_MAX_LIMIT = 2000
@@ -43,10 +42,7 @@ def post_actuals() -> Any:
     payload = request.get_json(silent=True)
     if isinstance(payload, dict) and "actuals" in payload:
         payload = payload["actuals"]
-    ctx = request_context()
-    result = actuals_service.ingest_records(ctx.session, actor(ctx), ctx.principal, payload,
-                                            remote_addr=ctx.remote_addr)
-    return jsonify(result.as_dict())
+    return jsonify(commands.ingest_actuals(request_context(), payload).as_dict())
 
 
 @api_blueprint.get("/alerts")
@@ -79,9 +75,9 @@ def unit_progress(code: str) -> Any:
     period = _period_arg(request.args.get("period"))
     week = _int_arg("week", None, 1, 60)
     try:
-        p = tracking.progress(request_context().session, period, week)
+        p = tracking.readable_progress(request_context(), period, week)
     except tracking.TrackingError as exc:
-        raise ApiError(404 if exc.code == "no_plan" else 400, exc.code, exc.message,
+        raise ApiError(404 if exc.code in ("no_plan", "no_published_plan") else 400, exc.code, exc.message,
                        {"pointer": "/week"} if exc.code == "bad_week" else None) from None
     unit = g.unit
     if unit.code not in p:

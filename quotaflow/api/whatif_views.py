@@ -57,7 +57,7 @@ def _request(body: Mapping[str, Any]) -> tuple[Any, dict[tuple[str, str], Any], 
 def run_whatif(code: str) -> Any:
     """The re-allocated subtree for the posted inputs and weights; nothing is saved."""
     plan, inputs, weights = _request(_body())
-    box = service.run(request_context().session, g.unit, plan, inputs=inputs, weights=weights)
+    box = service.sandbox(request_context(), g.unit, plan, inputs=inputs, weights=weights)
     snap = service.snapshot(box)
     del snap["created_at"], snap["created_by"]
     snap["kind"] = "whatif"

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,7 +37,6 @@ from quotaflow.services import audit
 from quotaflow.services.access import Principal
 from quotaflow.services.spreadsheets import (
     CSV_MIME,
-    IN_CHUNK,
     MAX_ROWS,
     XLSX_MIME,
     IssueLog,
@@ -54,8 +52,8 @@ from quotaflow.services.spreadsheets import (
     template_workbook,
 )
 from quotaflow.services.uow import unit_of_work
-from quotaflow.store.models import OrgUnit, Period, User, utcnow
-from quotaflow.store.tracking_models import Actual
+from quotaflow.store import queries, tracking_queries
+from quotaflow.store.models import Period, User, utcnow
 
 METRIC = "sales"
 #: Source of records sent without one: uploads, the API.
@@ -261,24 +259,13 @@ class _Unit:
 
 
 def _units(session: Session, codes: Sequence[str]) -> dict[str, _Unit]:
-    from quotaflow.store.models import OrgLevel
-
-    found: dict[str, _Unit] = {}
-    for start in range(0, len(codes), IN_CHUNK):
-        chunk = list(codes[start:start + IN_CHUNK])
-        for uid, code, path, depth, level in session.execute(
-                select(OrgUnit.id, OrgUnit.code, OrgUnit.path, OrgUnit.depth, OrgLevel.key)
-                .join(OrgLevel, OrgLevel.depth == OrgUnit.depth)
-                .where(OrgUnit.code.in_(chunk))):
-            found[code] = _Unit(uid, path, depth, level)
-    return found
+    return {code: _Unit(uid, path, depth, level)
+            for uid, code, path, depth, level in tracking_queries.units_with_level(session, codes)}
 
 
 def person_depth(session: Session) -> int:
     """The depth of the person level: the deepest level of the tree."""
-    from quotaflow.store.models import OrgLevel
-
-    return int(session.scalar(select(func.max(OrgLevel.depth))) or 0)
+    return queries.leaf_depth(session)
 
 
 def _check(session: Session, principal: Principal | None, records: Sequence[Record],
@@ -290,7 +277,7 @@ def _check(session: Session, principal: Principal | None, records: Sequence[Reco
     def may(permission: str, path: str) -> bool:  # no principal: the system, everywhere
         return principal is None or principal.can(permission, path)
 
-    spans = [(p.start_date, p.end_date) for p in session.scalars(select(Period))]
+    spans = tracking_queries.period_spans(session)
     keyed: dict[tuple[int, dt.date, str, str], float] = {}
     first: dict[tuple[int, dt.date, str, str], int] = {}
     for r in records:
@@ -331,16 +318,9 @@ def _write(session: Session, keyed: Mapping[tuple[int, dt.date, str, str], float
     stored: dict[tuple[int, dt.date, str, str], tuple[int, float]] = {}
     if keyed:
         dates = [k[1] for k in keyed]
-        sources = sorted({k[2] for k in keyed})
-        unit_ids = sorted({k[0] for k in keyed})
-        for start in range(0, len(unit_ids), IN_CHUNK):
-            for aid, uid, date, source, source_id, value in session.execute(
-                    select(Actual.id, Actual.unit_id, Actual.date, Actual.source,
-                           Actual.source_id, Actual.value).where(
-                        Actual.unit_id.in_(unit_ids[start:start + IN_CHUNK]),
-                        Actual.source.in_(sources),
-                        Actual.date >= min(dates), Actual.date <= max(dates))):
-                stored[(uid, date, source, source_id)] = (aid, value)
+        stored = tracking_queries.stored_actuals(
+            session, sorted({k[0] for k in keyed}), sorted({k[2] for k in keyed}),
+            min(dates), max(dates))
     now = utcnow()
     inserts = [{"unit_id": k[0], "date": k[1], "metric": METRIC, "value": v, "source": k[2],
                 "source_id": k[3], "created_at": now, "updated_at": now}
@@ -348,11 +328,9 @@ def _write(session: Session, keyed: Mapping[tuple[int, dt.date, str, str], float
     changes = [{"id": stored[k][0], "key": k, "before": stored[k][1], "value": v}
                for k, v in keyed.items() if k in stored and stored[k][1] != v]
     unchanged = len(keyed) - len(inserts) - len(changes)
-    if inserts:
-        session.execute(insert(Actual), inserts)
-    if changes:
-        session.execute(update(Actual), [{"id": c["id"], "value": c["value"], "updated_at": now}
-                                         for c in changes])
+    tracking_queries.insert_actuals(session, inserts)
+    tracking_queries.update_actual_values(
+        session, [{"id": c["id"], "value": c["value"], "updated_at": now} for c in changes])
     return inserts, changes, unchanged
 
 
@@ -361,8 +339,7 @@ def _audit(session: Session, actor: User | None, what: Mapping[str, Any],
            remote_addr: str | None) -> None:
     if not inserts and not changes:
         return  # a pure replay changes nothing, so there is nothing to audit
-    codes = dict(session.execute(select(OrgUnit.id, OrgUnit.code).where(
-        OrgUnit.id.in_(sorted({c["key"][0] for c in changes[:AUDIT_CHANGES_MAX]}) or [-1]))).all())
+    codes = queries.unit_codes(session, sorted({c["key"][0] for c in changes[:AUDIT_CHANGES_MAX]}))
     listed = [{"unit": codes.get(c["key"][0]), "date": c["key"][1].isoformat(),
                "source": c["key"][2], "source_id": c["key"][3], "before": c["before"],
                "after": c["value"]} for c in changes[:AUDIT_CHANGES_MAX]]
@@ -538,8 +515,7 @@ def seed_rows(session: Session, unit_ids: Mapping[str, int], actuals_csv: Path,
                              "metric": METRIC, "value": float(r["sales"]),
                              "source": SEED_SOURCE, "source_id": "", "created_at": now,
                              "updated_at": now})
-    if rows:
-        session.execute(insert(Actual), rows)
+    tracking_queries.insert_actuals(session, rows)
     return len(rows)
 
 
@@ -549,13 +525,7 @@ def seed_rows(session: Session, unit_ids: Mapping[str, int], actuals_csv: Path,
 def actual_rows(session: Session, start: dt.date, end: dt.date
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every actual dated within [start, end]: (unit ids, date ordinals, values)."""
-    rows = session.execute(select(Actual.unit_id, Actual.date, Actual.value).where(
-        Actual.metric == METRIC, Actual.date >= start, Actual.date <= end)).all()
-    n = len(rows)
-    units = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-    days = np.fromiter((r[1].toordinal() for r in rows), dtype=np.int64, count=n)
-    values = np.fromiter((r[2] for r in rows), dtype=np.float64, count=n)
-    return units, days, values
+    return tracking_queries.actual_rows(session, METRIC, start, end)
 
 
 def week_index(days: np.ndarray, week_starts: Sequence[dt.date]) -> np.ndarray:

@@ -15,7 +15,8 @@ One scan is one transaction (:func:`scan` commits whole or not at all):
    columns (e.g. ``open_leads``, ``product_gap``) from the period's attribute values
    where they exist; remedies that need a column nobody supplies do not apply.
 4. Each alert row pins the rule, remedy and pacing spec versions and the plan, and an
-   ``alert.raised`` outbox event goes to the recipients by relation: users holding the
+   ``alert.raised`` outbox event (none while the plan is a draft: it would carry the
+   unpublished target) goes to the recipients by relation: users holding the
    rule's roles (team_lead, region_head, hrbp, executive) over the unit, and for
    ``self`` the person's own account.
 """
@@ -29,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,9 +53,10 @@ from quotaflow.rules.remedies import (
     sibling_context,
 )
 from quotaflow.services import audit, specs, tracking
-from quotaflow.services.spreadsheets import IN_CHUNK
+from quotaflow.services.plan_reads import DRAFT
 from quotaflow.services.uow import Context, unit_of_work
-from quotaflow.store.models import OrgUnit, Period, RoleGrant, User, utcnow
+from quotaflow.store import tracking_queries
+from quotaflow.store.models import OrgUnit, Period, User, utcnow
 from quotaflow.store.tracking_models import Alert, ScanRun
 
 RULES_KIND = "alert_rules"
@@ -157,9 +158,7 @@ def _period(session: Session, p: tracking.Progress) -> Period:
 
 
 def _previous(session: Session, period_id: int, week: int) -> list[tuple[str, str, int]]:
-    return [(code, rule, w) for code, rule, w in session.execute(
-        select(OrgUnit.code, Alert.rule, Alert.week).join(OrgUnit, OrgUnit.id == Alert.unit_id)
-        .where(Alert.period_id == period_id, Alert.week <= week))]
+    return tracking_queries.alert_keys_until(session, period_id, week)
 
 
 #: Subtree path -> (user id, role) of the grants held over that subtree.
@@ -180,11 +179,7 @@ class UnitRef:
 def role_grants(session: Session) -> Grants:
     """Every active user's grants of the roles alerts go to, by the grant's subtree."""
     out: Grants = {}
-    for uid, role, path in session.execute(
-            select(RoleGrant.user_id, RoleGrant.role, OrgUnit.path)
-            .join(OrgUnit, OrgUnit.id == RoleGrant.unit_id)
-            .join(User, User.id == RoleGrant.user_id)
-            .where(RoleGrant.role.in_(ROLE_RELATIONS), User.active)):
+    for uid, role, path in tracking_queries.active_grants(session, ROLE_RELATIONS):
         out.setdefault(path, []).append((uid, role))
     return out
 
@@ -192,13 +187,7 @@ def role_grants(session: Session) -> Grants:
 def person_users(session: Session, unit_ids: Sequence[int]) -> dict[int, int]:
     """Person unit id -> the active user who is that person (queried in chunks: a scan
     may alert on more people than a statement takes parameters)."""
-    ids = sorted(set(unit_ids))
-    out: dict[int, int] = {}
-    for start in range(0, len(ids), IN_CHUNK):
-        out.update({unit_id: uid for uid, unit_id in session.execute(
-            select(User.id, User.person_unit_id).where(
-                User.active, User.person_unit_id.in_(ids[start:start + IN_CHUNK])))})
-    return out
+    return tracking_queries.person_users(session, unit_ids)
 
 
 def recipients(unit: UnitRef | OrgUnit, relations: Sequence[str], grants: Grants,
@@ -294,7 +283,10 @@ def _scan(session: Session, period: Period, week: int | None, trigger: str,
         created.append(alert)
     session.flush()
     rule_of = {r.key: r for r in rules.rules}
-    for alert, hit in zip(created, hits, strict=True):
+    # Alerts against a draft plan stay on the pages of those who may read drafts: a
+    # notification would carry the unpublished target to its recipients and channels.
+    notified = p.plan_status != DRAFT
+    for alert, hit in zip(created if notified else [], hits if notified else [], strict=True):
         unit = units[hit.unit]
         rule = rule_of[hit.rule]
         to_users = recipients(unit, rule.recipients, grants, selves)

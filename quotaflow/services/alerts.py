@@ -5,19 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from quotaflow import messages
-from quotaflow.errors import Forbidden, QuotaFlowError
+from quotaflow.errors import Forbidden, NotFound, QuotaFlowError
 from quotaflow.messages import _l
 from quotaflow.services import audit
 from quotaflow.services.access import readable
 from quotaflow.services.auth import actor
+from quotaflow.services.plan_reads import DRAFT, sees_drafts
 from quotaflow.services.uow import Context, unit_of_work, use_case
 from quotaflow.store import alert_queries
-from quotaflow.store.models import OrgUnit, Period, User, utcnow
-from quotaflow.store.queries import in_paths
+from quotaflow.store.models import Period, Plan, User, utcnow
 from quotaflow.store.tracking_models import ALERT_STATUSES, Alert, ScanRun
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
@@ -32,31 +31,20 @@ class AlertError(QuotaFlowError):
 
 def alerts_in_scope(session: Session, paths: Sequence[str], *, period_id: int | None = None,
                     status: str | None = None, week: int | None = None,
-                    limit: int = 500, offset: int = 0) -> list[Alert]:
-    """Alerts of units inside ``paths``: newest week first, then by severity and unit."""
+                    limit: int = 500, offset: int = 0, drafts: bool = True) -> list[Alert]:
+    """Alerts of units inside ``paths``: newest week first, then by severity and unit.
+    Without ``drafts``, alerts raised against a plan still in draft are left out: their
+    figures are an unpublished target's."""
     if status is not None and status not in ALERT_STATUSES:
         raise AlertError("bad_status", "/status", statuses=", ".join(ALERT_STATUSES))
-    stmt = (select(Alert).join(OrgUnit, OrgUnit.id == Alert.unit_id)
-            .options(joinedload(Alert.unit), joinedload(Alert.period),
-                     joinedload(Alert.acknowledged_by))
-            .where(in_paths(paths)))
-    if period_id is not None:
-        stmt = stmt.where(Alert.period_id == period_id)
-    if status is not None:
-        stmt = stmt.where(Alert.status == status)
-    if week is not None:
-        stmt = stmt.where(Alert.week == week)
-    # The whole order in SQL, so that a page (limit/offset) is a slice of it: sorting a
-    # page afterwards would let a low alert of page 1 hide a high one on page 2.
-    severity = case(SEVERITY_ORDER, value=Alert.severity, else_=len(SEVERITY_ORDER))
-    stmt = stmt.order_by(Alert.week.desc(), severity, OrgUnit.depth, OrgUnit.code, Alert.rule,
-                         Alert.id)
-    return list(session.scalars(stmt.offset(offset).limit(limit)).unique())
+    return alert_queries.alerts_in_scope(
+        session, paths, period_id=period_id, status=status, week=week,
+        severity_order=SEVERITY_ORDER, limit=limit, offset=offset,
+        without_plan_status=None if drafts else DRAFT)
 
 
 def last_run(session: Session, period_id: int) -> ScanRun | None:
-    return session.scalar(select(ScanRun).where(ScanRun.period_id == period_id)
-                          .order_by(ScanRun.id.desc()).limit(1))
+    return alert_queries.last_run(session, period_id)
 
 
 def acknowledge(session: Session, alert: Alert, actor: User, *,
@@ -67,11 +55,7 @@ def acknowledge(session: Session, alert: Alert, actor: User, *,
         now = utcnow()
         # Guarded by the row's status, so of two people acknowledging at once only one
         # changes it (and is audited); the other sees it acknowledged.
-        changed = session.execute(
-            update(Alert).where(Alert.id == alert.id, Alert.status == "open")
-            .values(status="acknowledged", acknowledged_by_id=actor.id, acknowledged_at=now)
-            .execution_options(synchronize_session=False)).rowcount
-        if changed == 1:
+        if alert_queries.acknowledge_open(session, alert.id, actor.id, now):
             audit.record(session, actor, "acknowledge_alert", "alert", str(alert.id),
                          before={"status": "open"},
                          after={"status": "acknowledged", "unit": alert.unit.code,
@@ -108,7 +92,8 @@ def page_alerts(ctx: Context, period_id: int, status: str | None, limit: int = 5
                 ) -> list[Alert]:
     """The period's alerts of units the principal may read."""
     paths = ctx.principal.scope_paths("unit.read") if ctx.principal is not None else ()
-    return alerts_in_scope(ctx.session, paths, period_id=period_id, status=status, limit=limit)
+    return alerts_in_scope(ctx.session, paths, period_id=period_id, status=status, limit=limit,
+                           drafts=sees_drafts(ctx.principal))
 
 
 def last_scan(ctx: Context, period_id: int) -> ScanRun | None:
@@ -116,9 +101,17 @@ def last_scan(ctx: Context, period_id: int) -> ScanRun | None:
 
 
 def readable_alert(ctx: Context, alert_id: int) -> Alert:
-    """The alert if the principal may read its unit; NotFound otherwise (no probing)."""
-    found = alert_queries.alert(ctx.session, alert_id)
-    return readable(ctx.principal, found)
+    """The alert if the principal may read its unit (and, when it was raised against a
+    draft plan, may read drafts); NotFound otherwise (no probing)."""
+    found = readable(ctx.principal, alert_queries.alert(ctx.session, alert_id))
+    if not sees_drafts(ctx.principal) and _against_draft(ctx, found):
+        raise NotFound("not_found")
+    return found
+
+
+def _against_draft(ctx: Context, alert: Alert) -> bool:
+    plan = ctx.session.get(Plan, alert.plan_id) if alert.plan_id is not None else None
+    return plan is not None and plan.status == DRAFT
 
 
 def can_acknowledge(ctx: Context, alert: Alert) -> bool:
@@ -132,7 +125,7 @@ def scope_alerts(ctx: Context, *, period_id: int | None = None, status: str | No
     see :func:`alerts_in_scope`)."""
     paths = ctx.principal.scope_paths("unit.read") if ctx.principal is not None else ("/",)
     return alerts_in_scope(ctx.session, paths, period_id=period_id, status=status, week=week,
-                           limit=limit, offset=offset)
+                           limit=limit, offset=offset, drafts=sees_drafts(ctx.principal))
 
 
 @use_case

@@ -71,6 +71,13 @@ def store_upload(ctx: Context, unit: Any, filename: str, stream: BinaryIO, *,
 
 
 @use_case
+def ingest_actuals(ctx: Context, payload: Any) -> Any:
+    """Ingest a JSON list of actuals (the API), all or nothing, within the write scope."""
+    return actuals.ingest_records(ctx.session, actor(ctx), ctx.principal, payload,
+                                  remote_addr=ctx.remote_addr)
+
+
+@use_case
 def import_actuals(ctx: Context, data: bytes, filename: str, *,
                    max_bytes: int | None = None) -> Any:
     return actuals.import_file(ctx.session, actor(ctx), ctx.principal, data, filename,

@@ -7,15 +7,17 @@ str/int/float/bool/None (JSON-ready) that the pages turn into charts and tables:
 
     kind = dashboards.view_kind(session, unit)        # executive/region/team/person
     week = dashboards.default_week(session, period)   # the latest week with results
-    view = dashboards.unit_dashboard(session, period, unit, week=week,
+    view = dashboards.unit_dashboard(ctx, period, unit, week=week,
                                      with_alignment=principal.has("alignment.read"))
-    ops = dashboards.operations(session, principal.scope_paths("unit.read"))
+    ops = dashboards.operations(ctx, principal.scope_paths("unit.read"))
 
 The view of a unit depends on its place in the tree: the root gets the executive view
 (company and its regions, resources, risks, alignment), a unit whose children are
 units gets the region view (ranking of its children, gap warnings, alerts), the level
 just above the people gets the team view and a person the person view (my target, how
-it was derived, my progress vs the red line). The operations view is the HRBP's:
+it was derived, my progress vs the red line). Targets (and the alerts raised against
+them) come from a draft plan only for those who may read drafts; anyone else sees
+"no_published_plan" until a plan is published. The operations view is the HRBP's:
 configuration health, flows waiting, the outbox.
 
 Money is rounded to whole yuan here so that a chart and the table beside it show the
@@ -32,15 +34,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from quotaflow.rules import SpecIssue
 from quotaflow.services import alerts as alert_service
 from quotaflow.services import alignment as alignment_service
 from quotaflow.services import specs, tracking
-from quotaflow.store.models import OrgLevel, OrgUnit, Period, Plan, SpecVersion, User, utcnow
-from quotaflow.store.queries import in_paths
+from quotaflow.services.plan_reads import sees_drafts
+from quotaflow.services.uow import Context
+from quotaflow.store import queries, tracking_queries
+from quotaflow.store.models import OrgUnit, Period, Plan, utcnow
 
 #: Attribute values of the period compared with targets in the executive view.
 RESOURCE_ATTRIBUTES = ("headcount", "cost")
@@ -66,7 +69,7 @@ def _ratio(value: float | None) -> float | None:
 
 
 def leaf_depth(session: Session) -> int:
-    return int(session.scalar(select(func.max(OrgLevel.depth))) or 0)
+    return queries.leaf_depth(session)
 
 
 def view_kind(session: Session, unit: OrgUnit) -> str:
@@ -96,10 +99,7 @@ def home(principal: Any) -> tuple[str, str | None] | None:
 def default_week(session: Session, period: Period) -> int:
     """The week holding the period's latest result (week 1 when there is none), so the
     dashboard opens on the newest figures rather than on weeks not reported yet."""
-    from quotaflow.store.tracking_models import Actual
-
-    last = session.scalar(select(func.max(Actual.date)).where(
-        Actual.date >= period.start_date, Actual.date <= period.end_date))
+    last = tracking_queries.last_actual_date(session, period.start_date, period.end_date)
     weeks = period.weeks
     if not weeks:
         raise tracking.TrackingError("no_weeks", period=period.code)
@@ -216,10 +216,11 @@ def resources(session: Session, period: Period, p: tracking.Progress,
 
 
 def alert_rows(session: Session, paths: Sequence[str], period: Period,
-               limit: int = ALERT_LIMIT) -> list[dict[str, Any]]:
-    """Open alerts of the units under ``paths`` with their remedies."""
+               limit: int = ALERT_LIMIT, *, drafts: bool = True) -> list[dict[str, Any]]:
+    """Open alerts of the units under ``paths`` with their remedies (without ``drafts``,
+    none raised against a draft plan)."""
     rows = alert_service.alerts_in_scope(session, paths, period_id=period.id, status="open",
-                                         limit=limit)
+                                         limit=limit, drafts=drafts)
     return [{"id": a.id, "rule": a.rule, "unit": a.unit.code, "unit_name_en": a.unit.name_en,
              "unit_name_zh": a.unit.name_zh, "level": a.level, "week": a.week,
              "severity": a.severity, "run": a.run, "label_en": a.label_en,
@@ -320,20 +321,23 @@ def letter_info(session: Session, unit: OrgUnit) -> dict[str, Any] | None:
 # ---------------------------------------------------------------------------- views
 
 
-def unit_dashboard(session: Session, period: Period, unit: OrgUnit, *, week: int | None = None,
+def unit_dashboard(ctx: Context, period: Period, unit: OrgUnit, *, week: int | None = None,
                    curve_code: str | None = None, with_alignment: bool = False
                    ) -> dict[str, Any]:
     """The dashboard of ``unit`` (which must lie in the viewer's scope: everything shown
     is inside its subtree, except the alignment figures, which are the period's).
 
     On a period without weeks or plan the result has ``status`` "no_plan"/"no_weeks"
-    and a ``message`` instead of the figures."""
+    and a ``message`` instead of the figures; "no_published_plan" for a viewer who may
+    not read drafts when the period's only plans are drafts."""
+    session = ctx.session
+    drafts = sees_drafts(ctx.principal)
     kind = view_kind(session, unit)
     base: dict[str, Any] = {"kind": kind, "period": period.code, "unit_code": unit.code,
                             "unit_name_en": unit.name_en, "unit_name_zh": unit.name_zh}
     try:
         week = default_week(session, period) if week is None else week
-        p = tracking.progress(session, period, week)
+        p = tracking.readable_progress(ctx, period, week)
     except tracking.TrackingError as exc:
         return {**base, "status": exc.code, "message": exc.message}
     if unit.code not in p:
@@ -341,7 +345,7 @@ def unit_dashboard(session: Session, period: Period, unit: OrgUnit, *, week: int
     rows = ranking(p, unit.code)
     child_codes = {r["code"] for r in rows}
     chosen = curve_code if curve_code in child_codes else unit.code
-    alerts = alert_rows(session, [unit.path], period)
+    alerts = alert_rows(session, [unit.path], period, drafts=drafts)
     view: dict[str, Any] = {
         **base, "status": "ok", "week": p.week, "weeks": p.weeks,
         "week_start": p.week_start.isoformat(), "week_end": p.week_end.isoformat(),
@@ -373,11 +377,12 @@ def unit_dashboard(session: Session, period: Period, unit: OrgUnit, *, week: int
     return view
 
 
-def operations(session: Session, scope_paths: Sequence[str], *,
+def operations(ctx: Context, scope_paths: Sequence[str], *,
                now: dt.datetime | None = None, flows: bool = True, outbox: bool = True
                ) -> dict[str, Any]:
     """The HRBP's dashboard: configuration health, flows waiting (within the scope),
     the outbox (when ``outbox``)."""
+    session = ctx.session
     now = now or utcnow()
     out: dict[str, Any] = {"config": config_health(session)}
     out["flows"] = flows_waiting(session, scope_paths, now) if flows else None
@@ -390,8 +395,7 @@ def config_health(session: Session) -> dict[str, Any]:
     validation problems of the active versions (checked again now)."""
     from quotaflow.services import spec_kinds
 
-    rows = session.execute(select(SpecVersion.kind, SpecVersion.key, SpecVersion.version,
-                                  SpecVersion.status, SpecVersion.created_at)).all()
+    rows = tracking_queries.spec_version_rows(session)
     active: dict[tuple[str, str], int] = {(k, key): v for k, key, v, s, _ in rows
                                           if s == "active"}
     kinds: dict[str, dict[str, Any]] = {}
@@ -438,7 +442,6 @@ def flows_waiting(session: Session, scope_paths: Sequence[str],
                   now: dt.datetime) -> dict[str, Any]:
     """Open flow instances and pending tasks about units in scope; overdue tasks."""
     from quotaflow.services import flows as flow_service
-    from quotaflow.store.flow_models import FlowInstance, FlowTask
 
     open_rows = flow_service.open_instances(session, scope_paths, limit=1000)
     by_flow: dict[str, dict[str, Any]] = {}
@@ -447,19 +450,8 @@ def flows_waiting(session: Session, scope_paths: Sequence[str],
                                                    "draft": 0, "pending_tasks": 0,
                                                    "overdue_tasks": 0})
         entry[inst.status] = entry.get(inst.status, 0) + 1
-    if scope_paths:
-        tasks = list(session.scalars(
-            select(FlowTask).join(FlowInstance, FlowInstance.id == FlowTask.instance_id)
-            .join(OrgUnit, OrgUnit.id == FlowInstance.unit_id)
-            .options(joinedload(FlowTask.instance).joinedload(FlowInstance.unit))
-            .where(FlowTask.status == "pending", FlowInstance.status == "running",
-                   in_paths(scope_paths))
-            .order_by(FlowTask.due_at.is_(None), FlowTask.due_at, FlowTask.instance_id,
-                      FlowTask.task_id)))
-    else:
-        tasks = []
-    users = {u.id: u for u in session.scalars(select(User).where(
-        User.id.in_({t.user_id for t in tasks})))} if tasks else {}
+    tasks = tracking_queries.pending_tasks(session, scope_paths)
+    users = tracking_queries.users_by_ids(session, {t.user_id for t in tasks})
     overdue = []
     for t in tasks:
         entry = by_flow.setdefault(t.instance.flow_key, {

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quotaflow import messages
@@ -46,6 +45,7 @@ from quotaflow.services.access import Principal
 from quotaflow.services.plan_data import PlanError
 from quotaflow.services.uow import unit_of_work
 from quotaflow.store import confirmation_queries as cq
+from quotaflow.store import emergency_queries
 from quotaflow.store import plan_queries as pq
 from quotaflow.store.emergency_models import EmergencyRecompute
 from quotaflow.store.models import OrgUnit, Period, Plan, User, utcnow
@@ -97,10 +97,8 @@ class EmergencyError(QuotaFlowError):
 
 def cities(session: Session) -> list[tuple[str, str]]:
     """(city_en, city_zh) of the active units that have a city, by English name."""
-    rows = session.execute(select(OrgUnit.city_en, OrgUnit.city_zh).where(
-        OrgUnit.active, OrgUnit.city_en.is_not(None), OrgUnit.city_en != "").distinct())
     found: dict[str, str] = {}
-    for en, zh in rows:
+    for en, zh in emergency_queries.city_names(session):
         found.setdefault(str(en), str(zh or en))
     return sorted(found.items())
 
@@ -139,8 +137,7 @@ def resolve(session: Session, chosen_cities: Iterable[Any] | None,
     roots: dict[int, OrgUnit] = {}
     canonical: list[str] = []
     for name in names:
-        found = list(session.scalars(select(OrgUnit).where(
-            OrgUnit.active, (OrgUnit.city_en == name) | (OrgUnit.city_zh == name))))
+        found = emergency_queries.active_units_in_city(session, name)
         if not found:
             raise EmergencyError("unknown_city", city=name)
         en = found[0].city_en or name
@@ -165,8 +162,7 @@ def resolve(session: Session, chosen_cities: Iterable[Any] | None,
             tops.append(unit)
     frozen: set[int] = set()
     for top in tops:
-        frozen.update(session.scalars(select(OrgUnit.id).where(
-            OrgUnit.active, OrgUnit.path.startswith(top.path))))
+        frozen.update(emergency_queries.active_ids_under(session, top.path))
     return Selection(cities=sorted(canonical), unit_codes=codes, tops=tops,
                      frozen_ids=sorted(frozen))
 
@@ -384,9 +380,7 @@ def _reason(reason: Any) -> str:
 
 
 def pending_request(session: Session, period_id: int) -> EmergencyRecompute | None:
-    return session.scalar(select(EmergencyRecompute).where(
-        EmergencyRecompute.period_id == period_id, EmergencyRecompute.status == "pending")
-        .order_by(EmergencyRecompute.id).limit(1))
+    return emergency_queries.pending_request(session, period_id)
 
 
 def submit(session: Session, period: Period, actor: User, *, reason: Any,
@@ -449,10 +443,7 @@ def get(session: Session, request_id: int) -> EmergencyRecompute:
 def requests(session: Session, period_id: int | None = None, limit: int = 50
              ) -> list[EmergencyRecompute]:
     """Requests, newest first (of one period, if given)."""
-    stmt = select(EmergencyRecompute).order_by(EmergencyRecompute.id.desc()).limit(limit)
-    if period_id is not None:
-        stmt = stmt.where(EmergencyRecompute.period_id == period_id)
-    return list(session.scalars(stmt))
+    return emergency_queries.requests(session, period_id, limit)
 
 
 # -- deciding (flow handlers) --------------------------------------------------------------

@@ -6,7 +6,6 @@ import math
 import re
 from collections.abc import Mapping
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from quotaflow import messages
@@ -15,6 +14,7 @@ from quotaflow.messages import _l
 from quotaflow.services import audit
 from quotaflow.services.input_check import InputCheckError, check_values
 from quotaflow.services.uow import unit_of_work
+from quotaflow.store import org_queries, queries
 from quotaflow.store.models import AttributeValue, OrgUnit, Period, User
 
 ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -90,25 +90,13 @@ def set_attributes(
     check the planner runs): :class:`InputCheckError` names the field, nothing is saved.
     """
     check_values(session, values)
-    current = dict(
-        session.execute(
-            select(AttributeValue.name, AttributeValue.value).where(
-                AttributeValue.unit_id == unit.id, AttributeValue.period_id == period.id
-            )
-        ).all()
-    )
+    current = queries.unit_attributes(session, unit.id, period.id)
     changed = {k: v for k, v in values.items() if current.get(k) != v}
     if not changed:
         return current
     with unit_of_work(session):
         for name, value in changed.items():
-            session.execute(
-                delete(AttributeValue).where(
-                    AttributeValue.unit_id == unit.id,
-                    AttributeValue.period_id == period.id,
-                    AttributeValue.name == name,
-                )
-            )
+            org_queries.delete_attribute(session, unit.id, period.id, name)
             if value is not None:
                 session.add(AttributeValue(period_id=period.id, unit_id=unit.id, name=name, value=value))
         audit.record(

@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from quotaflow.forms.inputs import CellError, coerce_cell
@@ -23,7 +22,6 @@ from quotaflow.services import audit
 from quotaflow.services.access import Principal
 from quotaflow.services.spreadsheets import (
     CSV_MIME,
-    IN_CHUNK,
     MAX_ROWS,
     XLSX_MIME,
     IssueLog,
@@ -39,7 +37,8 @@ from quotaflow.services.spreadsheets import (
     template_workbook,
 )
 from quotaflow.services.uow import unit_of_work
-from quotaflow.store.models import OrgLevel, OrgUnit, Period, UnitResult, User
+from quotaflow.store import org_queries, queries
+from quotaflow.store.models import OrgUnit, User
 
 ORG_COLUMNS = ("code", "parent_code", "level", "name_en", "name_zh", "city_en", "city_zh",
                "new_city", "opened")
@@ -142,7 +141,7 @@ class _Row:
 def _level_depths(session: Session) -> tuple[dict[str, int], dict[int, str]]:
     by_text: dict[str, int] = {}
     key_of: dict[int, str] = {}
-    for level in session.scalars(select(OrgLevel).order_by(OrgLevel.depth)):
+    for level in queries.levels(session):
         key_of[level.depth] = level.key
         for text in (level.name_en, level.name_zh):
             if text:
@@ -153,10 +152,7 @@ def _level_depths(session: Session) -> tuple[dict[str, int], dict[int, str]]:
 
 
 def _stored_units(session: Session) -> dict[str, _Stored]:
-    rows = session.execute(select(
-        OrgUnit.id, OrgUnit.code, OrgUnit.parent_id, OrgUnit.depth, OrgUnit.path,
-        OrgUnit.name_en, OrgUnit.name_zh, OrgUnit.city_en, OrgUnit.city_zh, OrgUnit.opened))
-    return {r.code: _Stored(*r) for r in rows}
+    return {r.code: _Stored(*r) for r in org_queries.stored_unit_rows(session)}
 
 
 def _read_header(table_rows: list[tuple[int, tuple[Any, ...]]], names: Sequence[str],
@@ -400,8 +396,7 @@ def _apply_org(session: Session, parsed: Mapping[str, _Row], stored: Mapping[str
         if change:
             changes[code] = {"id": old.id, **change}
     path_changes = sum(1 for code, c in changes.items() if "path" in c and code in stored)
-    if changes:
-        session.execute(update(OrgUnit), list(changes.values()))
+    org_queries.update_units(session, list(changes.values()))
     return sorted(new_units), updated, moved, path_changes
 
 
@@ -421,12 +416,8 @@ def import_history(session: Session, actor: User, principal: Principal, data: by
         raise refuse("file.too_many_rows", max=max_rows)
 
     codes = sorted({cell_text(cell(c, columns["unit_code"])) for _n, c in rows} - {""})
-    units: dict[str, tuple[int, str]] = {}
-    for start in range(0, len(codes), IN_CHUNK):
-        chunk = codes[start:start + IN_CHUNK]
-        units.update({code: (uid, path) for uid, code, path in session.execute(
-            select(OrgUnit.id, OrgUnit.code, OrgUnit.path).where(OrgUnit.code.in_(chunk)))})
-    periods = {code: pid for pid, code in session.execute(select(Period.id, Period.code))}
+    units = queries.units_by_code(session, codes)
+    periods = org_queries.period_ids_by_code(session)
     values: dict[tuple[int, int], float] = {}
     first: dict[tuple[str, str], int] = {}
     for number, cells in rows:
@@ -466,22 +457,14 @@ def import_history(session: Session, actor: User, principal: Principal, data: by
             values[(unit[0], periods[period])] = float(sales)
     issues.raise_if_any()
 
-    stored: dict[tuple[int, int], float] = {}
-    unit_ids = sorted({uid for uid, _pid in values})
-    for start in range(0, len(unit_ids), IN_CHUNK):
-        stored.update({(uid, pid): value for uid, pid, value in session.execute(
-            select(UnitResult.unit_id, UnitResult.period_id, UnitResult.value).where(
-                UnitResult.metric == HISTORY_METRIC,
-                UnitResult.unit_id.in_(unit_ids[start:start + IN_CHUNK])))})
+    stored = org_queries.stored_results(session, HISTORY_METRIC,
+                                        sorted({uid for uid, _pid in values}))
     inserts = [{"unit_id": u, "period_id": p, "metric": HISTORY_METRIC, "value": v}
                for (u, p), v in values.items() if (u, p) not in stored]
     updates = [{"unit_id": u, "period_id": p, "metric": HISTORY_METRIC, "value": v}
                for (u, p), v in values.items() if (u, p) in stored and stored[(u, p)] != v]
     with unit_of_work(session):
-        if inserts:
-            session.execute(insert(UnitResult), inserts)
-        if updates:
-            session.execute(update(UnitResult), updates)
+        org_queries.write_results(session, inserts, updates)
         audit.record(session, actor, "import_history", "unit_results", None, after={
             "file": filename[:200], "sha256": digest, "rows": len(rows),
             "inserted": len(inserts), "updated": len(updates)}, remote_addr=remote_addr)

@@ -36,7 +36,6 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
-from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from quotaflow import messages
@@ -53,10 +52,16 @@ from quotaflow.messages import _l
 from quotaflow.services import audit, input_check, specs, upload_reader
 from quotaflow.services.access import Principal
 from quotaflow.services.export_writer import append, csv_bytes, workbook_bytes
-from quotaflow.services.uow import unit_of_work
+from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.services.upload_reader import excerpt
-from quotaflow.store.models import AttributeValue, OrgUnit, Period, User
-from quotaflow.store.queries import in_paths, levels, load_attribute_column, period_by_code
+from quotaflow.store import org_queries
+from quotaflow.store.models import Period, User
+from quotaflow.store.queries import (
+    levels,
+    load_attribute_column,
+    period_by_code,
+    units_by_code,
+)
 
 #: More data rows than this are refused before any is validated.
 MAX_ROWS = 200_000
@@ -67,8 +72,6 @@ MAX_UNZIPPED_BYTES = upload_reader.MAX_UNZIPPED_BYTES
 MAX_ISSUES = 5_000
 #: Changed values listed by name in the import's audit entry.
 AUDIT_CHANGES_MAX = 200
-#: Codes per ``IN (...)`` query: below SQLite's oldest parameter limit (999).
-IN_CHUNK = 900
 XLSX_TYPES = (".xlsx", ".xlsm")
 CSV_TYPES = (".csv", ".txt")
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -493,11 +496,7 @@ class _ScopeRows:
 def _scope_rows(session: Session, principal: Principal, period: Period,
                 fields: Sequence[Mapping[str, Any]], locale: str) -> _ScopeRows:
     zh = locale.startswith("zh")
-    rows = session.execute(
-        select(OrgUnit.id, OrgUnit.code, OrgUnit.path, OrgUnit.depth, OrgUnit.name_en,
-               OrgUnit.name_zh)
-        .where(in_paths(principal.scope_paths("unit.write")), OrgUnit.active.is_(True))
-    ).all()
+    rows = org_queries.active_units_in(session, principal.scope_paths("unit.write"))
     code_of = {r.id: r.code for r in rows}
     rows.sort(key=lambda r: _tree_key(r.path, code_of))
     level_name = {lv.depth: (lv.name_zh if zh else lv.name_en) for lv in levels(session)}
@@ -519,10 +518,7 @@ def _export_value(spec: Mapping[str, Any], value: float) -> Any:
 
 
 def _export_name(principal: Principal, session: Session, period: Period, ext: str) -> str:
-    roots = session.scalars(
-        select(OrgUnit.code).where(OrgUnit.path.in_(principal.scope_paths("unit.write")))
-        .order_by(OrgUnit.code)
-    ).all()
+    roots = org_queries.codes_at(session, principal.scope_paths("unit.write"))
     scope = "-".join(roots[:3]) or "none"
     return f"inputs-{period.code}-{scope}.{ext}"
 
@@ -565,6 +561,16 @@ def _validation(spec: Mapping[str, Any], texts: SheetTexts) -> DataValidation:
 
 
 # ---------------------------------------------------------------------------- inputs: export
+
+
+def export_inputs(ctx: Context, period: Period, fmt: str, locale: str,
+                  texts: SheetTexts | None = None) -> InputsExport:
+    """The inputs of the principal's write scope for ``period`` as ``fmt`` ("xlsx" or
+    "csv"): what pages and API download."""
+    if fmt == "xlsx":
+        return export_inputs_xlsx(ctx.session, ctx.principal, period, locale, texts,
+                                  ctx.username)
+    return export_inputs_csv(ctx.session, ctx.principal, period, locale, texts)
 
 
 def export_inputs_xlsx(session: Session, principal: Principal, period: Period, locale: str,
@@ -701,17 +707,6 @@ def split_header(rows: list[tuple[int, tuple[Any, ...]]], names_marker: str
     return rows[0][0], rows[0][1], rows[0][1], rows[1:]
 
 
-def _units_by_code(session: Session, codes: Sequence[str]) -> dict[str, tuple[int, str]]:
-    found: dict[str, tuple[int, str]] = {}
-    unique = sorted(set(codes))
-    for start in range(0, len(unique), IN_CHUNK):
-        chunk = unique[start:start + IN_CHUNK]
-        for uid, code, path in session.execute(
-                select(OrgUnit.id, OrgUnit.code, OrgUnit.path).where(OrgUnit.code.in_(chunk))):
-            found[code] = (uid, path)
-    return found
-
-
 def _stored_for_schema(spec: Mapping[str, Any], value: float) -> Any:
     if spec.get("type") == "boolean" and value in (0.0, 1.0):
         return bool(value)
@@ -784,7 +779,7 @@ def import_inputs(session: Session, actor: User, principal: Principal, data: byt
 
     data_rows = [(n, c) for n, c in rows if not is_comment(c)]
     codes = [cell_text(cell(c, code_col)) for _n, c in data_rows]
-    units = _units_by_code(session, [c for c in codes if c])
+    units = units_by_code(session, [c for c in codes if c])
     unit_ids = np.array(sorted({uid for uid, _p in units.values()}), dtype=np.int64)
     position = {int(uid): k for k, uid in enumerate(unit_ids)}
     stored = {name: load_attribute_column(session, period.id, name, unit_ids)
@@ -903,12 +898,5 @@ def _check_written(fields: Mapping[str, Any], written: Mapping[str, list[tuple[i
 
 def _write_changes(session: Session, period: Period, changes: _Changes) -> None:
     """Apply the changes in bulk: executemany inserts/updates, one delete per field chunk."""
-    if changes.inserts:
-        session.execute(insert(AttributeValue), changes.inserts)
-    if changes.updates:
-        session.execute(update(AttributeValue), changes.updates)
-    for name, ids in changes.deletes.items():
-        for start in range(0, len(ids), IN_CHUNK):
-            session.execute(delete(AttributeValue).where(
-                AttributeValue.period_id == period.id, AttributeValue.name == name,
-                AttributeValue.unit_id.in_(ids[start:start + IN_CHUNK])))
+    org_queries.write_attributes(session, period.id, changes.inserts, changes.updates,
+                                 changes.deletes)

@@ -24,7 +24,8 @@ finds one. Nothing is stored: persons' actuals (by date) are bucketed into the
 period's weeks (ISO weeks clipped to the period) and summed up the tree with numpy.
 
 Targets come from the period's latest published plan, else its latest plan (the result
-says which); with no plan at all :class:`TrackingError` ("no_plan") is raised.
+says which) for those who may read drafts; with no plan at all :class:`TrackingError`
+("no_plan") is raised, and for anyone else with no published plan "no_published_plan".
 
 The red line follows the active ``pacing_curve`` spec: linear in days, or seasonal from
 past quarters' results: every past period's actuals are pooled into the spec's weeks
@@ -43,7 +44,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quotaflow import messages
@@ -60,22 +60,27 @@ from quotaflow.rules.pacing import (
 )
 from quotaflow.services import actuals as actuals_service
 from quotaflow.services import specs
-from quotaflow.store import org_columns
-from quotaflow.store.models import AttributeValue, Period, Plan, PlanUnit
+from quotaflow.services.plan_reads import sees_drafts
+from quotaflow.services.uow import Context
+from quotaflow.store import confirmation_queries, org_columns, plan_queries, tracking_queries
+from quotaflow.store.models import Period, Plan
 
 PACING_KIND = "pacing_curve"
 SPEC_KEY = "default"
 
 
 class TrackingError(QuotaFlowError):
-    """Progress cannot be computed; ``code``: no_plan, bad_week, no_weeks."""
+    """Progress cannot be computed; ``code``: no_plan, no_published_plan, bad_week,
+    no_weeks."""
 
     domain = "tracking"
-    CODE_KINDS = code_kinds(no_plan="not_found")
+    CODE_KINDS = code_kinds(no_plan="not_found", no_published_plan="not_found")
     CODES = messages.register(domain, {
         "no_weeks": _l("Period %(period)s has no weeks."),
         "no_plan": _l("Period %(period)s has no plan yet: create one in the target simulator "
                       "to track progress against it."),
+        "no_published_plan": _l("Period %(period)s has no published plan yet: progress is "
+                                "tracked once a plan is published."),
         "bad_week": _l("%(period)s has weeks 1..%(weeks)s, not %(week)s."),
     })
 
@@ -237,17 +242,18 @@ def current_week(period: Period, today: dt.date | None = None) -> int:
     return weeks[0].week_no if today < weeks[0].start_date else weeks[-1].week_no
 
 
-def target_plan(session: Session, period: Period) -> tuple[Plan, str]:
-    """The latest published plan of the period, else its latest plan; and which it is."""
-    published = session.scalar(select(Plan).where(
-        Plan.period_id == period.id, Plan.status == "published")
-        .order_by(Plan.number.desc()).limit(1))
+def target_plan(session: Session, period: Period, *, drafts: bool = True) -> tuple[Plan, str]:
+    """The latest published plan of the period, else (only when ``drafts``: for those who
+    may read drafts, and the system) its latest plan; and which it is. Without ``drafts``
+    an unpublished plan is as good as none: "no_published_plan"."""
+    published = confirmation_queries.published_plan(session, period.id)
     if published is not None:
         return published, "published"
-    latest = session.scalar(select(Plan).where(Plan.period_id == period.id)
-                            .order_by(Plan.number.desc()).limit(1))
+    latest = plan_queries.latest_plan(session, period.id)
     if latest is None:
         raise TrackingError("no_plan", period=period.code)
+    if not drafts:
+        raise TrackingError("no_published_plan", period=period.code)
     return latest, "latest"
 
 
@@ -263,10 +269,7 @@ def _place(ids: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _targets(session: Session, plan: Plan, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each unit's target in ``plan`` (0 where it has none) and whether it has one."""
-    rows = session.execute(select(PlanUnit.unit_id, PlanUnit.target)
-                           .where(PlanUnit.plan_id == plan.id)).all()
-    units = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    values = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
+    units, values = tracking_queries.plan_targets(session, plan.id)
     targets = np.zeros(len(ids))
     has = np.zeros(len(ids), dtype=bool)
     at, known = _place(ids, units)
@@ -278,18 +281,13 @@ def _targets(session: Session, plan: Plan, ids: np.ndarray) -> tuple[np.ndarray,
 # ---------------------------------------------------------------------------- curve
 
 
-def _past_periods(session: Session, period: Period) -> list[Period]:
-    return list(session.scalars(select(Period).where(Period.end_date < period.start_date)
-                                .order_by(Period.start_date)))
-
-
 def history_matrix(session: Session, period: Period, weeks: int = DEFAULT_WEEKS
                    ) -> tuple[np.ndarray, tuple[str, ...]]:
     """Past periods' actuals pooled over units: weeks x quarters (7-day blocks)."""
     all_w: list[np.ndarray] = []
     all_q: list[np.ndarray] = []
     all_v: list[np.ndarray] = []
-    for past in _past_periods(session, period):
+    for past in tracking_queries.periods_before(session, period):
         _units, days, values = actuals_service.actual_rows(session, past.start_date,
                                                            past.end_date)
         if not len(days):
@@ -367,9 +365,7 @@ def attribute_columns(session: Session, period: Period, ids: np.ndarray,
     if not names:
         return {}
     out: dict[str, np.ndarray] = {}
-    rows = session.execute(select(AttributeValue.name, AttributeValue.unit_id,
-                                  AttributeValue.value).where(
-        AttributeValue.period_id == period.id, AttributeValue.name.in_(list(names)))).all()
+    rows = tracking_queries.attribute_rows(session, period.id, names)
     if not rows:
         return out
     n = len(rows)
@@ -388,16 +384,18 @@ def attribute_columns(session: Session, period: Period, ids: np.ndarray,
 
 
 def progress(session: Session, period: Period, week: int | None = None, *,
-             today: dt.date | None = None) -> Progress:
+             today: dt.date | None = None, drafts: bool = True) -> Progress:
     """Every active unit's pacing metrics for weeks 1..``week`` of ``period``, forecast
-    and backtest (``week`` defaults to the current week)."""
+    and backtest (``week`` defaults to the current week). ``drafts``: whether targets may
+    come from an unpublished plan (see :func:`target_plan`); readers' calls go through
+    :func:`readable_progress`, which decides it from the principal."""
     if not period.weeks:
         raise TrackingError("no_weeks", period=period.code)
     week = current_week(period, today) if week is None else int(week)
     n_weeks = len(period.weeks)
     if not 1 <= week <= n_weeks:
         raise TrackingError("bad_week", period=period.code, weeks=n_weeks, week=week)
-    plan, source = target_plan(session, period)
+    plan, source = target_plan(session, period, drafts=drafts)
     tree = unit_tree(session)
     targets, has_target = _targets(session, plan, tree.ids)
     own = actuals_service.weekly_columns(session, period, tree.ids)
@@ -427,6 +425,15 @@ def progress(session: Session, period: Period, week: int | None = None, *,
         tree=tree, has_target=has_target & (targets > 0), metrics=metrics,
         forecast_point=point, forecast_low=low, forecast_high=high, band_quantiles=quantiles,
         history_quarters=choice.quarters, wmape=wmape, wmape_now=wmape_now)
+
+
+def readable_progress(ctx: Context, period: Period, week: int | None = None, *,
+                      today: dt.date | None = None) -> Progress:
+    """:func:`progress` as the context's principal may read it: targets from a draft only
+    for those who may read drafts (plan makers); anyone else sees "no_published_plan"
+    until a plan is published, never an unpublished target."""
+    return progress(ctx.session, period, week, today=today,
+                    drafts=sees_drafts(ctx.principal))
 
 
 # ---------------------------------------------------------------------------- demo seed

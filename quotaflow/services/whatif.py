@@ -33,7 +33,6 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from quotaflow import messages
@@ -50,9 +49,9 @@ from quotaflow.services import plans as plan_service
 from quotaflow.services.plan_data import PlanError, field_problem
 from quotaflow.services.uow import Context
 from quotaflow.services.uploads import store_upload
-from quotaflow.store import org_columns
+from quotaflow.store import confirmation_queries, org_columns, tracking_queries
 from quotaflow.store import plan_queries as pq
-from quotaflow.store.models import AuditEntry, OrgUnit, Period, Plan, PlanUnit, Upload, User
+from quotaflow.store.models import OrgUnit, Period, Plan, Upload, User
 
 POLICY_KIND = "whatif_policy"
 POLICY_SPEC = (POLICY_KIND, "default")
@@ -236,9 +235,7 @@ def balance_weights(entered: Sequence[float], base: Sequence[float], band: float
 def sandbox_plan(session: Session, period: Period) -> Plan | None:
     """The plan a what-if starts from: the period's latest published plan, else its
     latest plan."""
-    published = session.scalar(select(Plan).where(Plan.period_id == period.id,
-                                                  Plan.status == "published")
-                               .order_by(Plan.number.desc()).limit(1))
+    published = confirmation_queries.published_plan(session, period.id)
     return published or pq.latest_plan(session, period.id)
 
 
@@ -339,7 +336,7 @@ def clear_cache() -> None:
 def _stamp(session: Session) -> int:
     """The database's state as far as a sandbox cares: every change writes an audit
     entry, so the newest entry's id moves whenever inputs, units or specs change."""
-    return int(session.scalar(select(func.max(AuditEntry.id))) or 0)
+    return tracking_queries.newest_audit_id(session)
 
 
 def open_base(session: Session, unit: OrgUnit, plan: Plan) -> SandboxBase:
@@ -435,9 +432,7 @@ def _load_base(session: Session, unit: OrgUnit, plan: Plan) -> SandboxBase:
                       labels={"name_en": units.name_en[rows][order],
                               "name_zh": units.name_zh[rows][order]})
     tree.prepare()  # the base is shared between requests: build its indexes once, now
-    plan_rows = session.execute(select(PlanUnit.unit_id, PlanUnit.target, PlanUnit.locked)
-                                .where(PlanUnit.plan_id == plan.id,
-                                       PlanUnit.unit_id.in_(ids.tolist()))).all()
+    plan_rows = tracking_queries.plan_targets_locked(session, plan.id, ids.tolist())
     target = np.full(len(ids), -1, dtype=np.int64)
     locked = np.zeros(len(ids), dtype=bool)
     if plan_rows:
@@ -613,6 +608,18 @@ def run(session: Session, unit: OrgUnit, plan: Plan, *,
     """
     base = open_base(session, unit, plan)
     return compute(base, inputs or {}, weights or {})
+
+
+def sandbox(ctx: Context, unit: OrgUnit, plan: Plan, *,
+            inputs: Mapping[tuple[str, str], Any] | None = None,
+            weights: Mapping[str, Any] | None = None) -> Sandbox:
+    """:func:`run` for pages and API (the unit and plan already checked by the caller)."""
+    return run(ctx.session, unit, plan, inputs=inputs, weights=weights)
+
+
+def sandbox_base(ctx: Context, unit: OrgUnit, plan: Plan) -> SandboxBase:
+    """:func:`open_base` for pages and API."""
+    return open_base(ctx.session, unit, plan)
 
 
 def compute(base: SandboxBase, inputs: Mapping[tuple[str, str], Any],

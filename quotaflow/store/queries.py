@@ -21,6 +21,9 @@ from quotaflow.store.models import (
 )
 from quotaflow.store.org_columns import input_column
 
+#: Values per ``IN (...)`` list: below SQLite's oldest parameter limit (999).
+IN_CHUNK = 900
+
 
 def in_paths(paths: Sequence[str]) -> ColumnElement[bool]:
     """SQL condition: the unit lies in one of the subtrees ``paths``."""
@@ -78,6 +81,31 @@ def search_units(session: Session, paths: Sequence[str], text: str, limit: int =
             .limit(limit)
         )
     )
+
+
+def leaf_depth(session: Session) -> int:
+    """The deepest org level's depth (the person level), 0 with no levels."""
+    return int(session.scalar(select(func.max(OrgLevel.depth))) or 0)
+
+
+def units_by_code(session: Session, codes: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """Code -> (id, path) of the units ``codes`` that exist (chunked)."""
+    found: dict[str, tuple[int, str]] = {}
+    unique = sorted(set(codes))
+    for start in range(0, len(unique), IN_CHUNK):
+        chunk = unique[start:start + IN_CHUNK]
+        for uid, code, path in session.execute(
+                select(OrgUnit.id, OrgUnit.code, OrgUnit.path).where(OrgUnit.code.in_(chunk))):
+            found[code] = (uid, path)
+    return found
+
+
+def unit_codes(session: Session, unit_ids: Sequence[int]) -> dict[int, str]:
+    """Id -> code of the units ``unit_ids``."""
+    if not unit_ids:
+        return {}
+    return dict(session.execute(select(OrgUnit.id, OrgUnit.code)  # type: ignore[arg-type]
+                                .where(OrgUnit.id.in_(list(unit_ids)))).all())
 
 
 def levels(session: Session) -> list[OrgLevel]:

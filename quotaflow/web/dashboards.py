@@ -51,6 +51,8 @@ RISK_RULE_LABELS = {"overload": _l("Over capacity"), "near_capacity": _l("Near c
 #: Why a dashboard has no figures (the service's ``status``), in the viewer's language.
 EMPTY_MESSAGES = {
     "no_plan": _l("This period has no plan yet, so there is no target to track. Create one under Plans."),
+    "no_published_plan": _l("No published plan yet for %(period)s: targets are shown once "
+                            "a plan is published."),
     "no_weeks": _l("Period %(period)s has no weeks, so there is nothing to track."),
     "inactive": _l("%(unit)s is no longer an active unit, so it has no figures."),
 }
@@ -236,7 +238,7 @@ def unit(code: str) -> Any:
     ctx = request_context()
     principal = ctx.principal
     period, periods = chosen_period(request.args.get("period"))
-    view = service.unit_dashboard(ctx.session, period, unit, week=_week_arg(),
+    view = service.unit_dashboard(ctx, period, unit, week=_week_arg(),
                                   curve_code=request.args.get("curve") or None,
                                   with_alignment=principal.has("alignment.read"))
     if view.get("status") == "bad_week":
@@ -275,7 +277,7 @@ def unit(code: str) -> Any:
 def operations() -> Any:
     ctx = request_context()
     principal = ctx.principal
-    ops = service.operations(ctx.session, principal.scope_paths("unit.read"),
+    ops = service.operations(ctx, principal.scope_paths("unit.read"),
                              flows=principal.has("flow.oversee"),
                              outbox=principal.has("outbox.read"))
     charts = {"outbox": outbox_chart(ops)} if ops["outbox"] and ops["outbox"]["channels"] else {}

@@ -9,7 +9,6 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request, send_file
 from flask_babel import gettext
-from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from quotaflow.http.context import request_context
@@ -78,14 +77,8 @@ def download_inputs(fmt: str) -> Any:
     if fmt not in FORMATS:
         abort(404)
     period, _periods_list = chosen_period(request.values.get("period"))
-    principal = current_principal()
     try:
-        if fmt == "xlsx":
-            export = sheets.export_inputs_xlsx(request_context().session, principal, period, _locale(),
-                                               sheet_texts(), current_user.username)
-        else:
-            export = sheets.export_inputs_csv(request_context().session, principal, period, _locale(),
-                                              sheet_texts())
+        export = sheets.export_inputs(request_context(), period, fmt, _locale(), sheet_texts())
     except sheets.SheetImportError as exc:
         return _page(409, report=report(exc), report_for="inputs")
     return send_file(io.BytesIO(export.content), mimetype=export.mimetype, as_attachment=True,

@@ -174,7 +174,7 @@ def sandbox(code: str) -> Any:
                                "error": None, "plan": None}
     try:
         plan = _plan(request.args)
-        box = service.run(request_context().session, unit, plan)
+        box = service.sandbox(request_context(), unit, plan)
     except (service.WhatIfError, PlanError) as exc:
         context["error"] = _error_message(exc)
         return render_template("whatif/sandbox.html", **context), 422
@@ -197,8 +197,7 @@ def results(code: str) -> Any:
     inputs, weights = _form_values(request.form)
     try:
         plan = _plan(request.form)
-        box = service.run(request_context().session, unit, plan, inputs=inputs,
-                          weights=weights)
+        box = service.sandbox(request_context(), unit, plan, inputs=inputs, weights=weights)
     except (service.WhatIfError, PlanError) as exc:
         # htmx swaps 2xx answers only: the error is the content here.
         return render_template("whatif/_results.html", error=_error_message(exc))
@@ -213,7 +212,7 @@ def people(code: str) -> Any:
     unit = _unit()
     try:
         plan = _plan(request.args)
-        base = service.open_base(request_context().session, unit, plan)
+        base = service.sandbox_base(request_context(), unit, plan)
     except (service.WhatIfError, PlanError):
         abort(404)
     row = int(base.rows_of([request.args.get("team", "")])[0])

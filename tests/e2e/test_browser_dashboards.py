@@ -12,6 +12,7 @@ from browser_support import sign_in, switch_language
 from playwright.sync_api import Page, expect
 
 from quotaflow.services import dashboards
+from quotaflow.services.uow import Context
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.models import AttributeValue
@@ -22,7 +23,7 @@ def expected(app: Any) -> tuple[dict, dict[str, dict[str, float]]]:
     with app.app_context():
         period = q.periods(db.session)[-1]
         hq = q.unit_by_code(db.session, "HQ")
-        view = dashboards.unit_dashboard(db.session, period, hq)
+        view = dashboards.unit_dashboard(Context(db.session), period, hq)
         inputs: dict[str, dict[str, float]] = {}
         for row in view["resources"]:
             unit = q.unit_by_code(db.session, row["code"])

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from quotaflow.cli import main
 from quotaflow.services import alert_scan, jobs, tracking
-from quotaflow.store import db
+from quotaflow.store import db, tracking_queries
 from quotaflow.store import queries as q
 from quotaflow.store.models import User
 from quotaflow.store.outbox_models import OutboxDelivery, OutboxEvent
@@ -311,6 +311,6 @@ def test_recipients_by_the_grants_over_the_unit_and_people_in_chunks(ctx, monkey
     assert alert_scan.recipients(fake, ["team_lead", "self"], tricky, {unit.id: 7}) == [7]
     people = [q.unit_by_code(ctx, c).id for c in ("P0001", "P0002", "P0003")]
     whole = alert_scan.person_users(ctx, people)
-    monkeypatch.setattr(alert_scan, "IN_CHUNK", 1)
+    monkeypatch.setattr(tracking_queries, "IN_CHUNK", 1)
     assert alert_scan.person_users(ctx, people) == whole
     assert ctx.get(User, whole[people[0]]).username == "sales.p0001"

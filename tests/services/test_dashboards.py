@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from quotaflow.services import dashboards, flows, outbox, specs, tracking
+from quotaflow.services.uow import Context
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.models import AttributeValue, SpecVersion, utcnow
@@ -75,7 +76,7 @@ def test_forecast_curve_runs_from_the_result_to_the_forecast(ctx, demo) -> None:
 
 def test_executive_view_is_the_services_figures(ctx, demo) -> None:
     hq = q.unit_by_code(ctx, "HQ")
-    view = dashboards.unit_dashboard(ctx, demo, hq, week=6, with_alignment=True)
+    view = dashboards.unit_dashboard(Context(ctx), demo, hq, week=6, with_alignment=True)
     assert _json(view) == view
     assert view["kind"] == "executive" and view["status"] == "ok" and view["week"] == 6
     p = tracking.progress(ctx, demo, 6)
@@ -93,18 +94,18 @@ def test_executive_view_is_the_services_figures(ctx, demo) -> None:
     assert view["curve"]["code"] == "HQ"
     assert [c["code"] for c in view["curve_choices"]] == ["HQ", *sorted(regions)]
     # Another curve: one of the regions.
-    east = dashboards.unit_dashboard(ctx, demo, hq, week=6, curve_code="EAST")
+    east = dashboards.unit_dashboard(Context(ctx), demo, hq, week=6, curve_code="EAST")
     assert east["curve"]["code"] == "EAST"
     assert east["curve"]["target"][0] == round(p.unit("EAST")["target"])
     # Outside the unit's children, the curve stays the unit's own.
-    assert dashboards.unit_dashboard(ctx, demo, hq, week=6,
+    assert dashboards.unit_dashboard(Context(ctx), demo, hq, week=6,
                                      curve_code="EAST-T1")["curve"]["code"] == "HQ"
     assert view["alignment"] is not None and "dispute_rate" in view["alignment"]
-    assert dashboards.unit_dashboard(ctx, demo, hq, week=6)["alignment"] is None
+    assert dashboards.unit_dashboard(Context(ctx), demo, hq, week=6)["alignment"] is None
 
 
 def test_resources_are_the_periods_headcount_and_cost(ctx, demo) -> None:
-    view = dashboards.unit_dashboard(ctx, demo, q.unit_by_code(ctx, "HQ"), week=6)
+    view = dashboards.unit_dashboard(Context(ctx), demo, q.unit_by_code(ctx, "HQ"), week=6)
     rows = {r["code"]: r for r in view["resources"]}
     stored = {(name, uid): v for name, uid, v in ctx.execute(
         select(AttributeValue.name, AttributeValue.unit_id, AttributeValue.value).where(
@@ -126,7 +127,7 @@ def test_resources_are_the_periods_headcount_and_cost(ctx, demo) -> None:
 
 def test_region_view_ranks_its_teams_and_warns_of_gaps(ctx, demo) -> None:
     north = q.unit_by_code(ctx, "NORTH")
-    view = dashboards.unit_dashboard(ctx, demo, north, week=6)
+    view = dashboards.unit_dashboard(Context(ctx), demo, north, week=6)
     assert view["kind"] == "region" and "resources" not in view
     codes = {r["code"] for r in view["children"]}
     assert codes == {u.code for u in q.children(ctx, north) if u.active}
@@ -141,7 +142,7 @@ def test_region_view_ranks_its_teams_and_warns_of_gaps(ctx, demo) -> None:
 
 def test_person_view_explains_the_target(ctx, demo) -> None:
     person = q.unit_by_code(ctx, "P0001")
-    view = dashboards.unit_dashboard(ctx, demo, person, week=6)
+    view = dashboards.unit_dashboard(Context(ctx), demo, person, week=6)
     assert view["kind"] == "person" and view["children"] == []
     ex = view["explanation"]
     assert ex is not None and ex["adds_up"]
@@ -150,7 +151,7 @@ def test_person_view_explains_the_target(ctx, demo) -> None:
         + ex["rounding_adjustment"] == ex["target"]
     assert ex["parent"]["code"] == "EAST-T1"
     assert "letter" in view
-    team = dashboards.unit_dashboard(ctx, demo, q.unit_by_code(ctx, "EAST-T1"), week=6)
+    team = dashboards.unit_dashboard(Context(ctx), demo, q.unit_by_code(ctx, "EAST-T1"), week=6)
     assert team["kind"] == "team" and team["explanation"]["target"] == team["unit"]["target"]
     assert {r["code"] for r in team["children"]} >= {"P0001"}
 
@@ -166,13 +167,13 @@ def test_alerts_of_the_subtree_only(ctx, demo) -> None:
                   rules_version_id=rules.id, status="open")
     ctx.add(alert)
     ctx.flush()
-    north = dashboards.unit_dashboard(ctx, demo, q.unit_by_code(ctx, "NORTH"), week=6)
+    north = dashboards.unit_dashboard(Context(ctx), demo, q.unit_by_code(ctx, "NORTH"), week=6)
     mine = [a for a in north["alerts"] if a["rule"] == "dashtest"]
     assert len(mine) == 1 and mine[0]["unit"] == "NORTH-T4"
     assert mine[0]["remedies"] == [{"key": "support", "message_en": "Send help",
                                     "message_zh": "派人支援"}]
     assert north["alert_counts"]["high"] >= 1
-    east = dashboards.unit_dashboard(ctx, demo, q.unit_by_code(ctx, "EAST"), week=6)
+    east = dashboards.unit_dashboard(Context(ctx), demo, q.unit_by_code(ctx, "EAST"), week=6)
     assert not [a for a in east["alerts"] if a["rule"] == "dashtest"]
     assert all(a["unit"].startswith("EAST") or a["unit"].startswith("P") for a in east["alerts"])
 
@@ -183,13 +184,13 @@ def test_no_plan_is_a_status_not_an_error(ctx) -> None:
     period = add_period(ctx, "1901Q1", dt.date(1901, 1, 1), dt.date(1901, 3, 31))
     ctx.flush()
     assert dashboards.default_week(ctx, period) == 1  # no results: the first week
-    view = dashboards.unit_dashboard(ctx, period, q.unit_by_code(ctx, "HQ"))
+    view = dashboards.unit_dashboard(Context(ctx), period, q.unit_by_code(ctx, "HQ"))
     assert view["status"] == "no_plan" and "no plan" in view["message"]
 
 
 def test_operations_counts_drafts_problems_flows_and_outbox(ctx) -> None:
     now = utcnow()
-    before = dashboards.operations(ctx, ["/"], now=now)
+    before = dashboards.operations(Context(ctx), ["/"], now=now)
     assert _json(before) == before
     kinds = {k["kind"]: k for k in before["config"]["kinds"]}
     assert kinds["factor_model"]["active"] >= 1 and kinds["flow"]["active"] >= 1
@@ -228,7 +229,7 @@ def test_operations_counts_drafts_problems_flows_and_outbox(ctx) -> None:
     delivery.status, delivery.last_error, delivery.attempts = "failed", "boom", 5
     ctx.flush()
 
-    after = dashboards.operations(ctx, ["/"], now=now)
+    after = dashboards.operations(Context(ctx), ["/"], now=now)
     kinds = {k["kind"]: k for k in after["config"]["kinds"]}
     assert kinds["factor_model"]["drafts"] == {k["kind"]: k for k in before["config"]["kinds"]
                                                }["factor_model"]["drafts"] + 1

@@ -12,6 +12,7 @@ import pytest
 
 from quotaflow.services import dashboards as service
 from quotaflow.services import tracking
+from quotaflow.services.uow import Context
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.web.dashboards import compact
@@ -31,7 +32,7 @@ def dataset(chart: dict, key: str) -> list:
 def view_for(app, code: str, **kw) -> dict:
     with app.app_context():
         period = q.periods(db.session)[-1]
-        return service.unit_dashboard(db.session, period, q.unit_by_code(db.session, code), **kw)
+        return service.unit_dashboard(Context(db.session), period, q.unit_by_code(db.session, code), **kw)
 
 
 @pytest.mark.parametrize(("user", "target"), [
