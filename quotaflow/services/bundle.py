@@ -17,7 +17,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quotaflow import messages, safejson
@@ -28,7 +27,8 @@ from quotaflow.rules.specs import pointer
 from quotaflow.services import audit, spec_kinds, specs
 from quotaflow.services.specs import ModelResolver, SpecProblem
 from quotaflow.services.uow import unit_of_work
-from quotaflow.store.models import SpecVersion, User
+from quotaflow.store import spec_queries
+from quotaflow.store.models import User
 
 #: The largest configuration bundle a page or the API accepts.
 MAX_BUNDLE_BYTES = 5 * 1024 * 1024
@@ -232,9 +232,7 @@ def _apply(session: Session, item: dict[str, Any], actor: User | None,
     if active is not None and active.content_hash == digest:
         return ImportedSpec(kind, key, "unchanged", active.version)
     # Versions are immutable, so an earlier version with this very content is reused.
-    same = session.scalar(select(SpecVersion).where(
-        SpecVersion.kind == kind, SpecVersion.key == key, SpecVersion.content_hash == digest)
-        .order_by(SpecVersion.version.desc()).limit(1))
+    same = spec_queries.latest_with_hash(session, kind, key, digest)
     action = "activated"
     if same is None:
         same = specs.stage_version(session, kind, key, content, actor, IMPORT_NOTE, remote_addr)

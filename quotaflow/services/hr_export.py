@@ -22,7 +22,6 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from quotaflow import messages
@@ -30,9 +29,9 @@ from quotaflow.errors import QuotaFlowError, code_kinds
 from quotaflow.messages import _l
 from quotaflow.services import export_writer
 from quotaflow.services.export_writer import csv_bytes
-from quotaflow.store.letter_models import CommitmentLetter
-from quotaflow.store.models import OrgLevel, OrgUnit, Period, Plan, PlanUnit
-from quotaflow.store.queries import in_paths, period_by_code
+from quotaflow.store import confirmation_queries, letter_queries, plan_queries, queries
+from quotaflow.store.models import OrgLevel, Period, Plan
+from quotaflow.store.queries import period_by_code
 
 FORMATS = ("csv", "xlsx")
 MIMETYPES = {
@@ -98,9 +97,7 @@ class HrExport:
 
 def latest_published_plan(session: Session, period: Period) -> Plan | None:
     """The period's published plan with the highest number (None if none is published)."""
-    return session.scalar(select(Plan).where(Plan.period_id == period.id,
-                                             Plan.status == "published")
-                          .order_by(Plan.number.desc()).limit(1))
+    return confirmation_queries.published_plan(session, period.id)
 
 
 @dataclass(frozen=True)
@@ -112,19 +109,13 @@ class ExportSummary:
 
 def summary(session: Session, plan: Plan, paths: Sequence[str] | None = None) -> ExportSummary:
     """How many people the export of ``plan`` holds inside ``paths`` and their total target."""
-    person_depth = session.scalar(select(func.max(OrgLevel.depth)))
-    stmt = (select(func.count(), func.coalesce(func.sum(PlanUnit.target), 0))
-            .select_from(PlanUnit).join(OrgUnit, OrgUnit.id == PlanUnit.unit_id)
-            .where(PlanUnit.plan_id == plan.id, OrgUnit.depth == person_depth))
-    if paths is not None:
-        stmt = stmt.where(in_paths(paths))
-    people, total = session.execute(stmt).one()
-    return ExportSummary(plan=plan, people=int(people), target_total=int(total))
+    people, total = plan_queries.depth_total(session, plan.id, queries.person_depth(session), paths)
+    return ExportSummary(plan=plan, people=people, target_total=total)
 
 
 def _middle_levels(session: Session) -> tuple[int | None, list[OrgLevel]]:
     """The person depth and the levels between the company and the person, nearest first."""
-    levels = list(session.scalars(select(OrgLevel).order_by(OrgLevel.depth)))
+    levels = queries.levels(session)
     if not levels:
         return None, []
     person_depth = levels[-1].depth
@@ -148,11 +139,7 @@ def export_header(session: Session, *, lang: str, texts: HrExportTexts | None = 
 def _letter_states(session: Session, period: Period, targets: Mapping[int, int]
                    ) -> dict[int, str]:
     """unit id -> state of the person's current letter in ``period``."""
-    rows = session.execute(
-        select(CommitmentLetter.unit_id, CommitmentLetter.status, CommitmentLetter.content)
-        .join(Plan, Plan.id == CommitmentLetter.plan_id)
-        .where(Plan.period_id == period.id, CommitmentLetter.superseded_by_id.is_(None),
-               CommitmentLetter.status != "superseded"))
+    rows = letter_queries.current_states(session, period.id)
     states: dict[int, str] = {}
     for unit_id, status, content in rows:
         if unit_id not in targets:
@@ -180,21 +167,14 @@ def build_export(session: Session, period_code: str, *, lang: str,
     if person_depth is None:
         raise HrExportError("no_levels")
 
-    stmt = (select(OrgUnit.id, OrgUnit.code, OrgUnit.name_en, OrgUnit.name_zh, OrgUnit.path,
-                   PlanUnit.target)
-            .join(PlanUnit, PlanUnit.unit_id == OrgUnit.id)
-            .where(PlanUnit.plan_id == plan.id, OrgUnit.depth == person_depth))
-    if paths is not None:
-        stmt = stmt.where(in_paths(paths))
-    people = session.execute(stmt).all()
+    people = plan_queries.depth_rows(session, plan.id, person_depth, paths)
 
     def ancestor_ids(path: str) -> list[int]:
         return [int(part) for part in path.strip("/").split("/") if part]
 
     wanted = {ids[lv.depth] for p in people for ids in [ancestor_ids(p.path)]
               for lv in middle if lv.depth < len(ids)}
-    ancestors = {u.id: u for u in session.scalars(select(OrgUnit).where(OrgUnit.id.in_(wanted)))
-                 } if wanted else {}
+    ancestors = plan_queries.units_by_ids(session, sorted(wanted))
     targets = {p.id: int(p.target) for p in people}
     states = _letter_states(session, period, targets)
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from quotaflow.errors import NotFound
 from quotaflow.services.access import Principal
 from quotaflow.services.uow import Context
-from quotaflow.store import confirmation_queries, plan_queries, queries
+from quotaflow.store import confirmation_queries, plan_queries, queries, spec_queries
 from quotaflow.store.models import OrgUnit, Period, Plan, PlanUnit, SpecVersion
 
 #: Who sees draft plans (the system, acting without a principal, does too).
@@ -71,7 +71,7 @@ def units_by_ids(ctx: Context, ids: Sequence[int]) -> dict[int, OrgUnit]:
 
 
 def factor_model_versions(ctx: Context) -> list[SpecVersion]:
-    return plan_queries.factor_model_versions(ctx.session)
+    return spec_queries.factor_model_versions(ctx.session)
 
 
 def last_year_company_result(ctx: Context, period: Period, metric: str = "sales"
