@@ -70,7 +70,7 @@ def _version(body: dict[str, Any], pointer: str = "/version") -> int | None:
 def my_confirmations() -> Any:
     ctx = request_context()
     period = request.args.get("period") or None
-    rows = [r for r in conf.my_items(ctx.session, actor(ctx))
+    rows = [r for r in conf.my_items(ctx, actor(ctx))
             if period is None or r.period_code == period]
     return jsonify({"items": [item_json(r.item, r.open_appeal) for r in rows]})
 

@@ -26,7 +26,7 @@ from quotaflow.rules import SpecIssue
 from quotaflow.rules.specs import pointer
 from quotaflow.services import audit, spec_kinds, specs
 from quotaflow.services.specs import ModelResolver, SpecProblem
-from quotaflow.services.uow import unit_of_work
+from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.store import spec_queries
 from quotaflow.store.models import User
 
@@ -92,7 +92,7 @@ class ImportedSpec:
     version: int
 
 
-def export_bundle(session: Session) -> dict[str, Any]:
+def export_bundle(ctx: Context) -> dict[str, Any]:
     """Every active spec of a registered kind with its content, version number and hash.
 
     Specs of kinds nobody registers cannot be validated on import, so they stay out.
@@ -104,7 +104,7 @@ def export_bundle(session: Session) -> dict[str, Any]:
         "exported_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "specs": [{"kind": s.kind, "key": s.key, "version": s.version,
                    "content_hash": s.content_hash, "content": s.content}
-                  for s in specs.active_versions(session) if s.kind in known],
+                  for s in specs.active_versions(ctx.session) if s.kind in known],
     }
 
 

@@ -23,7 +23,7 @@ from quotaflow.messages import _l
 from quotaflow.services import audit, specs
 from quotaflow.services.access import Principal
 from quotaflow.services.org import set_attributes
-from quotaflow.services.uow import unit_of_work
+from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.store import queries, spec_queries
 from quotaflow.store.models import (
     FormSubmission,
@@ -146,7 +146,7 @@ def unit_roles(principal: Principal, unit: OrgUnit) -> frozenset[str]:
     return principal.roles_at(unit.path)
 
 
-def collect_progress(session: Session, principal: Principal, period: Period,
+def collect_progress(ctx: Context, principal: Principal, period: Period,
                      form_spec: Mapping[str, Any]) -> list[UnitProgress]:
     """The units the user collects inputs for, with how many form fields each has filled."""
     grants = _collect_grants(principal)
@@ -155,16 +155,16 @@ def collect_progress(session: Session, principal: Principal, period: Period,
     schema = form_spec["schema"]
     names = list(schema["properties"])
     required = [n for n in schema.get("required", []) if n in names]
-    rows = queries.filled_counts(session, period.id, grants, names, required)
+    rows = queries.filled_counts(ctx.session, period.id, grants, names, required)
     return [UnitProgress(unit, int(filled), len(names), len(required) - int(req))
             for unit, filled, req in rows]
 
 
-def current_inputs(session: Session, form_spec: Mapping[str, Any], unit: OrgUnit,
+def current_inputs(ctx: Context, form_spec: Mapping[str, Any], unit: OrgUnit,
                    period: Period) -> dict[str, Any]:
     """The unit's stored inputs as the form's typed values (ints, bools, floats)."""
     props = form_spec["schema"]["properties"]
-    stored = queries.unit_attributes(session, unit.id, period.id)
+    stored = queries.unit_attributes(ctx.session, unit.id, period.id)
     return {name: _typed(props[name].get("type"), value) for name, value in stored.items()
             if name in props}
 

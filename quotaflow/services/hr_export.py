@@ -29,6 +29,7 @@ from quotaflow.errors import QuotaFlowError, code_kinds
 from quotaflow.messages import _l
 from quotaflow.services import export_writer
 from quotaflow.services.export_writer import csv_bytes
+from quotaflow.services.uow import Context
 from quotaflow.store import confirmation_queries, letter_queries, plan_queries, queries
 from quotaflow.store.models import OrgLevel, Period, Plan
 from quotaflow.store.queries import period_by_code
@@ -95,9 +96,9 @@ class HrExport:
         return f"hr-targets-{self.period.code}-plan{self.plan.number}.{fmt}"
 
 
-def latest_published_plan(session: Session, period: Period) -> Plan | None:
+def latest_published_plan(ctx: Context, period: Period) -> Plan | None:
     """The period's published plan with the highest number (None if none is published)."""
-    return confirmation_queries.published_plan(session, period.id)
+    return confirmation_queries.published_plan(ctx.session, period.id)
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,9 @@ class ExportSummary:
     target_total: int
 
 
-def summary(session: Session, plan: Plan, paths: Sequence[str] | None = None) -> ExportSummary:
+def summary(ctx: Context, plan: Plan, paths: Sequence[str] | None = None) -> ExportSummary:
     """How many people the export of ``plan`` holds inside ``paths`` and their total target."""
+    session = ctx.session
     people, total = plan_queries.depth_total(session, plan.id, queries.person_depth(session), paths)
     return ExportSummary(plan=plan, people=people, target_total=total)
 
@@ -130,10 +132,10 @@ def _header(middle: Sequence[OrgLevel], zh: bool, texts: HrExportTexts) -> list[
     return [*header, texts.target, texts.period, texts.plan, texts.letter]
 
 
-def export_header(session: Session, *, lang: str, texts: HrExportTexts | None = None
+def export_header(ctx: Context, *, lang: str, texts: HrExportTexts | None = None
                   ) -> list[str]:
     """The export's column headings in ``lang``."""
-    return _header(_middle_levels(session)[1], lang.startswith("zh"), texts or HrExportTexts())
+    return _header(_middle_levels(ctx.session)[1], lang.startswith("zh"), texts or HrExportTexts())
 
 
 def _letter_states(session: Session, period: Period, targets: Mapping[int, int]
@@ -150,17 +152,18 @@ def _letter_states(session: Session, period: Period, targets: Mapping[int, int]
     return states
 
 
-def build_export(session: Session, period_code: str, *, lang: str,
+def build_export(ctx: Context, period_code: str, *, lang: str,
                  texts: HrExportTexts | None = None,
                  paths: Sequence[str] | None = None) -> HrExport:
     """The rows of the export for ``period_code`` in ``lang`` ("zh" or "en"), narrowed to
     the subtrees ``paths`` (None: the whole company)."""
+    session = ctx.session
     texts = texts or HrExportTexts()
     zh = lang.startswith("zh")
     period = period_by_code(session, period_code)
     if period is None:
         raise HrExportError("unknown_period", period=period_code)
-    plan = latest_published_plan(session, period)
+    plan = latest_published_plan(ctx, period)
     if plan is None:
         raise HrExportError("no_published_plan", period=period.code)
     person_depth, middle = _middle_levels(session)

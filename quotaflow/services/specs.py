@@ -21,7 +21,7 @@ from quotaflow.messages import _l
 from quotaflow.rules import FactorModel, SpecError, SpecIssue, load_model
 from quotaflow.rules.specs import pointer
 from quotaflow.services import audit, spec_kinds
-from quotaflow.services.uow import unit_of_work
+from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.store import spec_queries
 from quotaflow.store.models import SpecVersion, User
 
@@ -70,10 +70,10 @@ def active_version(session: Session, kind: str, key: str) -> SpecVersion | None:
     return spec_queries.active(session, kind, key)
 
 
-def field_labels(session: Session) -> dict[str, dict[str, str]]:
+def field_labels(ctx: Context) -> dict[str, dict[str, str]]:
     """Labels of input fields from the active factor models: name -> {"en": .., "zh": ..}."""
     labels: dict[str, dict[str, str]] = {}
-    for spec in spec_queries.active_of_kind(session, FACTOR_MODEL_KIND):
+    for spec in spec_queries.active_of_kind(ctx.session, FACTOR_MODEL_KIND):
         for field in spec.content.get("fields", []):
             name = field.get("name")
             if name:
@@ -202,9 +202,9 @@ def get_version(session: Session, kind: str, key: str, version: int) -> SpecVers
     return spec_queries.version(session, kind, key, version)
 
 
-def versions(session: Session, kind: str, key: str) -> list[SpecVersion]:
+def versions(ctx: Context, kind: str, key: str) -> list[SpecVersion]:
     """All versions of one spec, newest first."""
-    return spec_queries.versions(session, kind, key)
+    return spec_queries.versions(ctx.session, kind, key)
 
 
 def active_versions(session: Session) -> list[SpecVersion]:
@@ -225,8 +225,9 @@ class SpecSummary:
     active: SpecVersion | None
 
 
-def summaries(session: Session) -> list[SpecSummary]:
+def summaries(ctx: Context) -> list[SpecSummary]:
     """Every kind/key that has versions, in dependency order of kinds, then by key."""
+    session = ctx.session
     rows = spec_queries.version_counts(session)
     active = {(s.kind, s.key): s for s in active_versions(session)}
     order = {k.name: i for i, k in enumerate(spec_kinds.kinds())}

@@ -151,7 +151,7 @@ def _kind_or_404(kind: str) -> spec_kinds.SpecKind:
 
 def _versions_or_404(kind: str, key: str) -> list[Any]:
     _kind_or_404(kind)
-    found = spec_service.versions(request_context().session, kind, key)
+    found = spec_service.versions(request_context(), kind, key)
     if not found:
         abort(404)
     return found
@@ -168,7 +168,7 @@ def compact_json(value: Any) -> str:
 
 def _render_index(issues: list[dict[str, Any]] | None = None, status: int = 200) -> Any:
     return render_template(
-        "config/index.html", summaries=spec_service.summaries(request_context().session),
+        "config/index.html", summaries=spec_service.summaries(request_context()),
         kinds=spec_kinds.kinds(), kind_label=kind_label, issues=issues or [],
     ), status
 
@@ -182,7 +182,7 @@ def index() -> Any:
 @blueprint.get("/bundle.json")
 @requires("spec.read")
 def export_bundle() -> Any:
-    text = bundle_service.dumps(bundle_service.export_bundle(request_context().session))
+    text = bundle_service.dumps(bundle_service.export_bundle(request_context()))
     name = f"quotaflow-config-{dt.date.today().isoformat()}.json"
     return Response(text, mimetype="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -289,7 +289,7 @@ def editor(kind: str, key: str) -> Any:
     _kind_or_404(kind)
     if not spec_kinds.valid_key(key):
         abort(404)
-    existing = spec_service.versions(request_context().session, kind, key)
+    existing = spec_service.versions(request_context(), kind, key)
     active = next((v for v in existing if v.status == "active"), None)
     issues: list[dict[str, Any]] = []
     error = None

@@ -97,7 +97,7 @@ def _my_item(item_id: int) -> Any:
 @blueprint.route("/confirm")
 @requires("unit.confirm")
 def my_confirmations() -> Any:
-    rows = conf.my_items(request_context().session, _me())
+    rows = conf.my_items(request_context(), _me())
     periods = sorted({r.period_code for r in rows}, reverse=True)
     # The notifications link here with ?period=: show that period's targets only.
     period = request.args.get("period") or None
