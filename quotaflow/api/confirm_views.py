@@ -114,7 +114,7 @@ def appeal_bounds(item_id: int) -> Any:
     """What an appeal of the item may ask for."""
     ctx = request_context()
     item = confirmation_reads.my_item(ctx, item_id)
-    b = conf.appeal_bounds(ctx.session, item)
+    b = confirmation_reads.appeal_bounds(ctx, item)
     return jsonify({"allocated": b.allocated, "minimum": b.minimum, "maximum": b.maximum,
                     "step": b.step, "range_percent": b.range_percent,
                     "min_evidence": b.min_evidence, "reason_min": b.reason_min,

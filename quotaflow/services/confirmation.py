@@ -40,6 +40,7 @@ from quotaflow.services.access import UNIT_PERMISSIONS
 from quotaflow.services.plan_data import PlanError
 from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.store import confirmation_queries as cq
+from quotaflow.store import plan_queries
 from quotaflow.store.confirmation_models import Appeal, ConfirmationGroup, ConfirmationItem
 from quotaflow.store.models import OrgUnit, Plan, SpecVersion, User, utcnow
 
@@ -844,7 +845,7 @@ def my_items(ctx: Context, user: User) -> list[MyItem]:
     headed = cq.headed_units(session, user.id, CONFIRM_ROLES)
     if not headed:
         return []
-    units = cq.units_by_id(session, headed)
+    units = plan_queries.units_by_ids(session, headed)
     paths = [u.path for u in units.values()]
     candidates = cq.open_items_in(session, paths, OPEN_ITEM_STATUSES)
     heads = acting_heads_map(session, [i.unit for i in candidates])

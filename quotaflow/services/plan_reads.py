@@ -11,8 +11,10 @@ both read plans through these functions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from quotaflow.errors import NotFound
+from quotaflow.services import plans as plan_service
 from quotaflow.services.access import Principal
 from quotaflow.services.uow import Context
 from quotaflow.store import confirmation_queries, plan_queries, queries, spec_queries
@@ -64,6 +66,21 @@ def published_plan(ctx: Context, period_id: int) -> Plan | None:
 def plan_rows(ctx: Context, plan: Plan, parent: OrgUnit) -> list[tuple[PlanUnit, OrgUnit]]:
     """The plan's rows of ``parent``'s children."""
     return plan_queries.plan_rows(ctx.session, plan.id, parent_id=parent.id)
+
+
+def root(ctx: Context, plan: Plan) -> OrgUnit | None:
+    """The unit at the top of the plan (the company)."""
+    return plan_service.plan_root(ctx.session, plan)
+
+
+def scope_rows(ctx: Context, plan: Plan, paths: Sequence[str]) -> list[tuple[PlanUnit, OrgUnit]]:
+    """The rows a plan page opens with (see :func:`plans.scope_rows`)."""
+    return plan_service.scope_rows(ctx.session, plan, paths)
+
+
+def explanation(ctx: Context, plan: Plan, unit: OrgUnit) -> dict[str, Any]:
+    """How the unit's target in ``plan`` adds up (raises PlanError for a unit not in it)."""
+    return plan_service.plan_explanation(ctx.session, plan, unit)
 
 
 def units_by_ids(ctx: Context, ids: Sequence[int]) -> dict[int, OrgUnit]:

@@ -70,6 +70,11 @@ def active_version(session: Session, kind: str, key: str) -> SpecVersion | None:
     return spec_queries.active(session, kind, key)
 
 
+def active_spec(ctx: Context, kind: str, key: str) -> SpecVersion | None:
+    """The active version of ``kind``/``key`` (pages and the API)."""
+    return spec_queries.active(ctx.session, kind, key)
+
+
 def field_labels(ctx: Context) -> dict[str, dict[str, str]]:
     """Labels of input fields from the active factor models: name -> {"en": .., "zh": ..}."""
     labels: dict[str, dict[str, str]] = {}

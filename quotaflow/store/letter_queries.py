@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from quotaflow.store.letter_models import CommitmentLetter
-from quotaflow.store.models import OrgUnit, Plan
+from quotaflow.store.letter_models import CommitmentLetter, LetterSignature
+from quotaflow.store.models import OrgUnit, Plan, PlanUnit
+from quotaflow.store.plan_queries import depth_total
 from quotaflow.store.queries import in_paths
 
 
@@ -76,12 +77,37 @@ def current_contents_of_other_plans(session: Session, period_id: int, plan_id: i
     return [(unit_id, content) for unit_id, content in rows]
 
 
+def _live(period_id: int, *columns: Any) -> Select[Any]:
+    """``columns`` of every live card (neither replaced nor superseded) of the period's plans."""
+    return (select(*columns).join(Plan, Plan.id == CommitmentLetter.plan_id)
+            .where(Plan.period_id == period_id, CommitmentLetter.superseded_by_id.is_(None),
+                   CommitmentLetter.status != "superseded"))
+
+
 def current_states(session: Session, period_id: int) -> list[tuple[int, str, dict[str, Any] | None]]:
-    """(unit id, status, content) of every live card (neither replaced nor superseded) of
-    the period's plans."""
-    rows = session.execute(
-        select(CommitmentLetter.unit_id, CommitmentLetter.status, CommitmentLetter.content)
-        .join(Plan, Plan.id == CommitmentLetter.plan_id)
-        .where(Plan.period_id == period_id, CommitmentLetter.superseded_by_id.is_(None),
-               CommitmentLetter.status != "superseded"))
+    """(unit id, status, content) of every live card of the period's plans."""
+    rows = session.execute(_live(period_id, CommitmentLetter.unit_id, CommitmentLetter.status,
+                                 CommitmentLetter.content))
     return [(unit_id, status, content) for unit_id, status, content in rows]
+
+
+def letter_counts(session: Session, period_id: int, plan_id: int | None) -> dict[str, Any]:
+    """Commitment letters of a period: people in the plan, current letters by status,
+    and when the last signature of a current letter was made."""
+    out: dict[str, Any] = {"people": 0, "issued": 0, "signed": 0, "countersigned": 0,
+                           "last_signed_at": None}
+    if plan_id is None:
+        return out
+    deepest = session.scalar(select(func.max(OrgUnit.depth)).join(
+        PlanUnit, PlanUnit.unit_id == OrgUnit.id).where(PlanUnit.plan_id == plan_id))
+    out["people"] = depth_total(session, plan_id, deepest)[0]
+    ids = []
+    for letter_id, status in session.execute(_live(period_id, CommitmentLetter.id,
+                                                   CommitmentLetter.status)):
+        ids.append(letter_id)
+        if status in out:
+            out[status] += 1
+    if ids:
+        out["last_signed_at"] = session.scalar(select(func.max(LetterSignature.signed_at))
+                                               .where(LetterSignature.letter_id.in_(ids)))
+    return out

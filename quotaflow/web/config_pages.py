@@ -328,5 +328,5 @@ def _starting_text(kind: str, key: str, active: Any) -> str:
     """The active content, else (a new key) the default key's active content as a start."""
     if active is not None:
         return _pretty(active.content)
-    template = spec_service.active_version(request_context().session, kind, spec_kinds.DEFAULT_MODEL_KEY)
+    template = spec_service.active_spec(request_context(), kind, spec_kinds.DEFAULT_MODEL_KEY)
     return _pretty(template.content) if template is not None else "{}"
