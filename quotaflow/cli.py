@@ -219,7 +219,7 @@ def config_export(file: str) -> None:
     """Write every active spec (content, version, hash) to FILE ("-": standard output)."""
     from quotaflow.services.bundle import dumps, export_bundle
 
-    bundle = export_bundle(_context().session)
+    bundle = export_bundle(_context())
     text = dumps(bundle)
     if file == "-":
         click.echo(text, nl=False)
@@ -561,7 +561,7 @@ def hr_export_command(period_code: str, fmt: str | None, output: str, lang: str)
         fmt = suffix if suffix in hr_export.FORMATS else "xlsx"
     with force_locale(lang):
         try:
-            export = hr_export.build_export(_context().session, period_code, lang=lang,
+            export = hr_export.build_export(_context(), period_code, lang=lang,
                                             texts=export_texts())
         except hr_export.HrExportError as exc:
             raise click.ClickException(exc.localized(lang)) from None

@@ -17,6 +17,7 @@ from quotaflow.services import bundle as bundle_service
 from quotaflow.services import spec_kinds
 from quotaflow.services import specs as spec_service
 from quotaflow.services.bundle import BundleError, export_bundle, import_bundle
+from quotaflow.services.uow import Context
 from quotaflow.store import db
 from quotaflow.store.models import AuditEntry, SpecVersion, User
 
@@ -58,7 +59,7 @@ def hrbp(session) -> User:
 
 
 def test_export_lists_every_active_spec_with_version_and_hash(session) -> None:
-    bundle = export_bundle(session)
+    bundle = export_bundle(Context(session))
     assert (bundle["format"], bundle["format_version"]) == ("quotaflow-config-bundle", 1)
     listed = {(s["kind"], s["key"]): s for s in bundle["specs"]}
     known = {k.name for k in spec_kinds.kinds()}
@@ -75,7 +76,7 @@ def test_export_lists_every_active_spec_with_version_and_hash(session) -> None:
 
 
 def test_export_replace_everything_import_restores_the_configuration(session, hrbp) -> None:
-    exported = json.loads(bundle_service.dumps(export_bundle(session)))
+    exported = json.loads(bundle_service.dumps(export_bundle(Context(session))))
     original = active_config(session)
     # Replace every active spec of the kinds this test knows with other, valid content.
     for item in exported["specs"]:
@@ -99,7 +100,7 @@ def test_export_replace_everything_import_restores_the_configuration(session, hr
 
 
 def test_a_bundle_with_an_error_writes_nothing(session, hrbp) -> None:
-    exported = export_bundle(session)
+    exported = export_bundle(Context(session))
     bad = copy.deepcopy(exported)
     model_at = next(i for i, s in enumerate(bad["specs"]) if s["kind"] == "factor_model")
     bad["specs"][model_at]["content"]["weights"]["product_fit"] = 5
@@ -158,7 +159,7 @@ def test_models_are_checked_first_and_presets_against_the_bundled_model(session,
     (lambda b: b["specs"][0].update(extra=1), "/specs/0", "schema.additionalProperties"),
 ])
 def test_bundle_structure_problems_are_named(session, hrbp, mutate, pointer, code) -> None:
-    bundle = export_bundle(session)
+    bundle = export_bundle(Context(session))
     mutate(bundle)
     before = counts(session)
     with pytest.raises(BundleError) as caught:

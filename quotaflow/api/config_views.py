@@ -20,7 +20,7 @@ from quotaflow.services import commands
 @api_blueprint.get("/config/bundle")
 @requires("spec.read")
 def export_bundle() -> Any:
-    return jsonify(bundle_service.export_bundle(request_context().session))
+    return jsonify(bundle_service.export_bundle(request_context()))
 
 
 def _raw_bundle() -> bytes:

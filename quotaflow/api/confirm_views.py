@@ -70,7 +70,7 @@ def _version(body: dict[str, Any], pointer: str = "/version") -> int | None:
 def my_confirmations() -> Any:
     ctx = request_context()
     period = request.args.get("period") or None
-    rows = [r for r in conf.my_items(ctx.session, actor(ctx))
+    rows = [r for r in conf.my_items(ctx, actor(ctx))
             if period is None or r.period_code == period]
     return jsonify({"items": [item_json(r.item, r.open_appeal) for r in rows]})
 
@@ -114,7 +114,7 @@ def appeal_bounds(item_id: int) -> Any:
     """What an appeal of the item may ask for."""
     ctx = request_context()
     item = confirmation_reads.my_item(ctx, item_id)
-    b = conf.appeal_bounds(ctx.session, item)
+    b = confirmation_reads.appeal_bounds(ctx, item)
     return jsonify({"allocated": b.allocated, "minimum": b.minimum, "maximum": b.maximum,
                     "step": b.step, "range_percent": b.range_percent,
                     "min_evidence": b.min_evidence, "reason_min": b.reason_min,

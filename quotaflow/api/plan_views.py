@@ -87,7 +87,7 @@ def create_plan() -> Any:
     plan = commands.create_plan(ctx, period, scenario, body["total"], note)
     paths = plan_service.scope_paths(ctx)
     response = jsonify({**plan_json(plan),
-                        "summary": plan_service.summary_for_scope(ctx.session, plan, paths)})
+                        "summary": plan_service.summary_for_scope(ctx, plan, paths)})
     response.status_code = 201
     response.headers["Location"] = f"/api/v1/plans/{plan.id}"
     return response
@@ -111,10 +111,10 @@ def get_plan(plan_id: int) -> Any:
     offset = _int_arg("offset", 0, 0, 10**9)
     limit = _int_arg("limit", ROWS_DEFAULT_LIMIT, 1, ROWS_MAX_LIMIT)
     total = plan_service.count_scope_rows(ctx, plan)
-    units = plan_service.unit_records(ctx.session, plan, paths, offset=offset, limit=limit)
+    units = plan_service.unit_records(ctx, plan, paths, offset=offset, limit=limit)
     return jsonify({
         **plan_json(plan),
-        "summary": plan_service.summary_for_scope(ctx.session, plan, paths),
+        "summary": plan_service.summary_for_scope(ctx, plan, paths),
         "factors": [f["key"] for f in plan.model_version.content["factors"]],
         "units_total": total, "offset": offset, "limit": limit,
         "next_offset": offset + len(units) if offset + len(units) < total else None,
@@ -127,7 +127,7 @@ def get_plan(plan_id: int) -> Any:
 def get_plan_unit(plan_id: int, code: str) -> Any:
     plan = _plan(plan_id)
     try:
-        explanation = plan_service.plan_explanation(request_context().session, plan, g.unit)
+        explanation = plan_reads.explanation(request_context(), plan, g.unit)
     except PlanError as exc:
         raise ApiError(404, "not_found", exc.message, {"unit": code}) from None
     return jsonify(explanation)

@@ -40,7 +40,7 @@ def alignment() -> Any:
     """How far the period's targets are agreed (the alignment page's figures)."""
     ctx = request_context()
     period, _periods = period_service.chosen_period(ctx, request.args.get("period"))
-    stats = alignment_service.alignment(ctx.session, period)
+    stats = alignment_service.period_alignment(ctx, period)
     plan = plan_reads.published_plan(ctx, period.id)
     return jsonify({
         "period": period.code,
@@ -69,7 +69,7 @@ def hr_targets() -> Any:
     ctx = request_context()
     period, _periods = period_service.chosen_period(ctx, request.args.get("period"))
     with force_locale(caller_locale()):
-        export = hr_export.build_export(ctx.session, period.code, lang=_lang(),
+        export = hr_export.build_export(ctx, period.code, lang=_lang(),
                                         texts=export_texts(),
                                         paths=ctx.principal.scope_paths("unit.read"))
     if fmt == "json":

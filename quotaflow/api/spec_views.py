@@ -28,7 +28,7 @@ def version_json(spec: Any, *, content: bool = False) -> dict[str, Any]:
 def _versions(kind: str, key: str) -> list[Any]:
     if spec_kinds.get(kind) is None:
         raise ApiError(404, "not_found", f"unknown spec kind {kind!r}", {"pointer": "/kind"})
-    found = spec_service.versions(request_context().session, kind, key)
+    found = spec_service.versions(request_context(), kind, key)
     if not found:
         raise ApiError(404, "not_found", f"no spec {kind}/{key}")
     return found
@@ -40,7 +40,7 @@ def specs_index() -> Any:
     return jsonify({"specs": [
         {"kind": s.kind, "key": s.key, "versions": s.count, "latest": s.latest,
          "active": version_json(s.active) if s.active else None}
-        for s in spec_service.summaries(request_context().session)
+        for s in spec_service.summaries(request_context())
     ], "kinds": [k.name for k in spec_kinds.kinds()]})
 
 

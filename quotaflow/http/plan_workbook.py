@@ -15,7 +15,7 @@ from openpyxl.utils import get_column_letter
 
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal
-from quotaflow.services import export_writer
+from quotaflow.services import export_writer, plan_reads
 from quotaflow.services import plans as plan_service
 from quotaflow.services import units as unit_service
 
@@ -119,9 +119,9 @@ def plan_workbook(plan: Any) -> tuple[bytes, str]:
     the page and the API download the same file."""
     principal = current_principal()
     paths = principal.scope_paths("unit.read")
-    session = request_context().session
-    root = plan_service.plan_root(session, plan)
+    ctx = request_context()
+    root = plan_reads.root(ctx, plan)
     sees_company = root is not None and principal.can("unit.read", root.path)
-    data = workbook(plan, plan_service.unit_records(session, plan, paths),
-                     plan_service.summary_for_scope(session, plan, paths), sees_company)
+    data = workbook(plan, plan_service.unit_records(ctx, plan, paths),
+                     plan_service.summary_for_scope(ctx, plan, paths), sees_company)
     return data, f"plan-{plan.period.code}-{plan.number}.xlsx"

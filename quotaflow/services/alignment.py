@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from quotaflow.services.uow import Context
 from quotaflow.store import confirmation_queries as cq
-from quotaflow.store import queries
+from quotaflow.store import letter_queries, queries
 from quotaflow.store.models import utcnow
 
 
@@ -38,6 +39,11 @@ class Alignment:
     levels: list[LevelStats]
     appeals_by_status: dict[str, int]
     letters: dict[str, int]
+
+
+def period_alignment(ctx: Context, period: Any) -> Alignment:
+    """The period's alignment as of now (pages and the API)."""
+    return alignment(ctx.session, period)
 
 
 def alignment(session: Session, period: Any, now: dt.datetime | None = None) -> Alignment:
@@ -70,7 +76,7 @@ def alignment(session: Session, period: Any, now: dt.datetime | None = None) -> 
     statuses = {s: 0 for s in ("open", "approved", "rejected", "withdrawn")}
     for a in appeals:
         statuses[a.status] = statuses.get(a.status, 0) + 1
-    letters = cq.letter_counts(session, period.id, plan.id if plan else None)
+    letters = letter_queries.letter_counts(session, period.id, plan.id if plan else None)
     aligned_at = None
     if plan is not None and letters["people"] and letters["countersigned"] == letters["people"]:
         aligned_at = letters["last_signed_at"]

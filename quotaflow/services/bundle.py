@@ -17,7 +17,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quotaflow import messages, safejson
@@ -27,8 +26,9 @@ from quotaflow.rules import SpecIssue
 from quotaflow.rules.specs import pointer
 from quotaflow.services import audit, spec_kinds, specs
 from quotaflow.services.specs import ModelResolver, SpecProblem
-from quotaflow.services.uow import unit_of_work
-from quotaflow.store.models import SpecVersion, User
+from quotaflow.services.uow import Context, unit_of_work
+from quotaflow.store import spec_queries
+from quotaflow.store.models import User
 
 #: The largest configuration bundle a page or the API accepts.
 MAX_BUNDLE_BYTES = 5 * 1024 * 1024
@@ -92,7 +92,7 @@ class ImportedSpec:
     version: int
 
 
-def export_bundle(session: Session) -> dict[str, Any]:
+def export_bundle(ctx: Context) -> dict[str, Any]:
     """Every active spec of a registered kind with its content, version number and hash.
 
     Specs of kinds nobody registers cannot be validated on import, so they stay out.
@@ -104,7 +104,7 @@ def export_bundle(session: Session) -> dict[str, Any]:
         "exported_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "specs": [{"kind": s.kind, "key": s.key, "version": s.version,
                    "content_hash": s.content_hash, "content": s.content}
-                  for s in specs.active_versions(session) if s.kind in known],
+                  for s in specs.active_versions(ctx.session) if s.kind in known],
     }
 
 
@@ -232,9 +232,7 @@ def _apply(session: Session, item: dict[str, Any], actor: User | None,
     if active is not None and active.content_hash == digest:
         return ImportedSpec(kind, key, "unchanged", active.version)
     # Versions are immutable, so an earlier version with this very content is reused.
-    same = session.scalar(select(SpecVersion).where(
-        SpecVersion.kind == kind, SpecVersion.key == key, SpecVersion.content_hash == digest)
-        .order_by(SpecVersion.version.desc()).limit(1))
+    same = spec_queries.latest_with_hash(session, kind, key, digest)
     action = "activated"
     if same is None:
         same = specs.stage_version(session, kind, key, content, actor, IMPORT_NOTE, remote_addr)

@@ -38,8 +38,9 @@ from quotaflow.services import audit, specs
 from quotaflow.services import plans as plan_service
 from quotaflow.services.access import UNIT_PERMISSIONS
 from quotaflow.services.plan_data import PlanError
-from quotaflow.services.uow import unit_of_work
+from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.store import confirmation_queries as cq
+from quotaflow.store import plan_queries
 from quotaflow.store.confirmation_models import Appeal, ConfirmationGroup, ConfirmationItem
 from quotaflow.store.models import OrgUnit, Plan, SpecVersion, User, utcnow
 
@@ -838,12 +839,13 @@ class MyItem:
     open_appeal: Appeal | None
 
 
-def my_items(session: Session, user: User) -> list[MyItem]:
+def my_items(ctx: Context, user: User) -> list[MyItem]:
     """Items waiting for ``user``'s answer (or with an open appeal of theirs)."""
+    session = ctx.session
     headed = cq.headed_units(session, user.id, CONFIRM_ROLES)
     if not headed:
         return []
-    units = cq.units_by_id(session, headed)
+    units = plan_queries.units_by_ids(session, headed)
     paths = [u.path for u in units.values()]
     candidates = cq.open_items_in(session, paths, OPEN_ITEM_STATUSES)
     heads = acting_heads_map(session, [i.unit for i in candidates])

@@ -25,6 +25,11 @@ def my_item(ctx: Context, item_id: int) -> ConfirmationItem:
     return found
 
 
+def appeal_bounds(ctx: Context, item: ConfirmationItem) -> confirmation.AppealBounds:
+    """The range an appeal of ``item`` may ask for now (see :func:`confirmation.appeal_bounds`)."""
+    return confirmation.appeal_bounds(ctx.session, item)
+
+
 def item_for_unit(ctx: Context, period_id: int, unit_id: int) -> ConfirmationItem | None:
     return confirmation_queries.item_for_unit(ctx.session, period_id, unit_id)
 

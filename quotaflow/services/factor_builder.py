@@ -20,6 +20,7 @@ from quotaflow.rules import CompiledExpression, ExpressionError, compile_express
 from quotaflow.services import specs
 from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
+from quotaflow.store import spec_queries
 from quotaflow.store.models import Period, SpecVersion, User
 
 MODEL_KEY = "default"
@@ -54,7 +55,7 @@ def latest_model(session: Session) -> SpecVersion | None:
     """What the builder edits: the newest draft saved after the active version (drafts
     build on each other), else the active version. Retired versions are history."""
     active = active_model(session)
-    for version in specs.versions(session, specs.FACTOR_MODEL_KIND, MODEL_KEY):
+    for version in spec_queries.versions(session, specs.FACTOR_MODEL_KIND, MODEL_KEY):
         if version.status == "draft" and (active is None or version.version > active.version):
             return version
     return active

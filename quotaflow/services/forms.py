@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,11 +23,10 @@ from quotaflow.messages import _l
 from quotaflow.services import audit, specs
 from quotaflow.services.access import Principal
 from quotaflow.services.org import set_attributes
-from quotaflow.services.uow import unit_of_work
+from quotaflow.services.uow import Context, unit_of_work
+from quotaflow.store import queries, spec_queries
 from quotaflow.store.models import (
-    AttributeValue,
     FormSubmission,
-    OrgLevel,
     OrgUnit,
     Period,
     SpecVersion,
@@ -102,10 +100,7 @@ class UnitProgress:
 
 
 def latest_form(session: Session) -> SpecVersion | None:
-    return session.scalar(
-        select(SpecVersion).where(SpecVersion.kind == FORM_KIND, SpecVersion.key == INPUTS_FORM_KEY)
-        .order_by(SpecVersion.version.desc()).limit(1)
-    )
+    return spec_queries.latest(session, FORM_KIND, INPUTS_FORM_KEY)
 
 
 def ensure_inputs_form(session: Session) -> SpecVersion | None:
@@ -151,51 +146,27 @@ def unit_roles(principal: Principal, unit: OrgUnit) -> frozenset[str]:
     return principal.roles_at(unit.path)
 
 
-def collect_progress(session: Session, principal: Principal, period: Period,
+def collect_progress(ctx: Context, principal: Principal, period: Period,
                      form_spec: Mapping[str, Any]) -> list[UnitProgress]:
     """The units the user collects inputs for, with how many form fields each has filled."""
     grants = _collect_grants(principal)
     if not grants:
         return []
-    scope = or_(*(
-        and_(OrgUnit.path.startswith(path, autoescape=True),
-             OrgLevel.key.in_(levels) if levels is not None else true())
-        for path, levels in grants
-    ))
     schema = form_spec["schema"]
     names = list(schema["properties"])
     required = [n for n in schema.get("required", []) if n in names]
-    counts = (
-        select(
-            AttributeValue.unit_id.label("unit_id"),
-            func.count().label("filled"),
-            func.sum(case((AttributeValue.name.in_(required), 1), else_=0)).label("req"),
-        )
-        .where(AttributeValue.period_id == period.id, AttributeValue.name.in_(names))
-        .group_by(AttributeValue.unit_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(OrgUnit, func.coalesce(counts.c.filled, 0), func.coalesce(counts.c.req, 0))
-        .join(OrgLevel, OrgLevel.depth == OrgUnit.depth)
-        .outerjoin(counts, counts.c.unit_id == OrgUnit.id)
-        .where(scope, OrgUnit.active.is_(True))
-        .order_by(OrgUnit.depth, OrgUnit.code)
-    ).all()
+    rows = queries.filled_counts(ctx.session, period.id, grants, names, required)
     return [UnitProgress(unit, int(filled), len(names), len(required) - int(req))
             for unit, filled, req in rows]
 
 
-def current_inputs(session: Session, form_spec: Mapping[str, Any], unit: OrgUnit,
+def current_inputs(ctx: Context, form_spec: Mapping[str, Any], unit: OrgUnit,
                    period: Period) -> dict[str, Any]:
     """The unit's stored inputs as the form's typed values (ints, bools, floats)."""
     props = form_spec["schema"]["properties"]
-    stored = session.execute(
-        select(AttributeValue.name, AttributeValue.value).where(
-            AttributeValue.unit_id == unit.id, AttributeValue.period_id == period.id,
-            AttributeValue.name.in_(list(props)))
-    ).all()
-    return {name: _typed(props[name].get("type"), value) for name, value in stored}
+    stored = queries.unit_attributes(ctx.session, unit.id, period.id)
+    return {name: _typed(props[name].get("type"), value) for name, value in stored.items()
+            if name in props}
 
 
 def _typed(kind: Any, value: float) -> Any:

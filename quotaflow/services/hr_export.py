@@ -22,7 +22,6 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from quotaflow import messages
@@ -30,9 +29,10 @@ from quotaflow.errors import QuotaFlowError, code_kinds
 from quotaflow.messages import _l
 from quotaflow.services import export_writer
 from quotaflow.services.export_writer import csv_bytes
-from quotaflow.store.letter_models import CommitmentLetter
-from quotaflow.store.models import OrgLevel, OrgUnit, Period, Plan, PlanUnit
-from quotaflow.store.queries import in_paths, period_by_code
+from quotaflow.services.uow import Context
+from quotaflow.store import confirmation_queries, letter_queries, plan_queries, queries
+from quotaflow.store.models import OrgLevel, Period, Plan
+from quotaflow.store.queries import period_by_code
 
 FORMATS = ("csv", "xlsx")
 MIMETYPES = {
@@ -96,11 +96,9 @@ class HrExport:
         return f"hr-targets-{self.period.code}-plan{self.plan.number}.{fmt}"
 
 
-def latest_published_plan(session: Session, period: Period) -> Plan | None:
+def latest_published_plan(ctx: Context, period: Period) -> Plan | None:
     """The period's published plan with the highest number (None if none is published)."""
-    return session.scalar(select(Plan).where(Plan.period_id == period.id,
-                                             Plan.status == "published")
-                          .order_by(Plan.number.desc()).limit(1))
+    return confirmation_queries.published_plan(ctx.session, period.id)
 
 
 @dataclass(frozen=True)
@@ -110,21 +108,16 @@ class ExportSummary:
     target_total: int
 
 
-def summary(session: Session, plan: Plan, paths: Sequence[str] | None = None) -> ExportSummary:
+def summary(ctx: Context, plan: Plan, paths: Sequence[str] | None = None) -> ExportSummary:
     """How many people the export of ``plan`` holds inside ``paths`` and their total target."""
-    person_depth = session.scalar(select(func.max(OrgLevel.depth)))
-    stmt = (select(func.count(), func.coalesce(func.sum(PlanUnit.target), 0))
-            .select_from(PlanUnit).join(OrgUnit, OrgUnit.id == PlanUnit.unit_id)
-            .where(PlanUnit.plan_id == plan.id, OrgUnit.depth == person_depth))
-    if paths is not None:
-        stmt = stmt.where(in_paths(paths))
-    people, total = session.execute(stmt).one()
-    return ExportSummary(plan=plan, people=int(people), target_total=int(total))
+    session = ctx.session
+    people, total = plan_queries.depth_total(session, plan.id, queries.person_depth(session), paths)
+    return ExportSummary(plan=plan, people=people, target_total=total)
 
 
 def _middle_levels(session: Session) -> tuple[int | None, list[OrgLevel]]:
     """The person depth and the levels between the company and the person, nearest first."""
-    levels = list(session.scalars(select(OrgLevel).order_by(OrgLevel.depth)))
+    levels = queries.levels(session)
     if not levels:
         return None, []
     person_depth = levels[-1].depth
@@ -139,20 +132,16 @@ def _header(middle: Sequence[OrgLevel], zh: bool, texts: HrExportTexts) -> list[
     return [*header, texts.target, texts.period, texts.plan, texts.letter]
 
 
-def export_header(session: Session, *, lang: str, texts: HrExportTexts | None = None
+def export_header(ctx: Context, *, lang: str, texts: HrExportTexts | None = None
                   ) -> list[str]:
     """The export's column headings in ``lang``."""
-    return _header(_middle_levels(session)[1], lang.startswith("zh"), texts or HrExportTexts())
+    return _header(_middle_levels(ctx.session)[1], lang.startswith("zh"), texts or HrExportTexts())
 
 
 def _letter_states(session: Session, period: Period, targets: Mapping[int, int]
                    ) -> dict[int, str]:
     """unit id -> state of the person's current letter in ``period``."""
-    rows = session.execute(
-        select(CommitmentLetter.unit_id, CommitmentLetter.status, CommitmentLetter.content)
-        .join(Plan, Plan.id == CommitmentLetter.plan_id)
-        .where(Plan.period_id == period.id, CommitmentLetter.superseded_by_id.is_(None),
-               CommitmentLetter.status != "superseded"))
+    rows = letter_queries.current_states(session, period.id)
     states: dict[int, str] = {}
     for unit_id, status, content in rows:
         if unit_id not in targets:
@@ -163,38 +152,32 @@ def _letter_states(session: Session, period: Period, targets: Mapping[int, int]
     return states
 
 
-def build_export(session: Session, period_code: str, *, lang: str,
+def build_export(ctx: Context, period_code: str, *, lang: str,
                  texts: HrExportTexts | None = None,
                  paths: Sequence[str] | None = None) -> HrExport:
     """The rows of the export for ``period_code`` in ``lang`` ("zh" or "en"), narrowed to
     the subtrees ``paths`` (None: the whole company)."""
+    session = ctx.session
     texts = texts or HrExportTexts()
     zh = lang.startswith("zh")
     period = period_by_code(session, period_code)
     if period is None:
         raise HrExportError("unknown_period", period=period_code)
-    plan = latest_published_plan(session, period)
+    plan = latest_published_plan(ctx, period)
     if plan is None:
         raise HrExportError("no_published_plan", period=period.code)
     person_depth, middle = _middle_levels(session)
     if person_depth is None:
         raise HrExportError("no_levels")
 
-    stmt = (select(OrgUnit.id, OrgUnit.code, OrgUnit.name_en, OrgUnit.name_zh, OrgUnit.path,
-                   PlanUnit.target)
-            .join(PlanUnit, PlanUnit.unit_id == OrgUnit.id)
-            .where(PlanUnit.plan_id == plan.id, OrgUnit.depth == person_depth))
-    if paths is not None:
-        stmt = stmt.where(in_paths(paths))
-    people = session.execute(stmt).all()
+    people = plan_queries.depth_rows(session, plan.id, person_depth, paths)
 
     def ancestor_ids(path: str) -> list[int]:
         return [int(part) for part in path.strip("/").split("/") if part]
 
     wanted = {ids[lv.depth] for p in people for ids in [ancestor_ids(p.path)]
               for lv in middle if lv.depth < len(ids)}
-    ancestors = {u.id: u for u in session.scalars(select(OrgUnit).where(OrgUnit.id.in_(wanted)))
-                 } if wanted else {}
+    ancestors = plan_queries.units_by_ids(session, sorted(wanted))
     targets = {p.id: int(p.target) for p in people}
     states = _letter_states(session, period, targets)
 

@@ -20,9 +20,9 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from sqlalchemy import event, func, inspect, select
+from sqlalchemy import event, inspect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from quotaflow import messages
 from quotaflow.errors import QuotaFlowError, code_kinds
@@ -30,15 +30,13 @@ from quotaflow.messages import _l
 from quotaflow.services import audit, specs, tracking
 from quotaflow.services.plans import plan_explanation
 from quotaflow.services.uow import Context, unit_of_work
+from quotaflow.store import confirmation_queries, letter_queries, queries
 from quotaflow.store.guards import ImmutableRecordError
 from quotaflow.store.letter_models import CommitmentLetter, LetterSignature
 from quotaflow.store.models import (
-    OrgLevel,
     OrgUnit,
     Period,
     Plan,
-    PlanUnit,
-    RoleGrant,
     SpecVersion,
     User,
     utcnow,
@@ -243,7 +241,7 @@ def verify(letter: CommitmentLetter) -> bool:
 
 
 def person_user(session: Session, unit_id: int) -> User | None:
-    return session.scalar(select(User).where(User.person_unit_id == unit_id))
+    return queries.person_user(session, unit_id)
 
 
 def _person_json(user: User | None) -> dict[str, Any] | None:
@@ -296,21 +294,14 @@ def build_content(session: Session, plan: Plan, unit: OrgUnit, version: int,
 
 # -- queries ---------------------------------------------------------------------------
 
-def _person_depth(session: Session) -> int | None:
-    return session.scalar(select(func.max(OrgLevel.depth)))
-
-
 def current_letter(session: Session, unit_id: int) -> CommitmentLetter | None:
     """The unit's latest card (the one to sign), whatever its status."""
-    return session.scalar(select(CommitmentLetter).where(CommitmentLetter.unit_id == unit_id)
-                          .order_by(CommitmentLetter.version.desc()).limit(1))
+    return letter_queries.current_letter(session, unit_id)
 
 
 def letter_history(session: Session, unit_id: int) -> list[CommitmentLetter]:
     """Every card of the unit, latest first."""
-    return list(session.scalars(select(CommitmentLetter)
-                                .where(CommitmentLetter.unit_id == unit_id)
-                                .order_by(CommitmentLetter.version.desc())))
+    return letter_queries.letter_history(session, unit_id)
 
 
 def letters_in_scope(session: Session, paths: Sequence[str], *, limit: int = 500
@@ -318,13 +309,7 @@ def letters_in_scope(session: Session, paths: Sequence[str], *, limit: int = 500
     """The current card of every person inside ``paths`` (subtree roots), by unit code."""
     if not paths:
         return []
-    from quotaflow.store.queries import in_paths
-
-    stmt = (select(CommitmentLetter).join(OrgUnit, OrgUnit.id == CommitmentLetter.unit_id)
-            .options(selectinload(CommitmentLetter.unit))
-            .where(CommitmentLetter.superseded_by_id.is_(None), in_paths(paths))
-            .order_by(OrgUnit.code).limit(limit))
-    return list(session.scalars(stmt))
+    return letter_queries.letters_in_scope(session, paths, limit=limit)
 
 
 def _ancestor_ids(unit: OrgUnit) -> list[int]:
@@ -336,11 +321,7 @@ def managers_of(session: Session, unit: OrgUnit) -> list[User]:
     ids = _ancestor_ids(unit)
     if not ids:
         return []
-    stmt = (select(User).join(RoleGrant, RoleGrant.user_id == User.id)
-            .where(RoleGrant.role == MANAGER_ROLE, RoleGrant.unit_id.in_(ids), User.active,
-                   User.person_unit_id.is_distinct_from(unit.id))
-            .distinct().order_by(User.username))
-    return list(session.scalars(stmt))
+    return queries.grantees(session, MANAGER_ROLE, ids, except_person_unit=unit.id)
 
 
 def can_countersign(session: Session, letter: CommitmentLetter, user: User) -> bool:
@@ -402,14 +383,6 @@ def _issue_one(session: Session, plan: Plan, unit: OrgUnit, actor: User | None,
     return letter
 
 
-def _plan_targets(session: Session, plan_id: int, unit_ids: Sequence[int]) -> dict[int, int]:
-    if not unit_ids:
-        return {}
-    return {int(u): int(t) for u, t in session.execute(
-        select(PlanUnit.unit_id, PlanUnit.target).where(
-            PlanUnit.plan_id == plan_id, PlanUnit.unit_id.in_(list(unit_ids))))}
-
-
 def _current_in_period(session: Session, period_id: int, unit_ids: Sequence[int]
                        ) -> dict[int, CommitmentLetter]:
     """Unit id -> its current card (not replaced) for a plan of ``period_id``. Cards of
@@ -418,12 +391,7 @@ def _current_in_period(session: Session, period_id: int, unit_ids: Sequence[int]
     if not unit_ids:
         return {}
     out: dict[int, CommitmentLetter] = {}
-    for letter in session.scalars(
-            select(CommitmentLetter).join(Plan, Plan.id == CommitmentLetter.plan_id)
-            .where(Plan.period_id == period_id, CommitmentLetter.unit_id.in_(list(unit_ids)),
-                   CommitmentLetter.superseded_by_id.is_(None))
-            .order_by(CommitmentLetter.version.desc())
-            .with_for_update(of=CommitmentLetter)):  # a sign waits, then sees the successor
+    for letter in letter_queries.current_in_period_locked(session, period_id, unit_ids):
         out.setdefault(letter.unit_id, letter)
     return out
 
@@ -438,22 +406,16 @@ def issue_letters(session: Session, plan: Plan, unit_ids: Sequence[int],
     asks for no new signature). Otherwise a new card: the person's older card of the
     period is superseded (a signed one keeps its signatures and points at the new card);
     cards of other periods are left alone. Adds to the caller's transaction (no commit)."""
-    depth = _person_depth(session)
+    depth = queries.person_depth(session)
     wanted = sorted(set(unit_ids))
     if not wanted:
         return []
-    units = list(session.scalars(select(OrgUnit).where(OrgUnit.id.in_(wanted),
-                                                       OrgUnit.depth == depth)
-                                 .order_by(OrgUnit.code)))
+    units = queries.person_units(session, wanted, depth)
     ids = [u.id for u in units]
-    existing = {letter.unit_id: letter for letter in session.scalars(
-        select(CommitmentLetter).where(CommitmentLetter.plan_id == plan.id,
-                                       CommitmentLetter.unit_id.in_(ids)))}
-    targets = _plan_targets(session, plan.id, ids)
+    existing = letter_queries.plan_letters(session, plan.id, ids)
+    targets = confirmation_queries.plan_targets(session, plan.id, ids)
     current = _current_in_period(session, plan.period_id, ids)
-    versions = dict(session.execute(
-        select(CommitmentLetter.unit_id, func.max(CommitmentLetter.version))
-        .where(CommitmentLetter.unit_id.in_(ids)).group_by(CommitmentLetter.unit_id)).all())
+    versions = letter_queries.latest_versions(session, ids)
     out = []
     for unit in units:
         if unit.id in existing:
@@ -476,12 +438,8 @@ def supersede_for_plan(session: Session, new_plan: Plan, actor: User | None
     """For every person whose current card (same period, another plan) shows a target
     other than theirs in ``new_plan``: a new card to sign again; the old one is marked
     superseded (a signed one keeps its signatures). Returns the new cards."""
-    rows = session.execute(
-        select(CommitmentLetter.unit_id, CommitmentLetter.content)
-        .join(Plan, Plan.id == CommitmentLetter.plan_id)
-        .where(Plan.period_id == new_plan.period_id, Plan.id != new_plan.id,
-               CommitmentLetter.superseded_by_id.is_(None))).all()
-    targets = _plan_targets(session, new_plan.id, sorted({int(u) for u, _ in rows}))
+    rows = letter_queries.current_contents_of_other_plans(session, new_plan.period_id, new_plan.id)
+    targets = confirmation_queries.plan_targets(session, new_plan.id, sorted({int(u) for u, _ in rows}))
     changed = sorted({int(u) for u, content in rows
                       if int(u) in targets and targets[int(u)] != int(content["target"])})
     return issue_letters(session, new_plan, changed, actor)

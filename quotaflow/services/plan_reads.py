@@ -11,11 +11,13 @@ both read plans through these functions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from quotaflow.errors import NotFound
+from quotaflow.services import plans as plan_service
 from quotaflow.services.access import Principal
 from quotaflow.services.uow import Context
-from quotaflow.store import confirmation_queries, plan_queries, queries
+from quotaflow.store import confirmation_queries, plan_queries, queries, spec_queries
 from quotaflow.store.models import OrgUnit, Period, Plan, PlanUnit, SpecVersion
 
 #: Who sees draft plans (the system, acting without a principal, does too).
@@ -66,12 +68,27 @@ def plan_rows(ctx: Context, plan: Plan, parent: OrgUnit) -> list[tuple[PlanUnit,
     return plan_queries.plan_rows(ctx.session, plan.id, parent_id=parent.id)
 
 
+def root(ctx: Context, plan: Plan) -> OrgUnit | None:
+    """The unit at the top of the plan (the company)."""
+    return plan_service.plan_root(ctx.session, plan)
+
+
+def scope_rows(ctx: Context, plan: Plan, paths: Sequence[str]) -> list[tuple[PlanUnit, OrgUnit]]:
+    """The rows a plan page opens with (see :func:`plans.scope_rows`)."""
+    return plan_service.scope_rows(ctx.session, plan, paths)
+
+
+def explanation(ctx: Context, plan: Plan, unit: OrgUnit) -> dict[str, Any]:
+    """How the unit's target in ``plan`` adds up (raises PlanError for a unit not in it)."""
+    return plan_service.plan_explanation(ctx.session, plan, unit)
+
+
 def units_by_ids(ctx: Context, ids: Sequence[int]) -> dict[int, OrgUnit]:
     return plan_queries.units_by_ids(ctx.session, ids)
 
 
 def factor_model_versions(ctx: Context) -> list[SpecVersion]:
-    return plan_queries.factor_model_versions(ctx.session)
+    return spec_queries.factor_model_versions(ctx.session)
 
 
 def last_year_company_result(ctx: Context, period: Period, metric: str = "sales"

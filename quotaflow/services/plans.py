@@ -532,12 +532,13 @@ def plan_root(session: Session, plan: Plan) -> OrgUnit | None:
     return rows[0][1] if rows else None
 
 
-def summary_for_scope(session: Session, plan: Plan, paths: Sequence[str]) -> dict[str, Any]:
+def summary_for_scope(ctx: Context, plan: Plan, paths: Sequence[str]) -> dict[str, Any]:
     """A plan's summary as a user with read scope ``paths`` may see it.
 
     Plan-level risks name units anywhere in the company, so only users who can read
     the plan's root see them; infeasibilities are kept for the units in scope.
     """
+    session = ctx.session
     summary = dict(plan.summary or {})
     root = plan_root(session, plan)
     if root is not None and in_scope(root.path, paths):
@@ -573,9 +574,10 @@ def scope_rows(session: Session, plan: Plan, paths: Sequence[str]
     return rows
 
 
-def unit_records(session: Session, plan: Plan, paths: Sequence[str], *, offset: int = 0,
+def unit_records(ctx: Context, plan: Plan, paths: Sequence[str], *, offset: int = 0,
                  limit: int | None = None) -> list[dict[str, Any]]:
     """The plan's rows inside ``paths`` as plain records, in tree order (API, export)."""
+    session = ctx.session
     keys = [f["key"] for f in plan.model_version.content["factors"]]
     levels = {level.depth: level.key for level in q.levels(session)}
     out = []
@@ -607,12 +609,13 @@ class UnitRow:
     risks: list[dict[str, Any]] = field(default_factory=list)
 
 
-def plan_table(session: Session, plan: Plan, rows: Sequence[tuple[PlanUnit, OrgUnit]]
+def plan_table(ctx: Context, plan: Plan, rows: Sequence[tuple[PlanUnit, OrgUnit]]
                ) -> tuple[list[MetricColumn], list[UnitRow]]:
     """Rows of a plan with share of parent and the pinned risk rules' derived columns
     (capacity, load, growth in the demo), evaluated on the period's inputs now."""
     if not rows:
         return [], []
+    session = ctx.session
     model = _pinned_model(plan)
     rules = compile_risks(plan_risks_content(session, plan), model)
     metrics = metric_columns(rules)
@@ -720,11 +723,12 @@ class ImpactPreview:
     new_factors: list[str]
 
 
-def impact_preview(session: Session, draft: SpecVersion | Mapping[str, Any], plan: Plan
+def impact_preview(ctx: Context, draft: SpecVersion | Mapping[str, Any], plan: Plan
                    ) -> ImpactPreview:
     """``plan`` recomputed under ``draft`` (a spec version or a model document): the same
     period's current data, the same scenario (from the plan's pinned presets) and total.
     Old targets are the plan's stored ones."""
+    session = ctx.session
     content = draft.content if isinstance(draft, SpecVersion) else draft
     model = compile_model(content)
     presets_version = pq.spec_version(session, plan.presets_version_id)

@@ -9,7 +9,6 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from quotaflow.services import audit, spec_kinds, specs, tracking
@@ -17,13 +16,11 @@ from quotaflow.services.auth import hash_password
 from quotaflow.services.uow import unit_of_work
 from quotaflow.store import queries
 from quotaflow.store.models import (
-    AttributeValue,
     OrgLevel,
     OrgUnit,
     Period,
     PeriodWeek,
     RoleGrant,
-    UnitResult,
     User,
 )
 
@@ -81,7 +78,7 @@ def load_demo(session: Session, seed_dir: Path = SEED_DIR, password: str | None 
     The password is generated unless given; it is for the demo only.
     """
     with unit_of_work(session):
-        if session.scalar(select(func.count()).select_from(OrgUnit)):
+        if queries.unit_count(session):
             raise SeedError("the database already holds an organisation; seed only an empty one")
         company = json.loads((seed_dir / "company.json").read_text(encoding="utf-8"))
         password = password or secrets.token_urlsafe(9)
@@ -108,7 +105,7 @@ def load_demo(session: Session, seed_dir: Path = SEED_DIR, password: str | None 
              "metric": "sales", "value": float(r["sales"])}
             for r in _read_csv(seed_dir / "history.csv")
         ]
-        session.execute(insert(UnitResult), history)
+        queries.add_result_rows(session, history)
         logins = _load_users(session, _read_csv(seed_dir / "users.csv"), units, password)
         for filename, (kind, key) in SEED_SPECS.items():
             content = json.loads((seed_dir / "specs" / filename).read_text(encoding="utf-8"))
@@ -160,7 +157,7 @@ def _load_attributes(session: Session, rows: list[dict[str, str]], units: dict[s
             if name in NON_ATTRIBUTE_COLUMNS or raw == "":
                 continue
             values.append({"period_id": period_id, "unit_id": unit_id, "name": name, "value": float(raw)})
-    session.execute(insert(AttributeValue), values)
+    queries.add_attribute_rows(session, values)
 
 
 def _load_users(session: Session, rows: list[dict[str, str]], units: dict[str, OrgUnit],

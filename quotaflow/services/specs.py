@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from quotaflow import messages
@@ -22,7 +21,8 @@ from quotaflow.messages import _l
 from quotaflow.rules import FactorModel, SpecError, SpecIssue, load_model
 from quotaflow.rules.specs import pointer
 from quotaflow.services import audit, spec_kinds
-from quotaflow.services.uow import unit_of_work
+from quotaflow.services.uow import Context, unit_of_work
+from quotaflow.store import spec_queries
 from quotaflow.store.models import SpecVersion, User
 
 FACTOR_MODEL_KIND = spec_kinds.FACTOR_MODEL
@@ -38,9 +38,7 @@ def create_version(
     session: Session, kind: str, key: str, content: Any, author: User | None, note: str | None = None
 ) -> SpecVersion:
     """Append the next version of a spec as a draft (the caller commits)."""
-    latest = session.scalar(
-        select(func.max(SpecVersion.version)).where(SpecVersion.kind == kind, SpecVersion.key == key)
-    )
+    latest = spec_queries.latest_number(session, kind, key)
     spec = SpecVersion(
         kind=kind, key=key, version=(latest or 0) + 1, content=content,
         content_hash=content_hash(content), author=author, status="draft", note=note,
@@ -54,14 +52,11 @@ def create_version(
 
 def activate(session: Session, spec: SpecVersion, actor: User | None) -> None:
     """Make ``spec`` the active version of its key, retiring the previous one."""
-    previous = session.scalar(
-        select(SpecVersion).where(SpecVersion.kind == spec.kind, SpecVersion.key == spec.key,
-                                  SpecVersion.status == "active")
-    )
+    previous = spec_queries.active(session, spec.kind, spec.key)
     if previous is spec:
         return
     if previous is not None:
-        session.execute(update(SpecVersion).where(SpecVersion.id == previous.id).values(status="retired"))
+        spec_queries.retire(session, previous.id)
         session.expire(previous)
     # Flush the retirement first so the one-active unique index never sees two.
     session.flush()
@@ -72,19 +67,18 @@ def activate(session: Session, spec: SpecVersion, actor: User | None) -> None:
 
 
 def active_version(session: Session, kind: str, key: str) -> SpecVersion | None:
-    return session.scalar(
-        select(SpecVersion).where(SpecVersion.kind == kind, SpecVersion.key == key,
-                                  SpecVersion.status == "active")
-    )
+    return spec_queries.active(session, kind, key)
 
 
-def field_labels(session: Session) -> dict[str, dict[str, str]]:
+def active_spec(ctx: Context, kind: str, key: str) -> SpecVersion | None:
+    """The active version of ``kind``/``key`` (pages and the API)."""
+    return spec_queries.active(ctx.session, kind, key)
+
+
+def field_labels(ctx: Context) -> dict[str, dict[str, str]]:
     """Labels of input fields from the active factor models: name -> {"en": .., "zh": ..}."""
     labels: dict[str, dict[str, str]] = {}
-    specs = session.scalars(
-        select(SpecVersion).where(SpecVersion.kind == FACTOR_MODEL_KIND, SpecVersion.status == "active")
-    )
-    for spec in specs:
+    for spec in spec_queries.active_of_kind(ctx.session, FACTOR_MODEL_KIND):
         for field in spec.content.get("fields", []):
             name = field.get("name")
             if name:
@@ -162,9 +156,7 @@ class ModelResolver:
 
     def _available(self, key: str) -> bool:
         if self._active_keys is None:
-            self._active_keys = set(self.session.scalars(
-                select(SpecVersion.key).where(SpecVersion.kind == FACTOR_MODEL_KIND,
-                                              SpecVersion.status == "active")))
+            self._active_keys = spec_queries.active_keys(self.session, FACTOR_MODEL_KIND)
         return key in self.overrides or key in self._active_keys
 
     def key_for(self, spec_key: str) -> str:
@@ -208,26 +200,22 @@ def validate_content(session: Session, kind: str, key: str, content: Any,
 
 
 def latest_version(session: Session, kind: str, key: str) -> SpecVersion | None:
-    return session.scalar(select(SpecVersion).where(SpecVersion.kind == kind, SpecVersion.key == key)
-                          .order_by(SpecVersion.version.desc()).limit(1))
+    return spec_queries.latest(session, kind, key)
 
 
 def get_version(session: Session, kind: str, key: str, version: int) -> SpecVersion | None:
-    return session.scalar(select(SpecVersion).where(SpecVersion.kind == kind, SpecVersion.key == key,
-                                                    SpecVersion.version == version))
+    return spec_queries.version(session, kind, key, version)
 
 
-def versions(session: Session, kind: str, key: str) -> list[SpecVersion]:
+def versions(ctx: Context, kind: str, key: str) -> list[SpecVersion]:
     """All versions of one spec, newest first."""
-    return list(session.scalars(select(SpecVersion).where(SpecVersion.kind == kind,
-                                                          SpecVersion.key == key)
-                                .order_by(SpecVersion.version.desc())))
+    return spec_queries.versions(ctx.session, kind, key)
 
 
 def active_versions(session: Session) -> list[SpecVersion]:
     """Every active version, in dependency order of kinds, then by key."""
     order = {k.name: i for i, k in enumerate(spec_kinds.kinds())}
-    found = session.scalars(select(SpecVersion).where(SpecVersion.status == "active"))
+    found = spec_queries.all_active(session)
     return sorted(found, key=lambda s: (order.get(s.kind, len(order)), s.kind, s.key))
 
 
@@ -242,11 +230,10 @@ class SpecSummary:
     active: SpecVersion | None
 
 
-def summaries(session: Session) -> list[SpecSummary]:
+def summaries(ctx: Context) -> list[SpecSummary]:
     """Every kind/key that has versions, in dependency order of kinds, then by key."""
-    rows = session.execute(select(SpecVersion.kind, SpecVersion.key, func.count(),
-                                  func.max(SpecVersion.version))
-                           .group_by(SpecVersion.kind, SpecVersion.key)).all()
+    session = ctx.session
+    rows = spec_queries.version_counts(session)
     active = {(s.kind, s.key): s for s in active_versions(session)}
     order = {k.name: i for i, k in enumerate(spec_kinds.kinds())}
     out = [SpecSummary(kind, key, count, latest, active.get((kind, key)))
@@ -259,9 +246,7 @@ def stage_version(session: Session, kind: str, key: str, content: Any, author: U
     """Append a new draft version (already validated) in the caller's transaction."""
     # A private copy: the version must not change when the caller's dict does later.
     content = json.loads(json.dumps(content, ensure_ascii=False))
-    latest = session.scalar(
-        select(func.max(SpecVersion.version)).where(SpecVersion.kind == kind, SpecVersion.key == key)
-    )
+    latest = spec_queries.latest_number(session, kind, key)
     spec = SpecVersion(
         kind=kind, key=key, version=(latest or 0) + 1, content=content,
         content_hash=content_hash(content), author=author, status="draft", note=note or None,
@@ -280,9 +265,7 @@ def activation_problems(session: Session, spec: SpecVersion) -> list[SpecProblem
     problems = [SpecProblem(spec.kind, spec.key, issue)
                 for issue in validate_content(session, spec.kind, spec.key, spec.content, resolver)]
     for dependent_kind in spec_kinds.dependents(spec.kind):
-        for other in session.scalars(select(SpecVersion).where(
-                SpecVersion.kind == dependent_kind.name, SpecVersion.status == "active")
-                .order_by(SpecVersion.key)):
+        for other in spec_queries.active_of_kind(session, dependent_kind.name):
             if resolver.key_for(other.key) != spec.key:
                 continue  # checked against another model, unaffected
             problems += [SpecProblem(other.kind, other.key, issue)

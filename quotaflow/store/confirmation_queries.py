@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session, aliased, joinedload
 
 from quotaflow.store.confirmation_models import Appeal, ConfirmationGroup, ConfirmationItem
 from quotaflow.store.models import OrgUnit, Period, Plan, PlanUnit, RoleGrant, User
-from quotaflow.store.plan_queries import units_by_ids
 from quotaflow.store.queries import in_paths
 
 
@@ -179,10 +178,6 @@ def plan_tree(session: Session, plan_id: int) -> list[tuple[int, int | None, str
     return [(int(u), p, path, int(t)) for u, p, path, t in rows]
 
 
-#: Units by id: the org aggregate's query (one query, not a copy of it).
-units_by_id = units_by_ids
-
-
 def open_items_in(session: Session, paths: Sequence[str], statuses: Sequence[str]
                   ) -> list[ConfirmationItem]:
     """Items of open groups for units inside ``paths`` in these statuses, tree order."""
@@ -194,35 +189,6 @@ def open_items_in(session: Session, paths: Sequence[str], statuses: Sequence[str
         .options(joinedload(ConfirmationItem.unit),
                  joinedload(ConfirmationItem.group).joinedload(ConfirmationGroup.period))
         .order_by(ConfirmationGroup.period_id.desc(), OrgUnit.path)))
-
-
-def letter_counts(session: Session, period_id: int, plan_id: int | None) -> dict[str, Any]:
-    """Commitment letters of a period: people in the plan, current letters by status,
-    and when the last signature of a current letter was made."""
-    from quotaflow.store.letter_models import CommitmentLetter, LetterSignature
-
-    out: dict[str, Any] = {"people": 0, "issued": 0, "signed": 0, "countersigned": 0,
-                           "last_signed_at": None}
-    if plan_id is None:
-        return out
-    deepest = session.scalar(select(func.max(OrgUnit.depth)).join(
-        PlanUnit, PlanUnit.unit_id == OrgUnit.id).where(PlanUnit.plan_id == plan_id))
-    out["people"] = session.scalar(select(func.count()).select_from(PlanUnit).join(
-        OrgUnit, OrgUnit.id == PlanUnit.unit_id).where(PlanUnit.plan_id == plan_id,
-                                                       OrgUnit.depth == deepest)) or 0
-    current = (select(CommitmentLetter.id, CommitmentLetter.status)
-               .join(Plan, Plan.id == CommitmentLetter.plan_id)
-               .where(Plan.period_id == period_id, CommitmentLetter.superseded_by_id.is_(None),
-                      CommitmentLetter.status != "superseded"))
-    ids = []
-    for letter_id, status in session.execute(current):
-        ids.append(letter_id)
-        if status in out:
-            out[status] += 1
-    if ids:
-        out["last_signed_at"] = session.scalar(select(func.max(LetterSignature.signed_at))
-                                               .where(LetterSignature.letter_id.in_(ids)))
-    return out
 
 
 def lock_group(session: Session, group_id: int) -> ConfirmationGroup | None:

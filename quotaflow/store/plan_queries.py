@@ -50,12 +50,6 @@ def spec_version(session: Session, version_id: int | None) -> SpecVersion | None
     return None if version_id is None else session.get(SpecVersion, version_id)
 
 
-def factor_model_versions(session: Session) -> list[SpecVersion]:
-    """Every factor-model version, newest first (for choosing one to preview)."""
-    return list(session.scalars(select(SpecVersion).where(SpecVersion.kind == "factor_model")
-                                .order_by(SpecVersion.key, SpecVersion.version.desc())))
-
-
 # -- plans ---------------------------------------------------------------------------
 
 def next_plan_number(session: Session, period_id: int) -> int:
@@ -220,3 +214,29 @@ def unit_result(session: Session, unit_id: int, period_id: int, metric: str) -> 
         UnitResult.unit_id == unit_id, UnitResult.period_id == period_id,
         UnitResult.metric == metric))
 
+
+
+def depth_total(session: Session, plan_id: int, depth: int | None,
+                paths: Sequence[str] | None = None) -> tuple[int, int]:
+    """(units, sum of their targets) of the plan's rows at ``depth``, inside ``paths``
+    (None: the whole company)."""
+    stmt = (select(func.count(), func.coalesce(func.sum(PlanUnit.target), 0))
+            .select_from(PlanUnit).join(OrgUnit, OrgUnit.id == PlanUnit.unit_id)
+            .where(PlanUnit.plan_id == plan_id, OrgUnit.depth == depth))
+    if paths is not None:
+        stmt = stmt.where(in_paths(paths))
+    count, total = session.execute(stmt).one()
+    return int(count), int(total)
+
+
+def depth_rows(session: Session, plan_id: int, depth: int, paths: Sequence[str] | None = None
+               ) -> list[Any]:
+    """(id, code, name_en, name_zh, path, target) of the plan's units at ``depth`` inside
+    ``paths`` (None: the whole company)."""
+    stmt = (select(OrgUnit.id, OrgUnit.code, OrgUnit.name_en, OrgUnit.name_zh, OrgUnit.path,
+                   PlanUnit.target)
+            .join(PlanUnit, PlanUnit.unit_id == OrgUnit.id)
+            .where(PlanUnit.plan_id == plan_id, OrgUnit.depth == depth))
+    if paths is not None:
+        stmt = stmt.where(in_paths(paths))
+    return list(session.execute(stmt).all())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, true
 from sqlalchemy.orm import Session
 
 from quotaflow.store.models import (
@@ -197,3 +197,75 @@ def display_names(session: Session, usernames: Sequence[str] | set[str]) -> dict
     rows = session.execute(select(User.username, User.display_name)
                            .where(User.username.in_(sorted(usernames))))
     return {u: d for u, d in rows}
+
+
+def filled_counts(session: Session, period_id: int,
+                  grants: Sequence[tuple[str, Sequence[str] | None]], names: Sequence[str],
+                  required: Sequence[str]) -> list[tuple[OrgUnit, int, int]]:
+    """(unit, fields of ``names`` stored, of them ``required``) for every active unit inside
+    a granted subtree at one of its levels (None: any level), by depth then code."""
+    scope = or_(*(
+        and_(OrgUnit.path.startswith(path, autoescape=True),
+             OrgLevel.key.in_(levels) if levels is not None else true())
+        for path, levels in grants
+    ))
+    counts = (
+        select(
+            AttributeValue.unit_id.label("unit_id"),
+            func.count().label("filled"),
+            func.sum(case((AttributeValue.name.in_(required), 1), else_=0)).label("req"),
+        )
+        .where(AttributeValue.period_id == period_id, AttributeValue.name.in_(names))
+        .group_by(AttributeValue.unit_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(OrgUnit, func.coalesce(counts.c.filled, 0), func.coalesce(counts.c.req, 0))
+        .join(OrgLevel, OrgLevel.depth == OrgUnit.depth)
+        .outerjoin(counts, counts.c.unit_id == OrgUnit.id)
+        .where(scope, OrgUnit.active.is_(True))
+        .order_by(OrgUnit.depth, OrgUnit.code)
+    ).all()
+    return [(unit, int(filled), int(req)) for unit, filled, req in rows]
+
+
+def person_depth(session: Session) -> int | None:
+    """The deepest org level's depth: the level of persons (None before any level)."""
+    return session.scalar(select(func.max(OrgLevel.depth)))
+
+
+def unit_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(OrgUnit)) or 0
+
+
+def person_user(session: Session, unit_id: int) -> User | None:
+    """The account of the person who is this unit."""
+    return session.scalar(select(User).where(User.person_unit_id == unit_id))
+
+
+def grantees(session: Session, role: str, unit_ids: Sequence[int], *,
+             except_person_unit: int | None = None) -> list[User]:
+    """The active users holding ``role`` on any of ``unit_ids``, by user name, leaving out
+    the person of ``except_person_unit``."""
+    return list(session.scalars(
+        select(User).join(RoleGrant, RoleGrant.user_id == User.id)
+        .where(RoleGrant.role == role, RoleGrant.unit_id.in_(list(unit_ids)), User.active,
+               User.person_unit_id.is_distinct_from(except_person_unit))
+        .distinct().order_by(User.username)))
+
+
+def person_units(session: Session, unit_ids: Sequence[int], depth: int | None) -> list[OrgUnit]:
+    """The units of ``unit_ids`` at ``depth`` (the person level), by code."""
+    return list(session.scalars(select(OrgUnit).where(OrgUnit.id.in_(list(unit_ids)),
+                                                      OrgUnit.depth == depth)
+                                .order_by(OrgUnit.code)))
+
+
+def add_attribute_rows(session: Session, rows: Sequence[dict[str, object]]) -> None:
+    """Bulk-insert attribute values (period_id, unit_id, name, value)."""
+    session.execute(insert(AttributeValue), list(rows))
+
+
+def add_result_rows(session: Session, rows: Sequence[dict[str, object]]) -> None:
+    """Bulk-insert unit results (unit_id, period_id, metric, value)."""
+    session.execute(insert(UnitResult), list(rows))

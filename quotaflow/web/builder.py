@@ -128,7 +128,7 @@ def _impact(version: Any) -> tuple[Any, Any]:
     if plan is None or (version.status == "active" and plan.model_version_id == version.id):
         return plan, None
     try:
-        return plan, plan_service.impact_preview(request_context().session, version, plan)
+        return plan, plan_service.impact_preview(request_context(), version, plan)
     except plan_service.PlanError as error:
         return plan, error
 

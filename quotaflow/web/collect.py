@@ -51,7 +51,7 @@ def index() -> Any:
     principal = current_principal()
     period, periods = chosen_period(request.args.get("period"))
     version = forms_service.ensure_inputs_form(request_context().session)
-    progress = (forms_service.collect_progress(request_context().session, principal, period, version.content)
+    progress = (forms_service.collect_progress(request_context(), principal, period, version.content)
                 if version is not None else [])
     return render_template(
         "collect/index.html", period=period, periods=periods, version=version, progress=progress,
@@ -74,7 +74,7 @@ def unit_form(code: str) -> Any:
         abort(404)
     spec = version.content
     roles = forms_service.unit_roles(principal, unit)
-    current = forms_service.current_inputs(request_context().session, spec, unit, period)
+    current = forms_service.current_inputs(request_context(), spec, unit, period)
     data: Mapping[str, Any] = current
     errors: dict[str, str] = {}
     csrf = CsrfOnlyForm()

@@ -153,7 +153,7 @@ def _kind_or_404(kind: str) -> spec_kinds.SpecKind:
 
 def _versions_or_404(kind: str, key: str) -> list[Any]:
     _kind_or_404(kind)
-    found = spec_service.versions(request_context().session, kind, key)
+    found = spec_service.versions(request_context(), kind, key)
     if not found:
         abort(404)
     return found
@@ -170,7 +170,7 @@ def compact_json(value: Any) -> str:
 
 def _render_index(issues: list[dict[str, Any]] | None = None, status: int = 200) -> Any:
     return render_template(
-        "config/index.html", summaries=spec_service.summaries(request_context().session),
+        "config/index.html", summaries=spec_service.summaries(request_context()),
         kinds=spec_kinds.kinds(), kind_label=kind_label, issues=issues or [],
         planning=period_service.planning_choice(request_context()),
     ), status
@@ -198,7 +198,7 @@ def set_planning_period() -> Any:
 @blueprint.get("/bundle.json")
 @requires("spec.read")
 def export_bundle() -> Any:
-    text = bundle_service.dumps(bundle_service.export_bundle(request_context().session))
+    text = bundle_service.dumps(bundle_service.export_bundle(request_context()))
     name = f"quotaflow-config-{dt.date.today().isoformat()}.json"
     return Response(text, mimetype="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -305,7 +305,7 @@ def editor(kind: str, key: str) -> Any:
     _kind_or_404(kind)
     if not spec_kinds.valid_key(key):
         abort(404)
-    existing = spec_service.versions(request_context().session, kind, key)
+    existing = spec_service.versions(request_context(), kind, key)
     active = next((v for v in existing if v.status == "active"), None)
     issues: list[dict[str, Any]] = []
     error = None
@@ -344,5 +344,5 @@ def _starting_text(kind: str, key: str, active: Any) -> str:
     """The active content, else (a new key) the default key's active content as a start."""
     if active is not None:
         return _pretty(active.content)
-    template = spec_service.active_version(request_context().session, kind, spec_kinds.DEFAULT_MODEL_KEY)
+    template = spec_service.active_spec(request_context(), kind, spec_kinds.DEFAULT_MODEL_KEY)
     return _pretty(template.content) if template is not None else "{}"

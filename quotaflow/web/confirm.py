@@ -20,7 +20,7 @@ from flask_login import current_user
 
 from quotaflow.forms import build_form, coerce_and_validate
 from quotaflow.http.context import request_context
-from quotaflow.http.guard import current_principal, requires
+from quotaflow.http.guard import requires
 from quotaflow.services import alignment as alignment_service
 from quotaflow.services import appeal_check as appeal_checks
 from quotaflow.services import commands, confirmation_reads, flow_reads, plan_reads
@@ -97,7 +97,7 @@ def _my_item(item_id: int) -> Any:
 @blueprint.route("/confirm")
 @requires("unit.confirm")
 def my_confirmations() -> Any:
-    rows = conf.my_items(request_context().session, _me())
+    rows = conf.my_items(request_context(), _me())
     periods = sorted({r.period_code for r in rows}, reverse=True)
     # The notifications link here with ?period=: show that period's targets only.
     period = request.args.get("period") or None
@@ -203,7 +203,7 @@ def appeal(item_id: int) -> Any:
     item = _my_item(item_id)
     csrf = CsrfOnlyForm()
     try:
-        bounds = conf.appeal_bounds(request_context().session, item)
+        bounds = confirmation_reads.appeal_bounds(request_context(), item)
     except conf.ConfirmationError as exc:
         flash(error_message(exc), "error")
         return redirect(url_for("confirm.my_confirmations", period=item.group.period.code))
@@ -284,7 +284,7 @@ def appeal_detail(appeal_id: int) -> Any:
 def alignment() -> Any:
     period, periods = chosen_period(request.args.get("period"))
     ctx = request_context()
-    stats = alignment_service.alignment(ctx.session, period)
+    stats = alignment_service.period_alignment(ctx, period)
     plan = plan_reads.published_plan(ctx, period.id)
     return render_template("confirm/alignment.html", period=period, periods=periods,
                            stats=stats, plan=plan,
@@ -318,17 +318,7 @@ def publish(plan_id: int) -> Any:
 @blueprint.route("/plans/<int:plan_id>/diff")
 @requires("unit.read")
 def plan_diff(plan_id: int) -> Any:
-    new = _plan(plan_id)
-    against = request.args.get("against", type=int) or new.based_on_id
-    if against is None:
-        abort(404)
-    old = _plan(against)
-    if old.period_id != new.period_id:
-        abort(404)
-    paths = current_principal().scope_paths("unit.read")
-    ctx = request_context()
-    rows = plan_service.plan_diff(ctx.session, old, new, paths, limit=DIFF_ROWS)
-    total, changed = plan_service.plan_diff_counts(ctx.session, old, new, paths)
-    versions = [p for p in plan_reads.plans(ctx, new.period_id) if p.id != new.id]
-    return render_template("confirm/diff.html", old=old, new=new, rows=rows, total=total,
-                           changed=changed, versions=versions)
+    found = plan_service.compare_plans(request_context(), plan_id,
+                                       request.args.get("against", type=int), limit=DIFF_ROWS)
+    return render_template("confirm/diff.html", old=found.old, new=found.new, rows=found.rows,
+                           total=found.total, changed=found.changed, versions=found.versions)

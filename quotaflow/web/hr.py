@@ -36,11 +36,11 @@ def _paths() -> tuple[str, ...]:
 @requires("hr.export")
 def index() -> Any:
     period, periods = chosen_period(request.args.get("period"))
-    session = request_context().session
-    plan = hr_export.latest_published_plan(session, period)
-    summary = None if plan is None else hr_export.summary(session, plan, _paths())
+    ctx = request_context()
+    plan = hr_export.latest_published_plan(ctx, period)
+    summary = None if plan is None else hr_export.summary(ctx, plan, _paths())
     return render_template("hr/index.html", period=period, periods=periods, summary=summary,
-                           columns=hr_export.export_header(session, lang=_lang(),
+                           columns=hr_export.export_header(ctx, lang=_lang(),
                                                            texts=export_texts()))
 
 
@@ -53,7 +53,7 @@ def download() -> Any:
             "bad_format", format=fmt, known=", ".join(hr_export.FORMATS))))
     period, _periods = chosen_period(request.args.get("period"))
     try:
-        export = hr_export.build_export(request_context().session, period.code, lang=_lang(),
+        export = hr_export.build_export(request_context(), period.code, lang=_lang(),
                                         texts=export_texts(), paths=_paths())
     except hr_export.HrExportError as exc:
         return render_template("error.html", status=404, title=gettext("Nothing to export"),

@@ -90,7 +90,7 @@ def org_unit(code: str) -> Any:
         period=period,
         periods=periods,
         attributes=unit_service.attributes(ctx, unit, period.id),
-        labels=field_labels(ctx.session),
+        labels=field_labels(ctx),
         history=unit_service.history(ctx, unit),
         children=unit_service.children(ctx, unit),
         ancestors=ancestors,

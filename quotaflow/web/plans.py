@@ -179,13 +179,11 @@ def plan_detail(plan_id: int) -> Any:
     plan = _plan(plan_id)
     paths = _paths()
     ctx = request_context()
-    session = ctx.session
-    root = plan_service.plan_root(session, plan)
+    root = plan_reads.root(ctx, plan)
     sees_company = root is not None and _readable(root.path)
-    metrics, rows = plan_service.plan_table(session, plan,
-                                            plan_service.scope_rows(session, plan, paths))
+    metrics, rows = plan_service.plan_table(ctx, plan, plan_reads.scope_rows(ctx, plan, paths))
     return render_template(
-        "plans/detail.html", plan=plan, summary=plan_service.summary_for_scope(session, plan, paths),
+        "plans/detail.html", plan=plan, summary=plan_service.summary_for_scope(ctx, plan, paths),
         sees_company=sees_company, root=root, metrics=metrics, rows=rows,
         factors=factor_labels(plan),
         can_preview=current_principal().has("spec.read"),
@@ -204,11 +202,10 @@ def plan_unit(plan_id: int, code: str) -> Any:
     unit = g.unit
     ctx = request_context()
     try:
-        explanation = plan_service.plan_explanation(ctx.session, plan, unit)
+        explanation = plan_reads.explanation(ctx, plan, unit)
     except PlanError:
         abort(404)
-    metrics, children = plan_service.plan_table(
-        ctx.session, plan, plan_reads.plan_rows(ctx, plan, unit))
+    metrics, children = plan_service.plan_table(ctx, plan, plan_reads.plan_rows(ctx, plan, unit))
     ancestors = unit_service.ancestors(ctx, unit)
     return render_template("plans/unit.html", plan=plan, unit=unit, ex=explanation,
                            metrics=metrics, children=children, ancestors=ancestors)
@@ -239,7 +236,7 @@ def plan_impact(plan_id: int) -> Any:
     preview, error = None, None
     if version is not None:
         try:
-            preview = plan_service.impact_preview(ctx.session, version, plan)
+            preview = plan_service.impact_preview(ctx, version, plan)
         except PlanError as exc:
             error = plan_error_message(exc)
     return render_template("plans/impact.html", plan=plan, versions=versions, version=version,

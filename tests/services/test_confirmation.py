@@ -11,6 +11,7 @@ from quotaflow.flows.interpreter import Action
 from quotaflow.services import alignment as alignment_service
 from quotaflow.services import confirmation as conf
 from quotaflow.services import flows, plans
+from quotaflow.services.uow import Context
 from quotaflow.store import confirmation_queries as cq
 from quotaflow.store import db, flow_queries
 from quotaflow.store import plan_queries as pq
@@ -408,7 +409,7 @@ def test_my_items_and_retargeting_look_up_the_heads_in_one_query(ctx, published)
     engine = ctx.get_bind()
     event.listen(engine, "before_cursor_execute", count)
     try:
-        mine = conf.my_items(ctx, head)
+        mine = conf.my_items(Context(ctx), head)
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(mine) > 20  # the people of the teams nobody leads, at least

@@ -17,6 +17,7 @@ from support import DEMO_PASSWORD, sign_in
 from quotaflow.services import hr_export, plans
 from quotaflow.services.auth import hash_password
 from quotaflow.services.seeding import add_period
+from quotaflow.services.uow import Context
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.letter_models import CommitmentLetter
@@ -76,7 +77,7 @@ def test_export_is_the_latest_published_plan_per_person(app, published) -> None:
         plan = session.get(Plan, published)
         latest = session.scalar(select(func.max(Plan.number)).where(Plan.period_id == plan.period_id))
         assert latest > plan.number  # a newer draft exists and is not exported
-        export = hr_export.build_export(session, PERIOD, lang="en")
+        export = hr_export.build_export(Context(session), PERIOD, lang="en")
         assert export.plan.id == plan.id
         expected = _person_rows(session, plan.id)
         assert export.header == ["Person code", "Full name", "Team code", "Team", "Region code",
@@ -101,7 +102,7 @@ def test_csv_and_xlsx_hold_the_same_rows_and_sums(app, published) -> None:
         session = db.session
         plan = session.get(Plan, published)
         expected = _person_rows(session, plan.id)
-        export = hr_export.build_export(session, PERIOD, lang="zh", texts=ZH)
+        export = hr_export.build_export(Context(session), PERIOD, lang="zh", texts=ZH)
         rows_csv = _csv_rows(hr_export.render(export, "csv"))
         rows_xlsx = _xlsx_rows(hr_export.render(export, "xlsx"))
     # The level names ("团队", "区域") come from the org levels, in the asked language.
@@ -141,7 +142,7 @@ def test_letter_states_follow_the_current_letter(app, published) -> None:
                                              version=version, content={"target": target},
                                              content_sha256="0" * 64, status=status))
             session.flush()
-            export = hr_export.build_export(session, PERIOD, lang="en")
+            export = hr_export.build_export(Context(session), PERIOD, lang="en")
             states = {row[0]: row[9] for row in export.rows}
             assert [states[c] for c in codes] == [
                 "Awaiting signature", "Countersigned", "Outdated: the target changed"]
@@ -152,7 +153,7 @@ def test_letter_states_follow_the_current_letter(app, published) -> None:
 
 def test_text_that_looks_like_a_formula_stays_text(app, published) -> None:
     with app.app_context():
-        export = hr_export.build_export(db.session, PERIOD, lang="en")
+        export = hr_export.build_export(Context(db.session), PERIOD, lang="en")
     export.rows[0][1] = "=HYPERLINK(\"http://evil.test\")"
     assert _csv_rows(hr_export.render(export, "csv"))[1][1].startswith("'=")
     book = load_workbook(io.BytesIO(hr_export.render(export, "xlsx")))
@@ -163,12 +164,12 @@ def test_text_that_looks_like_a_formula_stays_text(app, published) -> None:
 def test_errors_name_the_period(app, published) -> None:
     with app.app_context():
         with pytest.raises(hr_export.HrExportError) as error:
-            hr_export.build_export(db.session, "1897Q1", lang="en")
+            hr_export.build_export(Context(db.session), "1897Q1", lang="en")
         assert (error.value.code, error.value.params) == ("unknown_period", {"period": "1897Q1"})
         add_period(db.session, "1999Q1", dt.date(1999, 1, 1), dt.date(1999, 3, 31))  # no plan
         db.session.flush()
         with pytest.raises(hr_export.HrExportError) as error:
-            hr_export.build_export(db.session, "1999Q1", lang="en")
+            hr_export.build_export(Context(db.session), "1999Q1", lang="en")
         assert error.value.code == "no_published_plan"
 
 

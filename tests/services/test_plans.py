@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from quotaflow.services import plans, specs
 from quotaflow.services.plan_data import PlanError, load_period_data
+from quotaflow.services.uow import Context
 from quotaflow.store import db
 from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
@@ -244,11 +245,11 @@ def test_explanations_stay_pinned_to_the_plans_model(ctx, period) -> None:
 
 def test_impact_preview_moves_targets_between_regions(ctx, period) -> None:
     plan = plans.create_plan(ctx, None, period, "balanced", TOTAL, None)
-    same = plans.impact_preview(ctx, plan.model_version, plan)
+    same = plans.impact_preview(Context(ctx), plan.model_version, plan)
     assert {r.code for r in same.regions} == {"CENTRAL", "EAST", "NE", "NORTH", "SOUTH", "WEST"}
     assert all(r.delta == 0 for r in same.regions)
     draft = _changed_model(plan.model_version.content)
-    preview = plans.impact_preview(ctx, draft, plan)
+    preview = plans.impact_preview(Context(ctx), draft, plan)
     assert sum(r.delta for r in preview.regions) == 0
     assert preview.company.delta == 0 and preview.company.new_target == TOTAL
     assert any(r.delta != 0 for r in preview.regions)
@@ -264,7 +265,7 @@ def test_impact_preview_of_an_invalid_draft_names_the_place(ctx, period) -> None
     draft = copy.deepcopy(plan.model_version.content)
     draft["weights"]["product_fit"] = 99
     with pytest.raises(PlanError) as caught:
-        plans.impact_preview(ctx, draft, plan)
+        plans.impact_preview(Context(ctx), draft, plan)
     assert caught.value.code == "model_invalid"
     assert caught.value.params["at"] == "/weights"
 
@@ -272,7 +273,7 @@ def test_impact_preview_of_an_invalid_draft_names_the_place(ctx, period) -> None
 def test_plan_table_shows_share_and_the_risk_columns(ctx, period) -> None:
     plan = plans.create_plan(ctx, None, period, "aggressive", TOTAL, None)
     hq = q.unit_by_code(ctx, "HQ")
-    metrics, rows = plans.plan_table(ctx, plan, pq.plan_rows(ctx, plan.id, parent_id=hq.id))
+    metrics, rows = plans.plan_table(Context(ctx), plan, pq.plan_rows(ctx, plan.id, parent_id=hq.id))
     assert [m.name for m in metrics] == ["capacity", "load", "growth"]
     assert [m.percent for m in metrics] == [False, True, True]
     west = next(r for r in rows if r.unit.code == "WEST")
@@ -288,16 +289,16 @@ def test_plan_table_shows_share_and_the_risk_columns(ctx, period) -> None:
 def test_units_in_scope_only(ctx, period) -> None:
     plan = plans.create_plan(ctx, None, period, "balanced", TOTAL, None)
     east = q.unit_by_code(ctx, "EAST")
-    records = plans.unit_records(ctx, plan, [east.path])
+    records = plans.unit_records(Context(ctx), plan, [east.path])
     assert records[0]["code"] == "EAST"
     codes = {r["code"] for r in records}
     expected = ctx.scalar(select(func.count()).select_from(OrgUnit)
                           .where(OrgUnit.path.startswith(east.path)))
     assert len(codes) == expected and "WEST" not in codes
-    summary = plans.summary_for_scope(ctx, plan, [east.path])
+    summary = plans.summary_for_scope(Context(ctx), plan, [east.path])
     assert "plan_risks" not in summary
     hq = q.unit_by_code(ctx, "HQ")
-    assert "plan_risks" in plans.summary_for_scope(ctx, plan, [hq.path])
+    assert "plan_risks" in plans.summary_for_scope(Context(ctx), plan, [hq.path])
 
 
 def test_values_do_not_leak_between_periods(ctx) -> None:

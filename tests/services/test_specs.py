@@ -20,6 +20,7 @@ from quotaflow.services.specs import (
     diff_versions,
     save_version,
 )
+from quotaflow.services.uow import Context
 from quotaflow.store import db
 from quotaflow.store.models import AuditEntry, SpecVersion, User
 
@@ -128,12 +129,12 @@ def test_activate_and_roll_back_retire_the_previous_version_and_are_audited(sess
 
     spec_service.activate_version(session, "factor_model", key, 2, hrbp)
     session.expire_all()
-    assert [v.status for v in spec_service.versions(session, "factor_model", key)] == [
+    assert [v.status for v in spec_service.versions(Context(session), "factor_model", key)] == [
         "active", "retired"]
 
     spec_service.activate_version(session, "factor_model", key, 1, hrbp)  # roll back
     session.expire_all()
-    assert [v.status for v in spec_service.versions(session, "factor_model", key)] == [
+    assert [v.status for v in spec_service.versions(Context(session), "factor_model", key)] == [
         "retired", "active"]
     assert spec_service.active_version(session, "factor_model", key).version == 1
 

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from quotaflow.services import specs as spec_service
+from quotaflow.services.uow import Context
 from quotaflow.store import db
 from quotaflow.store.models import AuditEntry, SpecVersion
 
@@ -31,7 +32,7 @@ def count_versions(app, kind: str, key: str) -> int:
 
 def statuses(app, kind: str, key: str) -> dict[int, str]:
     with app.app_context():
-        return {v.version: v.status for v in spec_service.versions(db.session, kind, key)}
+        return {v.version: v.status for v in spec_service.versions(Context(db.session), kind, key)}
 
 
 def save(client, kind: str, key: str, content, action: str = "save", note: str = ""):

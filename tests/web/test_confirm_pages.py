@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from quotaflow.services import confirmation as conf
 from quotaflow.services import plans
+from quotaflow.services.uow import Context
 from quotaflow.store import confirmation_queries as cq
 from quotaflow.store import db
 from quotaflow.store import queries as q
@@ -321,7 +322,7 @@ def test_appeal_and_its_approval_link_each_other(app, setup, as_user, tmp_path) 
         stored = db.session.get(Plan, new_id)
         assert "EAST" not in (stored.note or "")  # the free-text note names no unit
         north_paths = [q.unit_by_code(db.session, "NORTH").path]
-        seen = plans.summary_for_scope(db.session, stored, north_paths)["version_note"]
+        seen = plans.summary_for_scope(Context(db.session), stored, north_paths)["version_note"]
         assert seen == {"kind": "appeal", "appeal_id": appeal_id}
 
 
