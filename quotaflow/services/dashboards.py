@@ -441,9 +441,9 @@ def config_health(session: Session) -> dict[str, Any]:
 def flows_waiting(session: Session, scope_paths: Sequence[str],
                   now: dt.datetime) -> dict[str, Any]:
     """Open flow instances and pending tasks about units in scope; overdue tasks."""
-    from quotaflow.services import flows as flow_service
+    from quotaflow.store import flow_queries
 
-    open_rows = flow_service.open_instances(session, scope_paths, limit=1000)
+    open_rows = flow_queries.open_instances(session, scope_paths, limit=1000)
     by_flow: dict[str, dict[str, Any]] = {}
     for inst in open_rows:
         entry = by_flow.setdefault(inst.flow_key, {"flow_key": inst.flow_key, "running": 0,
