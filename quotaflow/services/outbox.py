@@ -56,6 +56,7 @@ TOPICS: list[str] = [
     "letter.signed",
     "letter.completed",
     "alert.raised",
+    "account.password_reset",
 ]
 
 MAX_TOPIC = 64

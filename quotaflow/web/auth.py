@@ -20,7 +20,7 @@ from flask_login import current_user, login_user, logout_user
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import public
 from quotaflow.http.redirects import safe_next
-from quotaflow.services import commands
+from quotaflow.services import account, commands
 from quotaflow.web.forms import LanguageForm, LoginForm
 
 blueprint = Blueprint("auth", __name__)
@@ -59,6 +59,8 @@ def login() -> Any:
 @blueprint.route("/logout", methods=["POST"])
 @public
 def logout() -> Any:
+    # Server-side: every copy of this session's cookie stops working, not just this one.
+    account.sign_out(request_context())
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
