@@ -22,9 +22,11 @@ LEGACY_TOKEN_DAYS = 90
 
 
 def upgrade() -> None:
+    # A plain-string default: SQLite then adds the column in place instead of copying
+    # ``users``, which the rows of other tables refer to.
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('session_version', sa.Integer(), nullable=False,
-                                      server_default=sa.text('0')))
+                                      server_default='0'))
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.add_column(sa.Column('expires_at', sa.DateTime(), nullable=True))
     tokens = sa.table('api_tokens', sa.column('id', sa.Integer()),
@@ -43,5 +45,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_column('expires_at')
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('session_version')
+    # Not a batch: copying ``users`` on SQLite fails while other rows refer to it
+    # (SQLite 3.35+ drops a column in place).
+    op.drop_column('users', 'session_version')
