@@ -914,6 +914,13 @@ def _admin_paths() -> dict[str, Any]:
                 token_created, body={**token_body, "properties": {
                     **token_body["properties"], "username": {"type": "string"}}},
                 status="201", errors=("400", "401", "403", "404", "422"))},
+        "/me/password": {"post": _post(
+            "Change my password (the current one is asked for): my other sessions end, "
+            "this one goes on", None, body={
+                "type": "object", "required": ["current_password", "new_password"],
+                "properties": {"current_password": {"type": "string"},
+                               "new_password": {"type": "string", "minLength": 8}}},
+            status="204", errors=("400", "401", "403", "422"))},
         "/tokens/{token_id}": {"delete": _post(
             "Revoke an API token (mine; administrators any): it answers 401 from now on",
             None, params=[_id_param("token_id", "API token id")], status="204",

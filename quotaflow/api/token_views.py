@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, g, jsonify, request
+from flask_login import login_user
 
 from quotaflow.api import api_blueprint
 from quotaflow.api.admin_views import user_json
@@ -100,3 +101,19 @@ def reset_user_password(username: str) -> Any:
     if not isinstance(password, str):
         raise ApiError(422, "required", "password is a required text", {"pointer": "/password"})
     return jsonify(user_json(users.reset_password(request_context(), username, password)))
+
+
+@api_blueprint.post("/me/password")
+@requires("unit.read")
+def change_my_password() -> Any:
+    """Change my password (the current one is asked for): my other sessions end; a cookie
+    session making this call goes on, signed in again."""
+    body = _body()
+    for name in ("current_password", "new_password"):
+        if not isinstance(body.get(name), str):
+            raise ApiError(422, "required", f"{name} is a required text", {"pointer": f"/{name}"})
+    user = account.change_own_password(request_context(), body["current_password"],
+                                       body["new_password"])
+    if not g.get("authenticated_by_token"):
+        login_user(user)
+    return "", 204

@@ -167,6 +167,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("/users/{username}/password", "post"): lambda w: (
         "admin", f"/users/{w.spare_user}/password", {"json": {"password": "another-long-one"}}),
     ("/tokens", "get"): lambda w: ("head.east", "/tokens", {}),
+    ("/me/password", "post"): lambda w: (
+        "head.east", "/me/password", {"json": {"current_password": "wrong-password",
+                                               "new_password": "another-long-one"}}),
     ("/tokens", "post"): lambda w: ("head.east", "/tokens", {"json": {"name": "erp", "days": 7}}),
     ("/tokens/{token_id}", "delete"): lambda w: ("admin", f"/tokens/{w.spare_token}", {}),
     ("/emergency", "get"): lambda w: ("hrbp", f"/emergency?period={w.period}", {}),

@@ -109,6 +109,22 @@ def test_changing_my_password_ends_my_other_sessions_but_not_this_one(app, as_us
     assert audited(app, "change_password", "head.east")
 
 
+def test_changing_my_password_through_the_api_ends_my_other_sessions(app, as_user) -> None:
+    me = as_user("head.east")
+    thief = stolen_cookie(app, me)
+    token, _ = token_for(app, "head.east")
+    answer = me.post(f"{API}/me/password", json={"current_password": DEMO_PASSWORD,
+                                                 "new_password": NEW_PASSWORD})
+    assert answer.status_code == 204
+    assert_signed_in(me, "head.east")
+    assert_signed_out(thief)
+    assert token_works(app, token)  # tokens are revoked one by one, or by a reset
+    wrong = me.post(f"{API}/me/password", json={"current_password": DEMO_PASSWORD,
+                                                "new_password": "yet-another-one"})
+    assert wrong.status_code == 422
+    assert wrong.get_json()["error"]["code"] == "wrong_password"
+
+
 def test_changing_my_password_needs_the_current_one(app, as_user) -> None:
     me = as_user("head.east")
     thief = stolen_cookie(app, me)
@@ -216,6 +232,7 @@ def test_sign_out_everywhere_ends_every_session_but_keeps_tokens(app, as_user,
     if door == "api":
         assert admin.post(f"{API}/users/head.north/sign-out-everywhere").status_code == 200
     else:
+        assert "/account/users/head.north" in admin.get("/admin/users/").data.decode()
         page = admin.get("/account/users/head.north")
         assert page.status_code == 200 and b"sign-out-everywhere" in page.data
         answer = admin.post("/account/users/head.north/sign-out-everywhere")
