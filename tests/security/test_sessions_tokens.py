@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from support import DEMO_PASSWORD
+from sqlalchemy.orm import Session
+from support import DEMO_PASSWORD, sign_in
 
 from quotaflow.cli import main
 from quotaflow.services.auth import create_api_token
+from quotaflow.services.inbox_channel import InboxChannel
+from quotaflow.services.outbox_worker import run_once
 from quotaflow.store import db
 from quotaflow.store.models import ApiToken, AuditEntry, User, utcnow
 from quotaflow.store.outbox_models import OutboxDelivery, OutboxEvent
@@ -156,10 +159,20 @@ def test_an_admin_reset_ends_sessions_revokes_tokens_and_tells_the_owner(app, as
         event = db.session.scalars(select(OutboxEvent).where(
             OutboxEvent.topic == "account.password_reset")).one()
         assert event.to_users == [owner.id] and event.payload["reset_by"] == "admin"
-        inbox = db.session.scalars(select(OutboxDelivery).where(
+        delivery = db.session.scalars(select(OutboxDelivery).where(
             OutboxDelivery.event_id == event.id, OutboxDelivery.channel == "inbox")).one()
-        assert inbox.recipient_id == owner.id
+        assert delivery.recipient_id == owner.id
         assert db.session.get(ApiToken, token_id).revoked_at is not None
+        # The worker delivers it (in its own sessions on the test's connection; ours ends
+        # first so their writes are not inside our savepoint): the owner reads it.
+        connection = db.session.connection()
+        db.session.commit()
+        run_once(lambda: Session(bind=connection, join_transaction_mode="create_savepoint",
+                                 expire_on_commit=False), utcnow(), {"inbox": InboxChannel()})
+    owner_client = sign_in(app.test_client(), "head.north", NEW_PASSWORD)
+    inbox = owner_client.get(f"{API}/inbox", headers={"Accept-Language": "en"}).get_data(
+        as_text=True)
+    assert "Your password was reset" in inbox and "admin" in inbox
 
 
 def test_a_reset_on_the_admin_users_page_ends_sessions_too(app, as_user) -> None:
