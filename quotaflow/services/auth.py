@@ -148,7 +148,7 @@ def active_user(ctx: Context, session_id: str) -> User | None:
 
 def actor(ctx: Context) -> User | None:
     """The user a context acts for (None for the system)."""
-    return ctx.session.get(User, ctx.user_id) if ctx.user_id is not None else None
+    return auth_queries.user_by_id(ctx.session, ctx.user_id) if ctx.user_id is not None else None
 
 
 def display_names(ctx: Context, usernames: set[str]) -> dict[str, str]:
