@@ -55,6 +55,7 @@ def create_token_answer(username: str | None, body: dict[str, Any]) -> Any:
         by_token=bool(g.get("authenticated_by_token")))
     response = jsonify({**token_json(row, ctx.now), "token": token})
     response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"  # the only copy of the secret
     return response
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    url_for,
+)
 from flask_babel import gettext
 from flask_login import login_user
 
@@ -75,7 +84,9 @@ def _create(username: str | None) -> Any:
         _refused(exc)
         return _page(username, token_form=form, status=exc.status)
     # Rendered, never flashed: the flash would keep the plain token in the session cookie.
-    return _page(username, new_token=token, status=201)
+    response = make_response(_page(username, new_token=token, status=201))
+    response.headers["Cache-Control"] = "no-store"  # nor kept in a cache
+    return response
 
 
 @blueprint.post("/account/tokens")

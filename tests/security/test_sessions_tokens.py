@@ -330,7 +330,7 @@ def test_an_administrator_lists_and_revokes_anyones_token(app, as_user) -> None:
 def test_a_new_token_is_shown_once_and_expires(app, as_user) -> None:
     east = as_user("head.east")
     answer = east.post(f"{API}/tokens", json={"name": "erp", "days": 7})
-    assert answer.status_code == 201
+    assert answer.status_code == 201 and answer.headers["Cache-Control"] == "no-store"
     made = answer.get_json()
     assert made["token"].startswith("qf_") and made["state"] == "active"
     expires = dt.datetime.fromisoformat(made["expires_at"].removesuffix("Z"))
@@ -346,7 +346,7 @@ def test_a_new_token_is_shown_once_and_expires(app, as_user) -> None:
 def test_the_token_page_shows_a_new_token_once_in_both_languages(app, as_user) -> None:
     east = as_user("head.east")
     made = east.post("/account/tokens", data={"name": "sheet-sync", "days": "30"})
-    assert made.status_code == 201
+    assert made.status_code == 201 and made.headers["Cache-Control"] == "no-store"
     text = made.data.decode()
     assert 'data-testid="new-token"' in text and "qf_" in text
     assert "qf_" not in east.get("/account").data.decode()
