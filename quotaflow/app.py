@@ -34,8 +34,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     upload_reader.configure(app.config)  # UPLOAD_MAX_CELLS, UPLOAD_MAX_CELL_CHARS ...
 
     from quotaflow.http.bodies import init_bodies
+    from quotaflow.http.errors import init_api_errors
 
     init_bodies(app)
+    init_api_errors(app)
     db.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)

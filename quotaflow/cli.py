@@ -476,6 +476,44 @@ def actuals_import(file: str, username: str | None) -> None:
                f"{result.unchanged} unchanged")
 
 
+# -- periods ------------------------------------------------------------------------------------
+
+@main.group("periods")
+def periods_group() -> None:
+    """Periods and the company's planning period (what commands plan for by default)."""
+
+
+@periods_group.command("list")
+@with_appcontext
+def periods_list() -> None:
+    """Every period, oldest first; the planning period is marked with *."""
+    from quotaflow.services import periods
+
+    ctx = _context()
+    choice = periods.planning_choice(ctx)
+    for period in periods.periods(ctx):
+        mark = "*" if period.code == choice["period"] else " "
+        click.echo(f"{mark} {period.code}  {period.start_date} .. {period.end_date}")
+    if choice["period"] is None and choice["periods"]:
+        click.echo("no planning period is chosen: run `quotaflow periods use CODE`", err=True)
+
+
+@periods_group.command("use")
+@click.argument("code")
+@click.option("--as", "username", help="The acting user (needs period.plan: admin or hrbp; "
+              "default: the system).")
+@with_appcontext
+def periods_use(code: str, username: str | None) -> None:
+    """Make CODE the planning period (audited)."""
+    from quotaflow.services import periods
+
+    try:
+        chosen = periods.set_planning_period(_context(username), code)
+    except QuotaFlowError as exc:
+        raise _refused(exc) from None
+    click.echo(f"planning period: {chosen.code}")
+
+
 # -- plans --------------------------------------------------------------------------------------
 
 @main.group("plans")

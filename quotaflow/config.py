@@ -51,7 +51,11 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "LANGUAGES": ("zh", "en"),
         "LOGIN_MAX_FAILURES": int(os.environ.get(f"{ENV_PREFIX}LOGIN_MAX_FAILURES", "5")),
-        "LOGIN_WINDOW_SECONDS": int(os.environ.get(f"{ENV_PREFIX}LOGIN_WINDOW_SECONDS", "900")),
+        # How long failed sign-ins are remembered; longer than the longest backoff, so a
+        # patient attacker does not start afresh every LOGIN_MAX_DELAY_SECONDS.
+        "LOGIN_WINDOW_SECONDS": int(os.environ.get(f"{ENV_PREFIX}LOGIN_WINDOW_SECONDS", "86400")),
+        "LOGIN_MAX_DELAY_SECONDS": int(os.environ.get(f"{ENV_PREFIX}LOGIN_MAX_DELAY_SECONDS",
+                                                      "900")),
         # API tokens: the lifetime when none is asked for, and the longest allowed (days).
         "API_TOKEN_DEFAULT_DAYS": int(os.environ.get(f"{ENV_PREFIX}API_TOKEN_DEFAULT_DAYS", "90")),
         "API_TOKEN_MAX_DAYS": int(os.environ.get(f"{ENV_PREFIX}API_TOKEN_MAX_DAYS", "365")),

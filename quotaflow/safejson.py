@@ -5,6 +5,7 @@ traceback in the CLI) here or in whatever walks the document later."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 #: Deeper than any spec, bundle or request body the product defines.
@@ -35,13 +36,53 @@ def depth(value: Any) -> int:
     return deepest
 
 
+class JsonNotText(ValueError):
+    """A string holds an unpaired surrogate (``"\\ud800"``): not Unicode text. Neither
+    database driver can bind it (UnicodeEncodeError), so it is refused at the door instead
+    of trusting every path to reject it before it reaches a query."""
+
+    def __init__(self) -> None:
+        super().__init__("a string holds an unpaired UTF-16 surrogate (\\ud800-\\udfff)")
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _strings(value: Any) -> Any:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _refuse_surrogates(value: Any) -> None:
+    for text in _strings(value):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise JsonNotText() from None
+
+
 def loads(text: str | bytes, max_depth: int = MAX_DEPTH, **kwargs: Any) -> Any:
-    """``json.loads``, refusing more than ``max_depth`` levels with JsonTooDeep; invalid
-    JSON and invalid UTF-8 raise ValueError subclasses as ``json.loads`` does."""
+    """``json.loads``, refusing more than ``max_depth`` levels with JsonTooDeep; bytes
+    must be UTF-8 (``json.loads`` would also take UTF-16 and UTF-8-encoded surrogates) and
+    strings must be Unicode text (JsonNotText). Invalid JSON and invalid UTF-8 raise
+    ValueError subclasses as ``json.loads`` does."""
+    if isinstance(text, bytes | bytearray):
+        text = bytes(text).removeprefix(_UTF8_BOM).decode("utf-8")  # strict: UnicodeDecodeError
     try:
         value = json.loads(text, **kwargs)
     except RecursionError:
         raise JsonTooDeep(max_depth) from None
     if depth(value) > max_depth:
         raise JsonTooDeep(max_depth)
+    if _SURROGATE_ESCAPE.search(text):  # only then can a string hold one
+        _refuse_surrogates(value)
     return value

@@ -176,6 +176,14 @@ def test_text_that_is_not_json_is_refused_with_its_line() -> None:
     assert "line 2" in issue.message
 
 
+@pytest.mark.parametrize("text", ['{"format": "\\ud800"}', b'{"format": "\xed\xa0\x80"}',
+                                  b"\xff\xfe{\x00}\x00"])
+def test_text_that_is_not_unicode_is_refused_not_a_crash(text: str | bytes) -> None:
+    with pytest.raises(BundleError) as caught:
+        bundle_service.parse(text)
+    assert caught.value.problems[0].issue.code == "not_json"
+
+
 # -- the command line, against its own databases -------------------------------------------------
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -27,6 +27,22 @@ NO_TRANSACTION_CALLS: tuple[str, ...] = (
     "quotaflow/cli.py",
 )
 TRANSACTION_METHODS = frozenset({"commit", "rollback", "transaction"})
+#: Service modules whose SQL has moved to store/ query modules (by aggregate): they build
+#: no statement themselves. Add a module here once it is clean.
+CLEAN_OF_SQL: tuple[str, ...] = (
+    "quotaflow/services/audit.py",
+    "quotaflow/services/flow_actions.py",
+    "quotaflow/services/flow_reads.py",
+    "quotaflow/services/flows.py",
+    "quotaflow/services/inbox.py",
+    "quotaflow/services/inbox_channel.py",
+    "quotaflow/services/jobs.py",
+    "quotaflow/services/outbox.py",
+    "quotaflow/services/outbox_worker.py",
+)
+SQL_BUILDERS = frozenset({"select", "update", "delete", "insert", "text"})
+#: Session methods that run a statement (``session.get`` and ``session.add`` may stay).
+STATEMENT_RUNNERS = frozenset({"execute", "scalar", "scalars"})
 
 
 def modules(*places: str) -> Iterator[Path]:
@@ -70,6 +86,57 @@ def transaction_calls(tree: ast.AST) -> list[tuple[int, str]]:
             and node.func.attr in TRANSACTION_METHODS]
 
 
+def sql_calls(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, name) of every call of a statement builder (select, update, delete, insert,
+    text) imported from sqlalchemy: by name (``from sqlalchemy import select as s``) or
+    through the module (``import sqlalchemy as sa; sa.select(...)``)."""
+    builders: dict[str, str] = {}  # local name -> builder
+    modules_: set[str] = set()  # local names bound to sqlalchemy or a module inside it
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and (
+                node.module == "sqlalchemy" or node.module.startswith("sqlalchemy.")):
+            for alias in node.names:
+                if alias.name in SQL_BUILDERS:
+                    builders[alias.asname or alias.name] = alias.name
+                else:
+                    modules_.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "sqlalchemy" or alias.name.startswith("sqlalchemy."):
+                    modules_.add(alias.asname or alias.name.split(".")[0])
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in builders:
+            found.append((node.lineno, builders[func.id]))
+        elif isinstance(func, ast.Attribute) and func.attr in SQL_BUILDERS:
+            base = func.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in modules_:
+                found.append((node.lineno, func.attr))
+    return sorted(found)
+
+
+def statement_runs(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, method) of every call ``<anything>.execute/scalar/scalars(...)``."""
+    return [(node.lineno, node.func.attr) for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in STATEMENT_RUNNERS]
+
+
+@pytest.mark.parametrize("path", list(modules(*CLEAN_OF_SQL)),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_clean_services_build_no_sql(path: Path) -> None:
+    tree = _tree(path)
+    assert sql_calls(tree) == [], (
+        f"{path.relative_to(ROOT)} builds SQL: move the statement to a store/ query module")
+    assert statement_runs(tree) == [], (
+        f"{path.relative_to(ROOT)} runs a statement: call a named store/ query function")
+
+
 @pytest.mark.parametrize("path", list(modules(*NO_STORE_IMPORTS)),
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_store_imports(path: Path) -> None:
@@ -105,3 +172,19 @@ def test_the_checks_see_what_they_forbid() -> None:
     assert [line for line, _ in store_imports(source)] == [1, 2, 3]
     assert transaction_calls(source) == [(5, "commit"), (6, "rollback"), (7, "transaction")]
     assert list(modules(*NO_STORE_IMPORTS)), "the folders exist"
+    sql = ast.parse(
+        "from sqlalchemy import select, update as upd\n"
+        "import sqlalchemy as sa\n"
+        "from sqlalchemy.dialects import postgresql\n"
+        "def f(session):\n"
+        "    from sqlalchemy import text\n"
+        "    session.execute(select(X))\n"
+        "    upd(X)\n"
+        "    sa.delete(X)\n"
+        "    postgresql.insert(X)\n"
+        "    text('SELECT 1')\n"
+        "    session.get(X, 1); outbox.select(1); delete(X)\n")
+    assert sql_calls(sql) == [(6, "select"), (7, "update"), (8, "delete"), (9, "insert"),
+                              (10, "text")]
+    assert statement_runs(sql) == [(6, "execute")]
+    assert all((ROOT / place).is_file() for place in CLEAN_OF_SQL), "the modules exist"

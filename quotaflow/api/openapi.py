@@ -11,7 +11,8 @@ ERROR = {"$ref": "#/components/responses/Error"}
 CODE = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"},
         "description": "Org unit code, e.g. EAST or P0001"}
 PERIOD = {"name": "period", "in": "query", "required": False, "schema": {"type": "string"},
-          "description": "Period code such as 2026Q4; defaults to the latest period"}
+          "description": "Period code such as 2026Q4; defaults to the planning period "
+                         "(GET /planning-period)"}
 
 
 def _get(summary: str, schema: dict[str, Any], *, params: list[Any] | None = None) -> dict[str, Any]:
@@ -149,7 +150,7 @@ def _plan_paths() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["scenario", "total"],
                     "properties": {
-                        "period": {"type": "string", "description": "Defaults to the latest"},
+                        "period": {"type": "string", "description": "Defaults to the planning period"},
                         "scenario": {"type": "string", "examples": ["balanced"]},
                         "total": {"type": "number", "exclusiveMinimum": 0,
                                   "description": "Company total in yuan"},
@@ -528,6 +529,11 @@ def _twin_paths() -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     unit_ref = {"$ref": "#/components/schemas/Unit"}
     units = {"type": "object", "properties": {"units": {"type": "array", "items": unit_ref}}}
+    planning = {"type": "object", "properties": {
+        "period": {"type": ["string", "null"], "description": "The planning period; null while "
+                   "several periods wait for HRBP or an admin to choose one"},
+        "chosen": {"type": "boolean", "description": "false: not chosen yet (the only period)"},
+        "periods": {"type": "array", "items": {"type": "string"}}}}
     values = {"type": "object", "additionalProperties": {"type": ["number", "null"]}}
     attributes = {"type": "object", "properties": {
         "unit": {"type": "string"}, "period": {"type": "string"}, "values": values}}
@@ -555,6 +561,14 @@ def openapi_document() -> dict[str, Any]:
                                                                 "schema": {"type": "object"}}}}}}},
             "/me": {"get": _get("The caller and their grants", {"type": "object"})},
             "/periods": {"get": _get("Periods with their ISO weeks", {"type": "object"})},
+            "/planning-period": {
+                "get": _get("The company's planning period: what a request without a period "
+                            "plans for", planning),
+                "put": _post("Choose the planning period (admin, HRBP; audited)", planning,
+                             body={"type": "object", "required": ["period"],
+                                   "properties": {"period": {"type": "string"}}},
+                             errors=("400", "401", "403", "404")),
+            },
             "/units": {"get": _get("The tops of the caller's scope", units)},
             "/units/{code}": {"get": _get("One unit", unit_ref, params=[CODE])},
             "/units/{code}/children": {"get": _get("A unit's children", units, params=[CODE])},

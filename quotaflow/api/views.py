@@ -34,7 +34,7 @@ def unit_json(unit: Any) -> dict[str, Any]:
 
 
 def _period_arg(code: str | None) -> Any:
-    """The period named in the request (default: the latest); 404 when unknown."""
+    """The period named in the request (default: the planning period); 404 when unknown."""
     return period_service.period(request_context(), code)
 
 
@@ -65,6 +65,20 @@ def periods() -> Any:
                     "start": w.start_date.isoformat(), "end": w.end_date.isoformat()} for w in p.weeks]}
         for p in period_service.periods(request_context())
     ]})
+
+
+@api_blueprint.route("/planning-period", methods=["GET", "PUT"])
+@requires("unit.read", write="period.plan")
+def planning_period() -> Any:
+    """The company's planning period (what a request without ``period`` plans for); PUT
+    chooses it (admin, HRBP; audited)."""
+    ctx = request_context()
+    if request.method == "PUT":
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("period"), str):
+            raise ApiError(400, "invalid_body", 'expected {"period": "<code>"}', {"pointer": "/period"})
+        period_service.set_planning_period(ctx, body["period"])
+    return jsonify(period_service.planning_choice(ctx))
 
 
 @api_blueprint.get("/units")

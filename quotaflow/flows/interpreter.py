@@ -9,9 +9,9 @@ approver stays in the slot of the task it came from, so a slot is approved once 
 live task in it has approved (a chain: "before" approvers go first, "after" ones
 follow) and rejected as soon as one of them rejects. The node's mode then counts slots.
 
-Separation of duties: a task is never transferred to, added for or escalated to the
-instance's initiator (escalation may, on a node with ``self_approval: "allow"``), and the
-initiator approves a task of their own request only on such a node. What a person may do
+Separation of duties: a task is never given to the instance's initiator (transfer, added
+approver, escalation, fallback), the initiator never approves their own request, and a
+countersign (mode "all" over several assignee rules) needs a different person per rule. What a person may do
 next is :func:`quotaflow.flows.permitted.available_actions`.
 """
 
@@ -388,7 +388,9 @@ class _Run:
             users = [u for u in users if u != initiator]
         if not users:
             users = [u for u in resolve(node.fallback, self.directory, **who)
-                     if node.self_approval != "forbid" or u != initiator]
+                     if u != initiator]
+        elif node.mode == "all" and len(node.assignees) > 1:
+            self.require_distinct_countersigners(node, who)
         if not users:
             raise FlowError("no_assignee", f"nobody can approve {node.id!r}", node=node.id)
         if node.mode == "single":
@@ -404,6 +406,20 @@ class _Run:
                 continue
             after = previous if node.order == "sequence" else None
             previous = self.new_task(node, user, slot, after=after).id
+
+    def require_distinct_countersigners(self, node: Node, who: Mapping[str, Any]) -> None:
+        """A countersign is one decision per assignee rule: refuse when fewer different
+        people than rules stand behind them (one person holding both the HRBP and the CFO
+        role would otherwise sign for both)."""
+        initiator = self.state.initiator
+        per_rule = [[u for u in resolve((rule,), self.directory, **who) if u != initiator]
+                    for rule in node.assignees]
+        # A rule that names nobody but the initiator drops out, as the initiator's own task does.
+        per_rule = [users for users in per_rule if users]
+        if not _distinct_representatives(per_rule):
+            raise FlowError("countersign_not_distinct",
+                            f"{node.id!r} needs {len(per_rule)} different people, one per "
+                            f"assignee rule", node=node.id, needed=len(per_rule))
 
     def outcome(self, node: Node) -> str | None:
         slots: dict[int, list[Task]] = {}
@@ -467,8 +483,7 @@ def _decide(name: str, verdict: str) -> Any:
     def handler(run: _Run, action: Action, actor: str) -> None:
         task = run.my_task(actor)
         node = run.spec.node(task.node)
-        if (verdict == "approved" and actor == run.state.initiator
-                and node.self_approval != "allow"):
+        if verdict == "approved" and actor == run.state.initiator:
             raise FlowError("self_approval", "the initiator cannot approve their own "
                             "request at this step")
         run.record(name, actor, node.id, run.data, task=task.id, comment=action.comment)
@@ -592,8 +607,7 @@ def _tick(run: _Run, action: Action, actor: str) -> None:
             targets = [u for u in resolve(node.escalate_to, run.directory,
                                           initiator=run.state.initiator,
                                           unit=run.state.unit, data=run.data)
-                       if u not in live and (u != run.state.initiator
-                                             or node.self_approval == "allow")]
+                       if u not in live and u != run.state.initiator]
         if node.on_due == "auto_approve":
             done.append({"task": task.id, "did": "auto_approved"})
             run.decided = True
@@ -627,3 +641,21 @@ _HANDLERS = {
     "add_approver": _add_approver, "comment": _comment, "urge": _urge, "edit": _edit,
     "tick": _tick,
 }
+
+
+def _distinct_representatives(choices: list[list[str]]) -> bool:
+    """Whether each list can be given a different person of its own (bipartite matching
+    by augmenting paths; lists are a node's few assignee rules)."""
+    holder: dict[str, int] = {}
+
+    def place(i: int, seen: set[str]) -> bool:
+        for user in choices[i]:
+            if user in seen:
+                continue
+            seen.add(user)
+            if user not in holder or place(holder[user], seen):
+                holder[user] = i
+                return True
+        return False
+
+    return all(place(i, set()) for i in range(len(choices)))

@@ -84,9 +84,8 @@ ORDER = ("approve", "reject", "return", "transfer", "add_approver", "edit", "sub
 
 
 def may_self_approve(spec: FlowSpec, task: Task, initiator: str) -> bool:
-    """Separation of duties: the initiator approves a task of their own request only on
-    a node that allows self-approval."""
-    return task.assignee != initiator or spec.node(task.node).self_approval == "allow"
+    """Separation of duties: the initiator never approves a task of their own request."""
+    return task.assignee != initiator
 
 
 def assignable(state: FlowState, node: str) -> tuple[str, ...]:

@@ -60,7 +60,7 @@ class Node:
     due_hours: float | None = None
     on_due: str = "remind"
     escalate_to: tuple[Assignee, ...] = ()
-    self_approval: str = "allow"
+    self_approval: str = "forbid"  # or "skip"; the initiator never approves their own
     fallback: tuple[Assignee, ...] = ()
 
     def targets(self) -> list[tuple[str, str]]:
@@ -95,11 +95,14 @@ def _assignees(items: Iterable[Mapping[str, Any]]) -> tuple[Assignee, ...]:
     return tuple(Assignee(*next(iter(item.items()))) for item in items)
 
 
-def load_flow(source: str | Any, *, actions: Iterable[str] | None = None) -> FlowSpec:
+def load_flow(source: str | Any, *, actions: Iterable[str] | None = None,
+              saving: bool = False) -> FlowSpec:
     """Parse and validate a flow spec (a dict or a JSON file path); raises FlowSpecError.
 
     ``actions``: the action names its action nodes may use (the shell passes the declared
     handlers, ``quotaflow.services.registry``); None leaves the names unchecked.
+    ``saving``: the spec is being saved, so what older versions may still say but a new
+    one may not (``self_approval: "allow"``) is refused instead of read strictly.
     """
     doc = read_json(source)
     issues = schema_issues("flow", doc)
@@ -113,6 +116,12 @@ def load_flow(source: str | Any, *, actions: Iterable[str] | None = None) -> Flo
     for i, raw in enumerate(doc["nodes"]):
         node, node_issues = _node(raw, i, readable, fields, registry)
         issues.extend(node_issues)
+        if saving and raw.get("self_approval") == "allow":
+            issues.append(SpecIssue(
+                pointer("nodes", i, "self_approval"),
+                "the initiator may never approve their own request (separation of duties): "
+                "use \"forbid\" (their task goes to the others or the fallback) or \"skip\"",
+                "self_approval_allow"))
         if raw["id"] in nodes:
             issues.append(SpecIssue(pointer("nodes", i, "id"),
                                     f"node id {raw['id']!r} is already used", "duplicate_id"))
@@ -193,7 +202,9 @@ def _node(raw: Mapping[str, Any], i: int, readable: Mapping[str, str],
         order=raw.get("order", "parallel"), editable=frozenset(raw.get("editable", ())),
         due_hours=raw.get("due_hours"), on_due=raw.get("on_due", "remind"),
         escalate_to=_assignees(raw.get("escalate_to", ())),
-        self_approval=raw.get("self_approval", "allow"),
+        # "allow" (older versions) is read as "forbid": the initiator never approves
+        # their own request, whatever a pinned version once said.
+        self_approval="skip" if raw.get("self_approval") == "skip" else "forbid",
         fallback=_assignees(raw.get("fallback", ())),
     )
     return node, issues

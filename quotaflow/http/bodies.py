@@ -1,7 +1,8 @@
 """Request bodies read with limits, for pages and API alike: JSON nested too deeply,
 invalid JSON and invalid UTF-8 are a 400, never a 500. Under /api/ they answer in the
-API's error format (``invalid_json``), also where a view reads its body "silently", and
-a body over MAX_CONTENT_LENGTH is a 413 in that format (``too_large``)."""
+API's error format (``invalid_json``), also where a view reads its body "silently", a
+body of another Content-Type where JSON is read is a 415 (``unsupported_media_type``),
+and a body over MAX_CONTENT_LENGTH is a 413 in that format (``too_large``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from quotaflow import safejson
-from quotaflow.http.errors import ApiError, api_error
+from quotaflow.http.errors import ApiError, api_error, unsupported_media_type
 
 API_PREFIX = "/api/"
 
@@ -31,9 +32,17 @@ class LimitedRequest(Request):
         # for "no body" (which a view may treat as something else).
         if silent and self.path.startswith(API_PREFIX) and (force or self.is_json):
             silent = False
+        # A body of another type (a form, text) where the API reads JSON is a 415 in the
+        # API's format; no body at all stays "no body" for views with optional bodies.
+        # (content_length, not get_data: reading the stream here would empty a form's.)
+        if (self.path.startswith(API_PREFIX) and not force and not self.is_json
+                and (self.content_length or 0) > 0):
+            raise unsupported_media_type(self.mimetype)
         return super().get_json(force=force, silent=silent, cache=cache)
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        if e is None and self.path.startswith(API_PREFIX):
+            raise unsupported_media_type(self.mimetype)
         if e is not None and self.path.startswith(API_PREFIX):
             if isinstance(e, safejson.JsonTooDeep):
                 raise ApiError(400, "invalid_json", str(e), {"max_depth": e.max_depth})

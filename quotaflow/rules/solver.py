@@ -69,21 +69,24 @@ def _solve_scale(g: np.ndarray, ng: int, w: np.ndarray, lo: np.ndarray, hi: np.n
     for _ in range(NEWTON_STEPS):
         if len(units) == 0:
             break
+        # Only the groups still stepping are evaluated (``units`` holds exactly theirs):
+        # a group that left the Newton phase keeps its bracket, whatever its neighbours do.
+        stepping = newton.copy()
         gu, wu, lu, hu = g[units], wa[units], lo_a[units], hi_a[units]
         xl = lam[gu] * wu
         f = base + np.bincount(gu, weights=np.clip(xl, lu, hu), minlength=ng)
         r = P - f
-        todo &= np.abs(r) > tol
+        todo &= ~stepping | (np.abs(r) > tol)
         up = r > 0
         # One-sided slope, on the side the step goes: a unit exactly at a bound counts
         # as free when moving away from it.
         free = np.where(up[gu], (xl >= lu) & (xl < hu), (xl > lu) & (xl <= hu))
         slope = np.bincount(gu, weights=np.where(free, wu, 0.0), minlength=ng)
-        new_lo = todo & up
+        new_lo = stepping & todo & up
         lam_lo = np.where(new_lo, lam, lam_lo)
         f_lo = np.where(new_lo, f, f_lo)
         s_lo = np.where(new_lo, slope, s_lo)
-        lam_hi = np.where(todo & ~up, lam, lam_hi)
+        lam_hi = np.where(stepping & todo & ~up, lam, lam_hi)
         with np.errstate(divide="ignore", invalid="ignore"):
             step = lam + r / slope
         # A flat piece or a step out of the bracket: the exact phase takes that group.

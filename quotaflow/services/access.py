@@ -38,6 +38,8 @@ GLOBAL_PERMISSIONS: dict[str, frozenset[str]] = {
     "plan.create": frozenset({"admin", "hrbp", "executive"}),
     # Publishing a plan opens the two-way confirmation.
     "plan.publish": frozenset({"admin", "hrbp"}),
+    # Choosing the planning period (what pages, API and CLI plan for by default).
+    "period.plan": frozenset({"admin", "hrbp"}),
     # Requesting an emergency recompute (units frozen, the rest re-run, fast-track flow).
     "plan.emergency": frozenset({"admin", "hrbp", "executive"}),
     # The alignment dashboard (confirmation progress, disputes) of a period.

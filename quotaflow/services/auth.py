@@ -1,4 +1,11 @@
-"""Sign-in with rate limiting, password hashing, API tokens and principals."""
+"""Sign-in with backoff, password hashing, API tokens and principals.
+
+No general per-address rate limit (e.g. Flask-Limiter) guards the rest of the API: with
+its in-memory storage each gunicorn worker would count alone and forget on restart, a
+shared store means running Redis beside the database, and every API call already needs a
+session or a token (which is revocable). Flooding is the reverse proxy's job (nginx
+``limit_req``); what needs the product's own memory, guessing passwords, is here.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +14,46 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from quotaflow import messages
+from quotaflow.messages import _l
+from quotaflow.rules import backoff
 from quotaflow.services import audit
 from quotaflow.services.access import Grant, Principal
 from quotaflow.services.uow import Context, unit_of_work
-from quotaflow.store import auth_queries, queries
+from quotaflow.store import auth_queries, login_queries, queries
 from quotaflow.store.models import ApiToken, LoginAttempt, User, utcnow
 
 TOKEN_PREFIX = "qf_"
 #: A token's lifetime when none is asked for (days); services/account.py bounds it.
 DEFAULT_TOKEN_DAYS = 90
-# Failures allowed from one address across all usernames, as a multiple of the per-user limit.
+# Failures one address may make across all usernames before its own backoff starts, as a
+# multiple of the per-account allowance (one office behind one NAT address shares it).
 ADDRESS_LIMIT_FACTOR = 4
+#: The longest wait backoff imposes, by default (``LOGIN_MAX_DELAY_SECONDS``).
+MAX_DELAY_SECONDS = 900
+#: An address the account signed in from within this many days is the owner's.
+KNOWN_ADDRESS_DAYS = 90
+#: Told to the account's owner when its failures reach the per-account allowance.
+FAILED_SIGN_INS_TOPIC = "account.failed_sign_ins"
 # Compared against when the username is unknown, so timing does not reveal which names exist.
 _DUMMY_HASH = generate_password_hash("quotaflow-timing-equaliser")
+
+_FAILED_TITLE = _l("Failed sign-ins to your account")
+_FAILED_BODY = _l("%(count)s wrong passwords were typed for your account %(username)s, the "
+                  "latest from address %(address)s. Further attempts are slowed down; you can "
+                  "still sign in from a browser or address you have used before. If this was "
+                  "not you, tell your administrator and change your password.")
 
 
 @dataclass(frozen=True)
 class SignInResult:
     user: User | None
     throttled: bool = False
+    #: Seconds until an attempt is accepted again (when ``throttled``).
+    retry_after: int = 0
 
 
 def hash_password(password: str) -> str:
@@ -41,14 +65,11 @@ def principal_for(user: User) -> Principal:
     return Principal(user_id=user.id, username=user.username, grants=grants)
 
 
-def _recent_failures(
-    session: Session, column: InstrumentedAttribute[str], value: str, since: dt.datetime
-) -> int:
-    return session.scalar(
-        select(func.count())
-        .select_from(LoginAttempt)
-        .where(column == value, LoginAttempt.at >= since, LoginAttempt.success.is_(False))
-    ) or 0
+def _naive_utc(moment: dt.datetime) -> dt.datetime:
+    """The stored form of a time (naive UTC, as ``models.utcnow``)."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def sign_in(
@@ -58,29 +79,77 @@ def sign_in(
     remote_addr: str,
     max_failures: int,
     window_seconds: int,
+    *,
+    now: dt.datetime | None = None,
+    max_delay_seconds: int = MAX_DELAY_SECONDS,
+    known_device: bool = False,
 ) -> SignInResult:
-    """Check a password, refusing further tries after too many recent failures.
+    """Check a password, with per-account and per-address backoff instead of a lockout.
 
-    Every attempt is recorded in the same transaction, so the limit holds across
-    gunicorn workers.
+    After ``max_failures`` failures for an account (``max_failures * ADDRESS_LIMIT_FACTOR``
+    from an address, any account) within ``window_seconds``, the next attempt is accepted
+    only after a wait that doubles with each failure (1 s, 2 s, 4 s ... ``max_delay_seconds``,
+    :mod:`quotaflow.rules.backoff`). An attempt during the wait is refused with the seconds
+    left and is neither checked against the hash nor recorded (it costs nothing, reveals
+    nothing and so needs no counting; a flood of them writes no rows). A success ends the
+    account's run of failures.
+
+    The owner is not locked out by someone else's guesses: from an address the account
+    signed in from before (``KNOWN_ADDRESS_DAYS``) or a browser that carries the known-device
+    cookie of an earlier sign-in (``known_device``, checked by the caller), the account's
+    backoff does not apply, only that address's own. When the account's failures reach
+    ``max_failures`` its owner is told through the outbox, at most once per window.
+
+    Why in the database and not Flask-Limiter: its default storage is each worker's
+    memory, so under gunicorn every worker would count alone (N workers, N times the
+    guesses) and a restart would forget; a shared store would need Redis, and the
+    decision also needs the sign-in history (known addresses, the last success), which
+    only the database has. Every attempt checked is recorded in the caller's transaction.
     """
     username = username.strip().lower()[:64]
-    since = utcnow() - dt.timedelta(seconds=window_seconds)
+    remote_addr = remote_addr[:64]
+    now = _naive_utc(now or utcnow())
+    since = now - dt.timedelta(seconds=window_seconds)
     with unit_of_work(session):
-        if (
-            _recent_failures(session, LoginAttempt.username, username, since) >= max_failures
-            or _recent_failures(session, LoginAttempt.remote_addr, remote_addr, since)
-            >= max_failures * ADDRESS_LIMIT_FACTOR
-        ):
-            session.add(LoginAttempt(username=username, remote_addr=remote_addr, success=False))
-            return SignInResult(None, throttled=True)
-        user = session.scalar(select(User).where(User.username == username))
+        by_address = login_queries.address_failures(session, remote_addr, since)
+        wait = backoff.retry_after(by_address.last_at, by_address.count, now,
+                                   free=max_failures * ADDRESS_LIMIT_FACTOR,
+                                   cap=max_delay_seconds)
+        by_account = login_queries.account_failures(session, username, since)
+        account_wait = backoff.retry_after(by_account.last_at, by_account.count, now,
+                                           free=max_failures, cap=max_delay_seconds)
+        if account_wait > wait and not (known_device or login_queries.signed_in_from(
+                session, username, remote_addr, now - dt.timedelta(days=KNOWN_ADDRESS_DAYS))):
+            wait = account_wait
+        if wait > 0:
+            return SignInResult(None, throttled=True, retry_after=wait)
+        user = queries.user_by_username(session, username)
         ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
         ok = ok and user is not None and user.active
-        session.add(LoginAttempt(username=username, remote_addr=remote_addr, success=ok))
+        session.add(LoginAttempt(username=username, remote_addr=remote_addr, success=ok, at=now))
         if ok:
             audit.record(session, user, "sign_in", "user", username, remote_addr=remote_addr)
+        elif user is not None and user.active and by_account.count + 1 >= max_failures:
+            _tell_owner_of_failures(session, user, by_account.count + 1, remote_addr, now,
+                                    window_seconds)
     return SignInResult(user if ok else None)
+
+
+def _tell_owner_of_failures(session: Session, user: User, count: int, remote_addr: str,
+                            now: dt.datetime, window_seconds: int) -> None:
+    """An inbox message to the account's owner, at most one per window-long period: the
+    event's key names the period (``now`` // window), and the outbox adds a key once."""
+    from quotaflow.services import outbox
+
+    period = int(now.replace(tzinfo=dt.UTC).timestamp()) // max(1, window_seconds)
+    params = {"count": count, "username": user.username, "address": remote_addr}
+    words = {f"{part}_{locale}": messages.translations(locale).gettext(msgid) % params
+             for locale in messages.LANGUAGES
+             for part, msgid in (("title", _FAILED_TITLE), ("body", _FAILED_BODY))}
+    outbox.emit(session, FAILED_SIGN_INS_TOPIC,
+                {**words, "url": "/inbox", "username": user.username, "failures": count,
+                 "remote_addr": remote_addr, "at": now.isoformat()},
+                to_users=[user.id], key=f"{FAILED_SIGN_INS_TOPIC}:{user.id}:{period}")
 
 
 def new_api_token(session: Session, user: User, name: str, expires_at: dt.datetime,

@@ -116,7 +116,7 @@ def parse(text: str | bytes) -> Any:
     """Read a bundle file's text; a JSON syntax error becomes a BundleError with its line."""
     try:
         return safejson.loads(text)
-    except safejson.JsonTooDeep as exc:
+    except (safejson.JsonTooDeep, safejson.JsonNotText) as exc:
         raise BundleError([_problem("", f"not valid JSON: {exc}", "not_json")]) from None
     except UnicodeDecodeError:
         raise BundleError([_problem("", "the file is not UTF-8 text", "not_json")]) from None

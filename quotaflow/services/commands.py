@@ -27,7 +27,7 @@ from quotaflow.services import (
     uploads,
     whatif,
 )
-from quotaflow.services.auth import SignInResult, actor, sign_in
+from quotaflow.services.auth import MAX_DELAY_SECONDS, SignInResult, actor, sign_in
 from quotaflow.services.uow import Context, use_case
 
 # -- signing in and the org browser ---------------------------------------------------------
@@ -35,10 +35,13 @@ from quotaflow.services.uow import Context, use_case
 
 @use_case
 def sign_in_with_password(ctx: Context, username: str, password: str, *, max_failures: int,
-                          window_seconds: int) -> SignInResult:
-    """Check a password; the attempt is recorded (and committed) whatever the answer."""
+                          window_seconds: int, max_delay_seconds: int = MAX_DELAY_SECONDS,
+                          known_device: bool = False) -> SignInResult:
+    """Check a password at ``ctx.now``; the attempt is recorded (and committed) whatever the
+    answer, unless backoff refuses it unchecked (see :func:`auth.sign_in`)."""
     return sign_in(ctx.session, username, password, ctx.remote_addr or "unknown",
-                   max_failures, window_seconds)
+                   max_failures, window_seconds, now=ctx.now,
+                   max_delay_seconds=max_delay_seconds, known_device=known_device)
 
 
 @use_case

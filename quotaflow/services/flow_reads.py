@@ -41,7 +41,7 @@ def visible_instance(ctx: Context, instance_id: int, *, fresh: bool = False) -> 
 
 
 def pending_count(ctx: Context) -> int:
-    return flows.pending_count(ctx.session, ctx.user_id) if ctx.user_id is not None else 0
+    return flow_queries.open_task_count(ctx.session, ctx.user_id) if ctx.user_id is not None else 0
 
 
 def my_lists(ctx: Context) -> tuple[list[FlowTask], list[FlowInstance], list[FlowInstance]]:
@@ -52,8 +52,10 @@ def my_lists(ctx: Context) -> tuple[list[FlowTask], list[FlowInstance], list[Flo
         return [], [], []
     overseen: list[FlowInstance] = []
     if ctx.principal is not None and ctx.principal.has("flow.oversee"):
-        overseen = flows.open_instances(ctx.session, ctx.principal.scope_paths("unit.read"))
-    return flows.pending_tasks(ctx.session, me), flows.started_by(ctx.session, me), overseen
+        overseen = flow_queries.open_instances(ctx.session,
+                                               ctx.principal.scope_paths("unit.read"))
+    return (flow_queries.open_tasks(ctx.session, me.id), flow_queries.started_by(ctx.session, me.id),
+            overseen)
 
 
 def act(ctx: Context, instance_id: int, action: Action, *, revision: int | None = None

@@ -21,9 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from quotaflow import messages
 from quotaflow.errors import QuotaFlowError, code_kinds
@@ -46,8 +45,9 @@ from quotaflow.services import audit, registry, spec_kinds
 from quotaflow.services.access import Principal
 from quotaflow.services.compiled import compiled
 from quotaflow.services.uow import Context, in_unit_of_work, unit_of_work, use_case
-from quotaflow.store.flow_models import FlowInstance, FlowTask
-from quotaflow.store.models import OrgUnit, RoleGrant, SpecVersion, User, utcnow
+from quotaflow.store import flow_queries, queries
+from quotaflow.store.flow_models import FlowInstance
+from quotaflow.store.models import OrgUnit, SpecVersion, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,10 @@ class FlowRefused(QuotaFlowError):
         "unknown_user": _l("Unknown user “%(user)s”."),
         "already_assignee": _l("%(user)s already has this task."),
         "initiator_as_approver": _l("The initiator cannot take a task of their own request."),
-        "self_approval": _l("You cannot approve your own request at this step."),
+        "self_approval": _l("You cannot approve your own request."),
+        "countersign_not_distinct": _l("The step “%(node)s” is a countersign and needs "
+                                       "%(needed)s different people, one per role; nothing was "
+                                       "changed."),
         "invalid_return_target": _l("This request cannot be returned to “%(target)s”."),
         "invalid_position": _l("Choose whether the approver comes before or after you."),
         "empty_comment": _l("Write a comment first."),
@@ -155,7 +158,7 @@ def decider(session: Session, instance: FlowInstance) -> User | None:
     """The last user who approved, rejected or edited in the instance (its history)."""
     for entry in reversed((instance.state or {}).get("history") or []):
         if entry.get("action") in ("approve", "reject", "edit") and entry.get("actor"):
-            return session.scalar(select(User).where(User.username == entry["actor"]))
+            return queries.user_by_username(session, entry["actor"])
     return None
 
 
@@ -166,7 +169,7 @@ def action_names() -> frozenset[str]:
 
 def validate_spec(doc: Any) -> FlowSpec:
     """Parse a flow spec against the known action names (raises FlowSpecError)."""
-    return load_flow(doc, actions=action_names())
+    return load_flow(doc, actions=action_names(), saving=True)
 
 
 def spec_of(instance: FlowInstance) -> FlowSpec:
@@ -196,13 +199,8 @@ def build_directory(session: Session, unit: OrgUnit | None = None) -> Directory:
     Managers: the head of the parent of a user's unit (their person unit, else the unit
     of their head grant). Units: ``unit``, its ancestors and every unit with a head.
     """
-    users = {u.id: u for u in session.scalars(select(User).where(User.active))}
-    grant_rows = session.execute(
-        select(RoleGrant.user_id, RoleGrant.role, OrgUnit.id, OrgUnit.code, OrgUnit.path,
-               OrgUnit.parent_id)
-        .join(OrgUnit, OrgUnit.id == RoleGrant.unit_id)
-        .order_by(RoleGrant.user_id, RoleGrant.role, OrgUnit.path)
-    ).all()
+    users = {u.id: u for u in queries.users(session, active=True)}
+    grant_rows = flow_queries.grants_with_units(session)
     grants = tuple((users[r[0]].username, r[1], r[4]) for r in grant_rows if r[0] in users)
     heads: dict[str, str] = {}
     head_unit_of: dict[int, int] = {}  # user id -> unit id of their (deepest) head grant
@@ -218,12 +216,9 @@ def build_directory(session: Session, unit: OrgUnit | None = None) -> Directory:
         head_unit_of[user_id] = unit_id  # paths ascend, so the deepest grant wins
     person_ids = {u.person_unit_id for u in users.values() if u.person_unit_id is not None}
     wanted = (person_ids | set(head_unit_of.values())) - set(unit_info)
-    for unit_id, code, parent_id in session.execute(
-            select(OrgUnit.id, OrgUnit.code, OrgUnit.parent_id).where(OrgUnit.id.in_(wanted))):
-        unit_info[unit_id] = (code, parent_id)
+    unit_info.update(flow_queries.unit_codes_and_parents(session, wanted))
     parents = {info[1] for info in unit_info.values() if info[1] is not None}
-    parent_codes = dict(session.execute(
-        select(OrgUnit.id, OrgUnit.code).where(OrgUnit.id.in_(parents))).all())
+    parent_codes = flow_queries.unit_codes(session, parents)
     managers: dict[str, str] = {}
     for user in users.values():
         base = user.person_unit_id or head_unit_of.get(user.id)
@@ -235,9 +230,7 @@ def build_directory(session: Session, unit: OrgUnit | None = None) -> Directory:
             managers[user.username] = manager
     if unit is not None:
         ids = [int(p) for p in unit.path.strip("/").split("/") if p]
-        for code, path in session.execute(
-                select(OrgUnit.code, OrgUnit.path).where(OrgUnit.id.in_(ids))):
-            units[code] = path
+        units.update(flow_queries.unit_paths(session, ids))
     return Directory(frozenset(u.username for u in users.values()), grants, units, heads,
                      managers)
 
@@ -250,9 +243,8 @@ def _now(now: dt.datetime | None) -> dt.datetime:
 
 
 def active_flow(session: Session, flow_key: str) -> SpecVersion | None:
-    return session.scalar(select(SpecVersion).where(
-        SpecVersion.kind == FLOW_KIND, SpecVersion.key == flow_key,
-        SpecVersion.status == "active"))
+    """The active version of the flow spec ``flow_key``, if any."""
+    return flow_queries.active_flow_version(session, FLOW_KIND, flow_key)
 
 
 def start(session: Session, flow_key: str, *, unit: OrgUnit, initiator: User,
@@ -328,7 +320,7 @@ def _apply(session: Session, instance_id: int, actor: User | None, name: str, ac
            *, revision: int | None, now: dt.datetime, remote_addr: str | None = None,
            conflict: bool = False) -> FlowInstance:
     for _attempt in range(MAX_ATTEMPTS):
-        instance = session.get(FlowInstance, instance_id, populate_existing=True)
+        instance = flow_queries.instance(session, instance_id, fresh=True)
         if instance is None:
             raise FlowRefused("not_found", f"no flow instance {instance_id}", id=instance_id)
         seen = instance.revision
@@ -347,13 +339,9 @@ def _apply(session: Session, instance_id: int, actor: User | None, name: str, ac
         doc = new_state.as_dict()
         if doc == instance.state:
             return instance  # nothing happened (e.g. a tick with nothing due)
-        done = session.execute(
-            update(FlowInstance)
-            .where(FlowInstance.id == instance_id, FlowInstance.revision == seen)
-            .values(state=doc, status=new_state.status, revision=seen + 1, updated_at=now,
-                    ended_at=now if new_state.status in _ENDED else None)
-            .execution_options(synchronize_session=False))
-        if done.rowcount == 1:
+        if flow_queries.write_step(session, instance_id, seen, state=doc,
+                                   status=new_state.status, now=now,
+                                   ended_at=now if new_state.status in _ENDED else None):
             break
         conflict = True  # someone else stepped first: read again and retry
     else:
@@ -417,17 +405,8 @@ def _check_handlers(events: Iterable[Event]) -> None:
 # --- delivering events ---------------------------------------------------------------
 
 
-def _user_ids(session: Session, usernames: Iterable[str]) -> dict[str, int]:
-    names = sorted(set(usernames))
-    if not names:
-        return {}
-    return {name: user_id for name, user_id in session.execute(
-        select(User.username, User.id).where(User.username.in_(names)))}
-
-
 def _rewrite_tasks(session: Session, instance: FlowInstance, state: FlowState,
                    ids: Mapping[str, int]) -> None:
-    session.execute(delete(FlowTask).where(FlowTask.instance_id == instance.id))
     live = {t.id for t in state.pending()}
     rows = []
     for task in state.tasks:
@@ -440,8 +419,7 @@ def _rewrite_tasks(session: Session, instance: FlowInstance, state: FlowState,
                      "user_id": ids[task.assignee], "node": task.node, "status": status,
                      "due_at": dt.datetime.fromisoformat(task.due_at) if task.due_at and
                      status == "pending" else None})
-    if rows:
-        session.execute(insert(FlowTask), rows)
+    flow_queries.replace_tasks(session, instance.id, rows)
 
 
 def _names(spec: FlowSpec, node_id: str | None) -> tuple[str, str]:
@@ -494,7 +472,7 @@ def _deliver(session: Session, instance: FlowInstance, spec: FlowSpec, state: Fl
              events: list[Event]) -> None:
     users = [e.user for e in events if e.user] + [
         u for e in events if e.kind == "notified" for u in e.detail.get("users", ())]
-    ids = _user_ids(session, [*users, *(t.assignee for t in state.tasks)])
+    ids = flow_queries.user_ids_by_username(session, [*users, *(t.assignee for t in state.tasks)])
     _rewrite_tasks(session, instance, state, ids)
     ended = False
     for index, event in enumerate(events):
@@ -543,13 +521,7 @@ def tick(session: Session, now: dt.datetime | None = None, *,
     An instance whose step is refused is left as it was (its own savepoint) and listed in
     ``refused``; the others' steps commit together (in the caller's unit of work, if any)."""
     now = _now(now)
-    query = (
-        select(FlowTask.instance_id).join(FlowInstance, FlowInstance.id == FlowTask.instance_id)
-        .where(FlowTask.status == "pending", FlowTask.due_at.is_not(None),
-               FlowTask.due_at <= now, FlowInstance.status == "running"))
-    if only is not None:
-        query = query.where(FlowTask.instance_id.in_(list(only)))
-    due = session.scalars(query.distinct().order_by(FlowTask.instance_id)).all()
+    due = flow_queries.due_instance_ids(session, now, only)
     result = TickResult()
     with unit_of_work(session):
         for instance_id in due:
@@ -568,48 +540,7 @@ def tick(session: Session, now: dt.datetime | None = None, *,
     return result
 
 
-# --- queries -------------------------------------------------------------------------
-
-
-def pending_tasks(session: Session, user: User) -> list[FlowTask]:
-    """The user's tasks waiting for their decision, oldest due first."""
-    return list(session.scalars(
-        select(FlowTask).join(FlowInstance, FlowInstance.id == FlowTask.instance_id)
-        .options(joinedload(FlowTask.instance))
-        .where(FlowTask.user_id == user.id, FlowTask.status == "pending",
-               FlowInstance.status == "running")
-        .order_by(FlowTask.due_at.is_(None), FlowTask.due_at, FlowTask.instance_id,
-                  FlowTask.task_id)))
-
-
-def pending_count(session: Session, user_id: int) -> int:
-    return session.scalar(
-        select(func.count()).select_from(FlowTask)
-        .join(FlowInstance, FlowInstance.id == FlowTask.instance_id)
-        .where(FlowTask.user_id == user_id, FlowTask.status == "pending",
-               FlowInstance.status == "running")) or 0
-
-
-def started_by(session: Session, user: User, limit: int = 100) -> list[FlowInstance]:
-    """Instances the user started, newest first."""
-    return list(session.scalars(
-        select(FlowInstance).where(FlowInstance.initiator_id == user.id)
-        .order_by(FlowInstance.id.desc()).limit(limit)))
-
-
-def open_instances(session: Session, scope_paths: Iterable[str],
-                   limit: int = 100) -> list[FlowInstance]:
-    """Running or returned instances about units under ``scope_paths``, newest first."""
-    paths = list(scope_paths)
-    if not paths:
-        return []
-    from sqlalchemy import or_
-
-    return list(session.scalars(
-        select(FlowInstance).join(OrgUnit, OrgUnit.id == FlowInstance.unit_id)
-        .where(FlowInstance.status.in_(("running", "draft")),
-               or_(*(OrgUnit.path.startswith(p) for p in paths)))
-        .order_by(FlowInstance.id.desc()).limit(limit)))
+# --- who may see an instance ----------------------------------------------------------
 
 
 def observers(instance: FlowInstance) -> set[str]:
@@ -637,14 +568,6 @@ def participants(instance: FlowInstance) -> set[str]:
     """Usernames of the initiator and everyone who ever held a task of the instance."""
     state = instance.state or {}
     return {state.get("initiator", "")} | {t["assignee"] for t in state.get("tasks", ())}
-
-
-def for_subject(session: Session, subject_type: str, subject_id: int) -> list[FlowInstance]:
-    """Every instance about one subject, newest first."""
-    return list(session.scalars(
-        select(FlowInstance).where(FlowInstance.subject_type == subject_type,
-                                   FlowInstance.subject_id == subject_id)
-        .order_by(FlowInstance.id.desc())))
 
 
 @use_case

@@ -7,6 +7,7 @@ from quotaflow.errors import NotFound
 from quotaflow.services import outbox
 from quotaflow.services.auth import actor
 from quotaflow.services.uow import Context, use_case
+from quotaflow.store import outbox_queries
 from quotaflow.store.outbox_models import InboxMessage, OutboxDelivery
 
 
@@ -17,16 +18,16 @@ def _me(ctx: Context) -> int:
 
 
 def unread_count(ctx: Context) -> int:
-    return outbox.unread_count(ctx.session, _me(ctx))
+    return outbox_queries.unread_count(ctx.session, _me(ctx))
 
 
 def my_messages(ctx: Context) -> list[InboxMessage]:
-    return outbox.inbox(ctx.session, _me(ctx))
+    return outbox_queries.inbox_messages(ctx.session, _me(ctx))
 
 
 def my_message(ctx: Context, message_id: int) -> InboxMessage:
     """One of the reader's own messages; anyone else's is NotFound, like an absent one."""
-    message = outbox.message_for(ctx.session, _me(ctx), message_id)
+    message = outbox_queries.inbox_message(ctx.session, _me(ctx), message_id)
     if message is None:
         raise NotFound("not_found")
     return message

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
-
 from quotaflow.channels import INBOX, Delivery, PermanentError
+from quotaflow.store import outbox_queries
 from quotaflow.store.models import utcnow
 from quotaflow.store.outbox_models import InboxMessage
 
@@ -41,10 +40,8 @@ class InboxChannel:
         if delivery.recipient is None:
             raise PermanentError("an inbox delivery needs a recipient")
         session = delivery.session
-        exists = session.scalar(select(InboxMessage.id).where(
-            InboxMessage.user_id == delivery.recipient.user_id,
-            InboxMessage.event_id == delivery.event_id))
-        if exists is not None:
+        if outbox_queries.inbox_message_id_for_event(
+                session, delivery.recipient.user_id, delivery.event_id) is not None:
             return
         session.add(InboxMessage(
             user_id=delivery.recipient.user_id, event_id=delivery.event_id, topic=delivery.topic,

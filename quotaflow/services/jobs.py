@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from quotaflow.services.uow import unit_of_work
-from quotaflow.store.models import Period, PeriodWeek, utcnow
-from quotaflow.store.tracking_models import JobLease, ScanRun
+from quotaflow.store import job_queries
+from quotaflow.store.models import Period, utcnow
+from quotaflow.store.tracking_models import JobLease
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +62,9 @@ def acquire(session: Session, name: str, holder: str, ttl: dt.timedelta = LEASE_
     now = now or utcnow()
     try:
         with unit_of_work(session):  # one short transaction per lease
-            taken = session.execute(
-                update(JobLease).where(JobLease.name == name,
-                                       or_(JobLease.expires_at <= now, JobLease.holder == holder))
-                .values(holder=holder, acquired_at=now, expires_at=now + ttl)
-                .execution_options(synchronize_session=False)).rowcount
-            if taken == 1:
+            if job_queries.take_lease_if_free(session, name, holder, now, now + ttl):
                 return True
-            if session.scalar(select(JobLease.name).where(JobLease.name == name)) is not None:
+            if job_queries.lease_exists(session, name):
                 return False
             session.add(JobLease(name=name, holder=holder, acquired_at=now, expires_at=now + ttl))
         return True
@@ -80,10 +75,7 @@ def acquire(session: Session, name: str, holder: str, ttl: dt.timedelta = LEASE_
 def release(session: Session, name: str, holder: str) -> bool:
     """Give the lease back if ``holder`` has it; commits. True if it was released."""
     with unit_of_work(session):
-        gone = session.execute(delete(JobLease).where(JobLease.name == name,
-                                                      JobLease.holder == holder)
-                               .execution_options(synchronize_session=False)).rowcount
-    return gone == 1
+        return job_queries.delete_lease(session, name, holder)
 
 
 def lease_holder(session: Session, name: str, now: dt.datetime | None = None) -> str | None:
@@ -134,11 +126,7 @@ def parse_schedule(text: str, zone: str = "Asia/Shanghai") -> Schedule:
 def week_to_scan(session: Session, slot_local_date: dt.date) -> tuple[Period, int] | None:
     """The period and week holding the day before the slot (the week just ended)."""
     day = slot_local_date - dt.timedelta(days=1)
-    row = session.execute(select(Period, PeriodWeek.week_no)
-                          .join(PeriodWeek, PeriodWeek.period_id == Period.id)
-                          .where(PeriodWeek.start_date <= day, PeriodWeek.end_date >= day)
-                          ).first()
-    return (row[0], int(row[1])) if row else None
+    return job_queries.period_week_holding(session, day)
 
 
 def run_due(session: Session, schedule: Schedule, holder: str,
@@ -155,9 +143,7 @@ def run_due(session: Session, schedule: Schedule, holder: str,
         return None
     try:
         with unit_of_work(session):  # the reads end before the scan's own transaction
-            done = session.scalar(select(ScanRun.id).where(ScanRun.trigger == "schedule",
-                                                           ScanRun.started_at >= slot).limit(1))
-            if done is not None:
+            if job_queries.scheduled_scan_since(session, slot) is not None:
                 return None
             local = slot.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(schedule.zone)).date()
             target = week_to_scan(session, local)

@@ -23,8 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from quotaflow import messages
 from quotaflow.channels import INBOX, ChannelInfo
@@ -33,8 +32,9 @@ from quotaflow.messages import _l
 from quotaflow.rules.specs import SpecIssue, pointer, schema_issues
 from quotaflow.services import audit
 from quotaflow.services.uow import Context, unit_of_work, use_case
-from quotaflow.store.models import SpecVersion, User, utcnow
-from quotaflow.store.outbox_models import InboxMessage, OutboxDelivery, OutboxEvent
+from quotaflow.store import outbox_queries
+from quotaflow.store.models import User, utcnow
+from quotaflow.store.outbox_models import OutboxDelivery, OutboxEvent
 
 ROUTES_KIND = "notification_routes"
 ROUTES_SCHEMA = "notification-routes"
@@ -56,6 +56,7 @@ TOPICS: list[str] = [
     "letter.signed",
     "letter.completed",
     "alert.raised",
+    "account.failed_sign_ins",
     "account.password_reset",
 ]
 
@@ -130,11 +131,7 @@ def validate_routes_spec(doc: Any, _models: Any, _key: str) -> list[SpecIssue]:
 
 def active_routes(session: Session) -> list[dict[str, Any]]:
     """The routes of every active notification-routes spec, in key order."""
-    contents = session.scalars(
-        select(SpecVersion.content).where(SpecVersion.kind == ROUTES_KIND,
-                                          SpecVersion.status == "active")
-        .order_by(SpecVersion.key)
-    ).all()
+    contents = outbox_queries.active_spec_contents(session, ROUTES_KIND)
     return [route for content in contents if isinstance(content, dict)
             for route in content.get("routes", []) if isinstance(route, dict)]
 
@@ -169,7 +166,7 @@ def _active_recipients(session: Session, ids: list[int], topic: str) -> list[int
     foreign-key error at commit."""
     if not ids:
         return ids
-    active = dict(session.execute(select(User.id, User.active).where(User.id.in_(ids))).all())
+    active = outbox_queries.users_active(session, ids)
     unknown = [i for i in ids if i not in active]
     if unknown:
         raise OutboxError("unknown_recipient", topic=topic, user=str(unknown[0]))
@@ -201,7 +198,7 @@ def emit(session: Session, topic: str, payload: Mapping[str, Any], *, to_users: 
     except (TypeError, ValueError) as exc:
         raise OutboxError("bad_payload", topic=topic, detail=str(exc)) from exc
     users = _active_recipients(session, _user_ids(to_users), topic)
-    if session.scalar(select(OutboxEvent.id).where(OutboxEvent.key == key)) is not None:
+    if outbox_queries.event_id_with_key(session, key) is not None:
         return
     event = OutboxEvent(topic=topic, key=key, payload=content, unit_id=unit_id, to_users=users,
                         created_at=utcnow())
@@ -241,14 +238,8 @@ class ChannelCounts:
 
 def counts(session: Session) -> list[ChannelCounts]:
     """Deliveries per channel and status, channels in name order."""
-    rows = session.execute(
-        select(OutboxDelivery.channel, OutboxDelivery.status,
-               OutboxDelivery.last_error.is_not(None), func.count())
-        .group_by(OutboxDelivery.channel, OutboxDelivery.status,
-                  OutboxDelivery.last_error.is_not(None))
-    ).all()
     table: dict[str, dict[str, int]] = {}
-    for channel, status, has_error, count in rows:
+    for channel, status, has_error, count in outbox_queries.delivery_counts(session):
         entry = table.setdefault(channel, {"pending": 0, "delivered": 0, "failed": 0,
                                            "waiting_with_error": 0})
         entry[status] = entry.get(status, 0) + count
@@ -259,14 +250,8 @@ def counts(session: Session) -> list[ChannelCounts]:
 
 def problem_deliveries(session: Session, limit: int = 100) -> list[OutboxDelivery]:
     """Dead deliveries, then pending ones whose last try failed, newest first."""
-    failed = session.scalars(
-        select(OutboxDelivery).options(selectinload(OutboxDelivery.event))
-        .where(OutboxDelivery.status == "failed")
-        .order_by(OutboxDelivery.id.desc()).limit(limit)).all()
-    waiting = session.scalars(
-        select(OutboxDelivery).options(selectinload(OutboxDelivery.event))
-        .where(OutboxDelivery.status == "pending", OutboxDelivery.last_error.is_not(None))
-        .order_by(OutboxDelivery.id.desc()).limit(max(0, limit - len(failed)))).all()
+    failed = outbox_queries.failed_deliveries(session, limit)
+    waiting = outbox_queries.waiting_after_error(session, max(0, limit - len(failed)))
     return [*failed, *waiting]
 
 
@@ -319,27 +304,13 @@ def purge(session: Session, older_than_days: int = DEFAULT_PURGE_DAYS, *,
                 or older_than_days < 1:
             raise OutboxError("bad_age", value=repr(older_than_days))
         cutoff = (now or utcnow()) - dt.timedelta(days=older_than_days)
-        old = (OutboxDelivery.status == "delivered",
-               func.coalesce(OutboxDelivery.delivered_at, OutboxDelivery.created_at) < cutoff)
-        event_ids = set(session.scalars(select(OutboxDelivery.event_id).where(*old).distinct()))
+        event_ids = outbox_queries.events_delivered_before(session, cutoff)
         deliveries = 0
         events = 0
         if event_ids:
-            deliveries = session.execute(
-                delete(OutboxDelivery).where(*old).execution_options(synchronize_session=False)
-            ).rowcount or 0
-            orphans = sorted(set(session.scalars(
-                select(OutboxEvent.id).where(
-                    OutboxEvent.id.in_(sorted(event_ids)),
-                    ~select(OutboxDelivery.id).where(
-                        OutboxDelivery.event_id == OutboxEvent.id).exists(),
-                    ~select(InboxMessage.id).where(
-                        InboxMessage.event_id == OutboxEvent.id).exists()))))
-            for start in range(0, len(orphans), 500):
-                chunk = orphans[start:start + 500]
-                events += session.execute(
-                    delete(OutboxEvent).where(OutboxEvent.id.in_(chunk))
-                    .execution_options(synchronize_session=False)).rowcount or 0
+            deliveries = outbox_queries.delete_delivered_before(session, cutoff)
+            events = outbox_queries.delete_events(
+                session, outbox_queries.unreferenced_events(session, event_ids))
         session.expire_all()
         audit.record(session, actor, "outbox_purge", "outbox", "delivered",
                      after={"older_than_days": older_than_days, "cutoff": cutoff.isoformat(),
@@ -351,37 +322,13 @@ def purge(session: Session, older_than_days: int = DEFAULT_PURGE_DAYS, *,
 # --- inbox ----------------------------------------------------------------------------
 
 
-def unread_count(session: Session, user_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(InboxMessage).where(
-        InboxMessage.user_id == user_id, InboxMessage.read_at.is_(None))) or 0
-
-
-def inbox(session: Session, user_id: int, limit: int = 200) -> list[InboxMessage]:
-    """A person's messages, newest event first (not delivery order: one worker run may
-    deliver a later event before an earlier one)."""
-    return list(session.scalars(
-        select(InboxMessage).join(OutboxEvent, OutboxEvent.id == InboxMessage.event_id)
-        .where(InboxMessage.user_id == user_id)
-        .order_by(OutboxEvent.created_at.desc(), OutboxEvent.id.desc()).limit(limit)))
-
-
-def message_for(session: Session, user_id: int, message_id: int) -> InboxMessage | None:
-    """One of the user's own messages (None for anyone else's)."""
-    return session.scalar(select(InboxMessage).where(InboxMessage.id == message_id,
-                                                     InboxMessage.user_id == user_id))
-
-
 def mark_read(session: Session, user: User, message_id: int | None = None,
               now: dt.datetime | None = None, remote_addr: str | None = None) -> int:
     """Mark one of the user's messages (or, without ``message_id``, all) read; audited.
 
     Returns how many changed (messages read already are left as they were)."""
     with unit_of_work(session):
-        query = select(InboxMessage).where(InboxMessage.user_id == user.id,
-                                           InboxMessage.read_at.is_(None))
-        if message_id is not None:
-            query = query.where(InboxMessage.id == message_id)
-        messages = session.scalars(query).all()
+        messages = outbox_queries.unread_messages(session, user.id, message_id)
         for message in messages:
             message.read_at = now or utcnow()
         session.flush()

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from quotaflow.channels import (
@@ -43,6 +42,7 @@ from quotaflow.channels import (
     TransientError,
 )
 from quotaflow.services.uow import unit_of_work
+from quotaflow.store import outbox_queries
 from quotaflow.store.models import User
 from quotaflow.store.outbox_models import OutboxDelivery, OutboxEvent
 
@@ -128,14 +128,6 @@ def _worker_token(worker_id: str | None) -> str:
     return f"{base[:48]}:{uuid.uuid4().hex[:12]}"
 
 
-def _due(now: dt.datetime, skip_channels: Collection[str] = ()) -> Any:
-    due = and_(OutboxDelivery.status == "pending", OutboxDelivery.next_attempt_at <= now,
-               or_(OutboxDelivery.locked_until.is_(None), OutboxDelivery.locked_until <= now))
-    if skip_channels:
-        due = and_(due, OutboxDelivery.channel.not_in(sorted(skip_channels)))
-    return due
-
-
 def mark_unavailable(session: Session, unavailable: Mapping[str, str]) -> int:
     """Note on every pending delivery of an unusable channel why it waits, and commit.
 
@@ -144,14 +136,7 @@ def mark_unavailable(session: Session, unavailable: Mapping[str, str]) -> int:
     marked = 0
     with unit_of_work(session):
         for channel, reason in sorted(unavailable.items()):
-            result = session.execute(
-                update(OutboxDelivery)
-                .where(OutboxDelivery.status == "pending", OutboxDelivery.channel == channel,
-                       or_(OutboxDelivery.last_error.is_(None),
-                           OutboxDelivery.last_error != reason))
-                .values(last_error=reason[:MAX_ERROR])
-                .execution_options(synchronize_session=False))
-            marked += result.rowcount  # type: ignore[attr-defined]
+            marked += outbox_queries.note_waiting(session, channel, reason, MAX_ERROR)
     return marked
 
 
@@ -161,28 +146,7 @@ def claim(session: Session, now: dt.datetime, token: str, batch: int,
     """Claim up to ``batch`` due deliveries for ``token`` and commit; returns their ids."""
     with unit_of_work(session):
         lease_end = now + dt.timedelta(seconds=lease_seconds)
-        order = (OutboxDelivery.next_attempt_at, OutboxDelivery.id)
-        due = _due(now, skip_channels)
-        if session.get_bind().dialect.name == "postgresql":
-            ids = list(session.scalars(select(OutboxDelivery.id).where(due).order_by(*order)
-                                       .limit(batch).with_for_update(skip_locked=True)))
-            if ids:
-                session.execute(update(OutboxDelivery).where(OutboxDelivery.id.in_(ids))
-                                .values(claimed_by=token, locked_until=lease_end)
-                                .execution_options(synchronize_session=False))
-        else:
-            # One statement: SQLite runs one writer at a time, and the row conditions are
-            # checked again by the UPDATE itself, so a row is claimed by one worker only.
-            candidates = select(OutboxDelivery.id).where(due).order_by(*order).limit(batch)
-            session.execute(update(OutboxDelivery)
-                            .where(OutboxDelivery.id.in_(candidates.scalar_subquery()), due)
-                            .values(claimed_by=token, locked_until=lease_end)
-                            .execution_options(synchronize_session=False))
-            ids = list(session.scalars(select(OutboxDelivery.id)
-                                       .where(OutboxDelivery.claimed_by == token,
-                                              OutboxDelivery.status == "pending")
-                                       .order_by(OutboxDelivery.id)))
-        return ids
+        return outbox_queries.claim_due(session, now, token, batch, lease_end, skip_channels)
 
 
 @dataclass(frozen=True)
@@ -214,13 +178,7 @@ def _load(session: Session, delivery_id: int, token: str) -> _Claimed | None:
 
 def _record(session: Session, delivery_id: int, token: str, **values: Any) -> bool:
     """Write the outcome and release the lease, if the row is still ours."""
-    result = session.execute(
-        update(OutboxDelivery)
-        .where(OutboxDelivery.id == delivery_id, OutboxDelivery.claimed_by == token,
-               OutboxDelivery.status == "pending")
-        .values(claimed_by=None, locked_until=None, **values)
-        .execution_options(synchronize_session=False))
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return outbox_queries.record_if_claimed(session, delivery_id, token, **values)
 
 
 def _error_text(exc: BaseException) -> str:

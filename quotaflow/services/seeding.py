@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from quotaflow.services import audit, spec_kinds, specs, tracking
 from quotaflow.services.auth import hash_password
 from quotaflow.services.uow import unit_of_work
+from quotaflow.store import queries
 from quotaflow.store.models import (
     AttributeValue,
     OrgLevel,
@@ -95,6 +96,10 @@ def load_demo(session: Session, seed_dir: Path = SEED_DIR, password: str | None 
             for p in company["periods"]
         }
         session.flush()
+        # The demo plans for its company.json quarter (a later period added stays a draft).
+        planning = company.get("planning_period")
+        if planning:
+            queries.set_planning_period(session, periods[planning])
 
         units = _load_units(session, _read_csv(seed_dir / "org_units.csv"), depth_of)
         _load_attributes(session, _read_csv(seed_dir / "attributes.csv"), units, periods)

@@ -23,6 +23,10 @@ from quotaflow.store.models import RoleGrant, User
 LOCALES = ("zh", "en")
 #: The outbox topic telling an account's owner that an administrator reset its password.
 PASSWORD_RESET_TOPIC = "account.password_reset"
+_RESET_TITLE = _l("Your password was reset")
+_RESET_BODY = _l("%(by)s set a new password for your account %(username)s. You were signed out "
+                 "everywhere and your API tokens were revoked. If you did not ask for this, "
+                 "tell an administrator.")
 MIN_PASSWORD = 8
 MAX_USERNAME = 64
 MAX_DISPLAY_NAME = 200
@@ -222,15 +226,12 @@ def reset_password(ctx: Context, username: str, password: str) -> User:
                         "tokens_revoked": revoked}, remote_addr=ctx.remote_addr)
     from quotaflow.services import outbox
 
+    params = {"by": by, "username": user.username}
+    words = {f"{part}_{locale}": messages.translations(locale).gettext(msgid) % params
+             for locale in messages.LANGUAGES
+             for part, msgid in (("title", _RESET_TITLE), ("body", _RESET_BODY))}
     outbox.emit(ctx.session, PASSWORD_RESET_TOPIC, {
-        "title_en": "Your password was reset",
-        "title_zh": "您的密码已被重置",
-        "body_en": f"{by} set a new password for your account {user.username}. You were "
-                   f"signed out everywhere and your API tokens were revoked. If you did not "
-                   f"ask for this, tell an administrator.",
-        "body_zh": f"{by} 为您的账号 {user.username} 设置了新密码。您已在所有设备上退出登录，"
-                   f"API 令牌已全部撤销。如非您本人申请，请联系系统管理员。",
-        "url": "/account",
+        **words, "url": "/account",
         "username": user.username, "reset_by": by, "tokens_revoked": revoked,
     }, to_users=[user.id])
     return user

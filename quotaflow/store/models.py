@@ -110,6 +110,21 @@ class Period(Base):
     __table_args__ = (CheckConstraint("end_date >= start_date", name="dates_ordered"),)
 
 
+class CompanySetting(Base):
+    """The company's settings: one row (id 1). ``planning_period`` is the period pages, the
+    API and the CLI plan for when no period is named: a choice, so adding next year's
+    period does not move them."""
+
+    __tablename__ = "company_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    planning_period_id: Mapped[int | None] = mapped_column(ForeignKey("periods.id"))
+
+    planning_period: Mapped[Period | None] = relationship()
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
 class PeriodWeek(Base):
     """An ISO week (Monday to Sunday) overlapping a period, clipped to the period."""
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from quotaflow.store.models import (
     AttributeValue,
     AuditEntry,
+    CompanySetting,
     OrgLevel,
     OrgUnit,
     Period,
@@ -89,6 +90,21 @@ def periods(session: Session) -> list[Period]:
 
 def period_by_code(session: Session, code: str) -> Period | None:
     return session.scalar(select(Period).where(Period.code == code))
+
+
+def planning_period(session: Session) -> Period | None:
+    """The company's chosen planning period (None until one is chosen)."""
+    setting = session.get(CompanySetting, 1)
+    return setting.planning_period if setting is not None else None
+
+
+def set_planning_period(session: Session, period: Period) -> None:
+    setting = session.get(CompanySetting, 1)
+    if setting is None:
+        setting = CompanySetting(id=1)
+        session.add(setting)
+    setting.planning_period = period
+    session.flush()
 
 
 def unit_attributes(session: Session, unit_id: int, period_id: int) -> dict[str, float]:

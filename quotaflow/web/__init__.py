@@ -38,6 +38,7 @@ def init_web(app: Flask) -> None:
         inbox,
         letters,
         pages,
+        periods,
         plans,
         spreadsheets,
         tasks,
@@ -46,6 +47,7 @@ def init_web(app: Flask) -> None:
     )
 
     filters.register(app)
+    periods.register(app)
     for module in (auth, account, pages, config_pages, builder, collect, uploads, plans, spreadsheets,
                    inbox, letters, confirm, whatif, tasks, hr, alerts, dashboards, emergency):
         app.register_blueprint(module.blueprint)

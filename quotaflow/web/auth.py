@@ -17,6 +17,7 @@ from flask import (
 from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 
+from quotaflow.http import known_device
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import public
 from quotaflow.http.redirects import safe_next
@@ -40,14 +41,20 @@ def login() -> Any:
             form.password.data,
             max_failures=current_app.config["LOGIN_MAX_FAILURES"],
             window_seconds=current_app.config["LOGIN_WINDOW_SECONDS"],
+            max_delay_seconds=current_app.config["LOGIN_MAX_DELAY_SECONDS"],
+            known_device=known_device.is_known(form.username.data),
         )
         if result.user is not None:
             session.clear()  # a fresh session on sign-in defeats session fixation
             login_user(result.user)
-            return redirect(safe_next(form.next.data, url_for("pages.home")))
+            response = redirect(safe_next(form.next.data, url_for("pages.home")))
+            return known_device.remember(response, result.user.username, url_for("auth.login"))
         if result.throttled:
-            flash(gettext("Too many failed sign-ins. Wait a few minutes and try again."), "error")
-            status = 429
+            flash(gettext("Too many failed sign-ins. Try again in %(seconds)s seconds.",
+                          seconds=result.retry_after), "error")
+            response = current_app.make_response((render_template("login.html", form=form), 429))
+            response.headers["Retry-After"] = str(result.retry_after)
+            return response
         else:
             flash(gettext("Wrong username or password."), "error")
             status = 401

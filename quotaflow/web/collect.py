@@ -28,7 +28,7 @@ from quotaflow.services import forms as forms_service
 from quotaflow.services.input_check import InputCheckError
 from quotaflow.web.context import current_locale as _locale
 from quotaflow.web.forms import CsrfOnlyForm
-from quotaflow.web.periods import planning_period
+from quotaflow.web.periods import chosen_period
 from quotaflow.web.uploads import form_items_with_files
 
 blueprint = Blueprint("collect", __name__, url_prefix="/collect")
@@ -49,27 +49,26 @@ def translate_errors(errors: Mapping[str, FieldError]) -> dict[str, str]:
 def index() -> Any:
     """The units to fill in, with how complete their inputs are."""
     principal = current_principal()
-    period = planning_period()
+    period, periods = chosen_period(request.args.get("period"))
     version = forms_service.ensure_inputs_form(request_context().session)
     progress = (forms_service.collect_progress(request_context().session, principal, period, version.content)
                 if version is not None else [])
     return render_template(
-        "collect/index.html", period=period, version=version, progress=progress,
+        "collect/index.html", period=period, periods=periods, version=version, progress=progress,
         complete=sum(1 for p in progress if p.complete),
     )
 
 
 @blueprint.route("/<code>", methods=["GET", "POST"])
-@requires("unit.read", write="unit.write")
+@requires("unit.write")
 def unit_form(code: str) -> Any:
     """One unit's inputs form: prefilled with its values; POST validates and saves."""
     unit = g.unit
     principal = current_principal()
-    if not principal.can("unit.write", unit.path):
-        abort(403)
     if not forms_service.can_collect(principal, unit):
         abort(404)  # in scope, but not a level this user collects inputs for
-    period = planning_period()
+    # The period is in the URL (the form posts back to it): a save lands where it was read.
+    period, _periods = chosen_period(request.args.get("period"))
     version = forms_service.ensure_inputs_form(request_context().session)
     if version is None:
         abort(404)
@@ -99,7 +98,7 @@ def unit_form(code: str) -> Any:
                 else:
                     flash(gettext("Saved the inputs of %(unit)s.", unit=unit.name(_locale())),
                           "success")
-                    return redirect(url_for("collect.unit_form", code=unit.code))
+                    return redirect(url_for("collect.unit_form", code=unit.code, period=period.code))
     view = build_form(spec, data, errors, roles=roles, locale=_locale())
     return render_template(
         "collect/unit.html", unit=unit, period=period, version=version, form=view, csrf=csrf,

@@ -17,11 +17,13 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
+from quotaflow.errors import QuotaFlowError
 from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import requires
 from quotaflow.rules import SpecIssue
 from quotaflow.services import bundle as bundle_service
 from quotaflow.services import commands, spec_kinds
+from quotaflow.services import periods as period_service
 from quotaflow.services import specs as spec_service
 from quotaflow.services.specs import SpecProblem, SpecServiceError, SpecValidationError
 
@@ -170,6 +172,7 @@ def _render_index(issues: list[dict[str, Any]] | None = None, status: int = 200)
     return render_template(
         "config/index.html", summaries=spec_service.summaries(request_context().session),
         kinds=spec_kinds.kinds(), kind_label=kind_label, issues=issues or [],
+        planning=period_service.planning_choice(request_context()),
     ), status
 
 
@@ -177,6 +180,19 @@ def _render_index(issues: list[dict[str, Any]] | None = None, status: int = 200)
 @requires("spec.read")
 def index() -> Any:
     return _render_index()
+
+
+@blueprint.post("/planning-period")
+@requires("period.plan")
+def set_planning_period() -> Any:
+    """Choose the period pages, the API and the CLI plan for when none is named."""
+    try:
+        chosen = period_service.set_planning_period(request_context(), request.form.get("period"))
+    except QuotaFlowError as exc:
+        flash(exc.localized(request_locale()), "error")
+        return redirect(url_for("config.index"))
+    flash(gettext("The planning period is now %(code)s.", code=chosen.code), "success")
+    return redirect(url_for("config.index"))
 
 
 @blueprint.get("/bundle.json")

@@ -71,6 +71,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("/openapi.json", "get"): lambda w: ("sales.p0001", "/openapi.json", {}),
     ("/me", "get"): lambda w: ("sales.p0001", "/me", {}),
     ("/periods", "get"): lambda w: ("head.east", "/periods", {}),
+    ("/planning-period", "get"): lambda w: ("head.east", "/planning-period", {}),
+    ("/planning-period", "put"): lambda w: (
+        "hrbp", "/planning-period", {"json": {"period": "2026Q4"}}),
     ("/units", "get"): lambda w: ("head.east", "/units", {}),
     ("/units/{code}", "get"): lambda w: ("head.east", "/units/EAST", {}),
     ("/units/{code}/children", "get"): lambda w: ("head.east", "/units/EAST/children", {}),

@@ -15,6 +15,7 @@ from quotaflow.flows import (
     Directory,
     FlowError,
     FlowSpec,
+    FlowSpecError,
     FlowState,
     load_flow,
     new_instance,
@@ -217,9 +218,39 @@ def test_field_unit_head_and_manager() -> None:
 
 
 def test_duplicates_collapse() -> None:
-    spec = flow(mode="all", assignees=[{"user": "hrbp"}, {"role": "hrbp"}, {"user": "hrbp"}])
+    spec = flow(mode="any", assignees=[{"user": "hrbp"}, {"role": "hrbp"}, {"user": "hrbp"}])
     state, _ = started(spec)
     assert [t.assignee for t in state.tasks] == ["hrbp"]
+
+
+def test_a_countersign_needs_a_different_person_per_rule() -> None:
+    # One person holding both roles must not sign for both (finding 3 of the integrity
+    # issue: "the CFO countersign becomes one person's decision").
+    directory = Directory(users=frozenset({"ini", "both", "cfo2"}),
+                          grants=(("both", "hrbp", "/1/"), ("both", "executive", "/1/")),
+                          units={"EAST": "/1/2/"}, heads={}, managers={})
+    spec = flow(mode="all", assignees=[{"role": "hrbp"}, {"role": "executive"}])
+    state = new_instance(spec, "ini", "EAST", {"amount": 1.0}, directory, T0)
+    with pytest.raises(FlowError) as info:
+        step(spec, state, Action("submit"), "ini", T0)
+    assert info.value.code == "countersign_not_distinct"
+    # A second executive makes it two people: "both" signs as HRBP, cfo2 as executive.
+    directory = Directory(users=directory.users,
+                          grants=(*directory.grants, ("cfo2", "executive", "/1/")),
+                          units=directory.units, heads={}, managers={})
+    state = new_instance(spec, "ini", "EAST", {"amount": 1.0}, directory, T0)
+    state, _ = step(spec, state, Action("submit"), "ini", T0)
+    assert sorted(t.assignee for t in state.pending()) == ["both", "cfo2"]
+    state, _ = step(spec, state, Action("approve"), "both", T0)
+    assert state.status == "running"  # one signature is not the countersign
+
+
+def test_the_same_user_named_twice_is_no_countersign() -> None:
+    spec = flow(mode="all", assignees=[{"user": "hrbp"}, {"role": "hrbp"}])
+    state = new_instance(spec, "ini", "EAST", {"amount": 1.0}, DIRECTORY, T0)
+    with pytest.raises(FlowError) as info:
+        step(spec, state, Action("submit"), "ini", T0)
+    assert info.value.code == "countersign_not_distinct"
 
 
 def test_fallback_when_nobody_resolves() -> None:
@@ -235,11 +266,34 @@ def test_no_assignee_at_all_refuses_the_submit() -> None:
     assert info.value.code == "no_assignee"
 
 
-def test_self_approval_allow() -> None:
+def test_self_approval_allow_is_read_as_forbid() -> None:
+    # A version saved before "allow" was refused still never lets the initiator approve:
+    # their task goes to the fallback, and nobody else means no approver at all.
+    spec = flow(assignees=users("ini"), self_approval="allow", fallback=users("ini", "y"))
+    assert pending(started(spec)[0]) == ["y"]
     spec = flow(assignees=users("ini"), self_approval="allow")
-    state, _ = started(spec)
-    state, _ = act(spec, state, "approve", "ini")
-    assert state.status == "approved"
+    state = new_instance(spec, "ini", "EAST", {"amount": 1.0}, DIRECTORY, T0)
+    with pytest.raises(FlowError) as info:
+        step(spec, state, Action("submit"), "ini", T0)
+    assert info.value.code == "no_assignee"
+
+
+def test_self_approval_allow_is_refused_when_saved() -> None:
+    node = {"id": "a", "kind": "approval", "assignees": [{"user": "x"}], "next": "e",
+            "self_approval": "allow"}
+    doc = {"id": "t", "version": 1, "nodes": [{"id": "s", "kind": "start", "next": "a"}, node,
+                                               {"id": "e", "kind": "end"}]}
+    with pytest.raises(FlowSpecError) as info:
+        load_flow(doc, saving=True)
+    assert [(i.pointer, i.code) for i in info.value.issues] == [
+        ("/nodes/1/self_approval", "self_approval_allow")]
+    assert load_flow(doc).node("a").self_approval == "forbid"
+
+
+def test_the_default_is_forbid() -> None:
+    spec = flow(assignees=users("ini", "x"))
+    assert spec.node("a").self_approval == "forbid"
+    assert pending(started(spec)[0]) == ["x"]
 
 
 def test_self_approval_skip_counts_as_approved() -> None:

@@ -46,7 +46,7 @@ FLOWS = [
         {"assignees": [{"user": "outsider"}], "fallback": [{"user": "admin"}],
          "mode": "single", "due_hours": 3, "on_due": "remind"},
         editable=EDITABLE, extra_fields=NOTE),
-    # The initiator approves here as one of the approvers (self-approval allowed).
+    # An older version saying "allow": read as "forbid", the initiator's slot drops out.
     two_step_flow({"assignees": XS, "mode": "all", "self_approval": "allow"},
                   {"assignees": [{"user": "y"}], "mode": "any"},
                   editable=EDITABLE, extra_fields=NOTE),
@@ -199,22 +199,18 @@ def test_the_initiator_cannot_approve_their_own_request(mode: str) -> None:
     step(spec, state, Action("reject"), "ini", T0)  # saying no to oneself is fine
 
 
-def test_self_approval_allowed_by_the_node() -> None:
-    spec = plain(assignees=[{"user": "ini"}], self_approval="allow")
+def test_a_node_saying_allow_still_refuses_self_approval() -> None:
+    # "allow" is refused in new versions and read as "forbid" in old ones.
+    spec = plain(assignees=[{"user": "ini"}, {"user": "x"}], self_approval="allow")
     state = started(spec)
-    assert "approve" in available_actions(spec, state, "ini")
-    state, _ = step(spec, state, Action("approve"), "ini", T0)
-    assert state.current == ("two",)
+    assert [t.assignee for t in state.pending()] == ["x"]
+    assert "approve" not in available_actions(spec, state, "ini")
 
 
-def test_escalation_skips_the_initiator_unless_self_approval_is_allowed() -> None:
-    spec = plain(due_hours=1, on_due="escalate", escalate_to=[{"user": "ini"}],
-                 self_approval="forbid")
-    state = started(spec)
-    state, _ = step(spec, state, Action("tick"), SYSTEM, T0 + timedelta(hours=2))
-    assert [t.assignee for t in state.pending()] == ["x"]  # reminded, not escalated
-    spec = plain(due_hours=1, on_due="escalate", escalate_to=[{"user": "ini"}],
-                 self_approval="allow")
-    state = started(spec)
-    state, _ = step(spec, state, Action("tick"), SYSTEM, T0 + timedelta(hours=2))
-    assert [t.assignee for t in state.pending()] == ["ini"]
+def test_escalation_never_reaches_the_initiator() -> None:
+    for setting in ("forbid", "skip", "allow"):
+        spec = plain(due_hours=1, on_due="escalate", escalate_to=[{"user": "ini"}],
+                     self_approval=setting)
+        state = started(spec)
+        state, _ = step(spec, state, Action("tick"), SYSTEM, T0 + timedelta(hours=2))
+        assert [t.assignee for t in state.pending()] == ["x"]  # reminded, not escalated

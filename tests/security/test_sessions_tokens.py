@@ -173,6 +173,8 @@ def test_an_admin_reset_ends_sessions_revokes_tokens_and_tells_the_owner(app, as
     inbox = owner_client.get(f"{API}/inbox", headers={"Accept-Language": "en"}).get_data(
         as_text=True)
     assert "Your password was reset" in inbox and "admin" in inbox
+    assert "您的密码已被重置" in owner_client.get(
+        f"{API}/inbox", headers={"Accept-Language": "zh"}).get_data(as_text=True)
 
 
 def test_a_reset_on_the_admin_users_page_ends_sessions_too(app, as_user) -> None:

@@ -12,7 +12,7 @@ from quotaflow.services import alignment as alignment_service
 from quotaflow.services import confirmation as conf
 from quotaflow.services import flows, plans
 from quotaflow.store import confirmation_queries as cq
-from quotaflow.store import db
+from quotaflow.store import db, flow_queries
 from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
 from quotaflow.store.confirmation_models import ConfirmationGroup, ConfirmationItem
@@ -70,13 +70,13 @@ def _appeal(session, item, requested, tmp_path, reason="Two key accounts left th
 
 
 def _decide(session, appeal, kind, changes=None):
-    instance = flows.for_subject(session, "appeal", appeal.id)[0]
+    instance = flow_queries.for_subject(session, "appeal", appeal.id)[0]
     hrbp = user(session, "hrbp")
     if changes:
         flows.act(session, instance.id, hrbp, Action("edit", changes=changes))
     # Above 5% the HRBP and the CFO countersign; below, either one decides.
     for name in ("hrbp", "cfo"):
-        if flows.for_subject(session, "appeal", appeal.id)[0].status != "running":
+        if flow_queries.for_subject(session, "appeal", appeal.id)[0].status != "running":
             break
         flows.act(session, instance.id, user(session, name),
                   Action(kind, comment="decided in a test"))
@@ -330,7 +330,7 @@ def test_a_person_appeal_is_decided_by_the_team_lead_and_stays_in_the_team(ctx, 
     conf.accept(ctx, others[0].id, _head(ctx, others[0]))
     kept = int(others[0].target)
     appeal = _appeal(ctx, mine, bounds.maximum, tmp_path)
-    instance = flows.for_subject(ctx, "appeal", appeal.id)[0]
+    instance = flow_queries.for_subject(ctx, "appeal", appeal.id)[0]
     flows.act(ctx, instance.id, user(ctx, "lead.east.t1"), Action("approve"))
     ctx.commit()
     ctx.refresh(appeal)

@@ -14,7 +14,7 @@ from quotaflow.flows import Action
 from quotaflow.services import flows, registry, specs
 from quotaflow.services.flows import FlowRefused
 from quotaflow.services.uow import unit_of_work
-from quotaflow.store import db
+from quotaflow.store import db, flow_queries
 from quotaflow.store import queries as q
 from quotaflow.store.flow_models import FlowInstance, FlowTask
 from quotaflow.store.models import AuditEntry, User, utcnow
@@ -347,14 +347,14 @@ def test_pending_tasks_and_started(ctx, handled) -> None:
     instance = start_appeal(ctx, 1.5)
     ctx.commit()
     cfo = user(ctx, "cfo")
-    mine = flows.pending_tasks(ctx, cfo)
+    mine = flow_queries.open_tasks(ctx, cfo.id)
     assert instance.id in {t.instance_id for t in mine}
-    assert flows.pending_count(ctx, cfo.id) == len(mine)
-    assert instance.id in {i.id for i in flows.started_by(ctx, user(ctx, "head.east"))}
+    assert flow_queries.open_task_count(ctx, cfo.id) == len(mine)
+    assert instance.id in {i.id for i in flow_queries.started_by(ctx, user(ctx, "head.east").id)}
     flows.act(ctx, instance.id, cfo, Action("approve"))
     ctx.commit()
-    assert instance.id not in {t.instance_id for t in flows.pending_tasks(ctx, cfo)}
-    assert instance.id not in {t.instance_id for t in flows.pending_tasks(ctx, user(ctx, "hrbp"))}
+    assert instance.id not in {t.instance_id for t in flow_queries.open_tasks(ctx, cfo.id)}
+    assert instance.id not in {t.instance_id for t in flow_queries.open_tasks(ctx, user(ctx, "hrbp").id)}
 
 
 def test_a_refused_tick_leaves_that_instance_whole_and_ticks_the_others(

@@ -38,6 +38,7 @@ from quotaflow.services.outbox_worker import (
     run_forever,
     run_once,
 )
+from quotaflow.store import outbox_queries
 from quotaflow.store.db import make_engine
 from quotaflow.store.models import AuditEntry, Base, User, utcnow
 from quotaflow.store.outbox_models import InboxMessage, OutboxDelivery, OutboxEvent
@@ -428,10 +429,10 @@ def test_inbox_channel_writes_each_message_once(factory: sessionmaker[Session]) 
         channels[INBOX].deliver(again)
         session.commit()
         assert session.scalar(select(func.count()).select_from(InboxMessage)) == 2
-        assert outbox.unread_count(session, ids["ann"]) == 1
+        assert outbox_queries.unread_count(session, ids["ann"]) == 1
         assert outbox.mark_read(session, session.get(User, ids["ann"])) == 1
         session.commit()
-        assert outbox.unread_count(session, ids["ann"]) == 0
+        assert outbox_queries.unread_count(session, ids["ann"]) == 0
 
 
 @pytest.mark.parametrize("workers", [4])

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
@@ -94,3 +95,44 @@ def test_downgrade_to_base_and_back(tmp_path) -> None:
     assert schema_of(url).keys() == {"alembic_version"}
     upgrade(url)
     assert "spec_versions" in schema_of(url)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_upgrading_an_existing_database_keeps_planning_for_its_latest_period(
+        tmp_path, request, backend: str) -> None:
+    """Before 0010 pages planned for the latest period: the new setting starts there."""
+    from sqlalchemy import text
+
+    from quotaflow.store.migrate import upgrade
+
+    url = (f"sqlite:///{tmp_path / 'existing.db'}" if backend == "sqlite"
+           else request.getfixturevalue("fresh_postgres_url"))
+    upgrade(url, "0009")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        # Inserted out of date order: "latest" is by start date, not by id.
+        for code, start, end in (("2026Q4", "2026-10-01", "2026-12-31"),
+                                 ("2027Q1", "2027-01-01", "2027-03-31"),
+                                 ("2026Q3", "2026-07-01", "2026-09-30")):
+            conn.execute(text("INSERT INTO periods (code, start_date, end_date) "
+                              "VALUES (:c, :s, :e)"), {"c": code, "s": start, "e": end})
+    upgrade(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT s.id, p.code FROM company_settings s "
+                                 "JOIN periods p ON p.id = s.planning_period_id")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [(1, "2027Q1")]
+
+
+def test_upgrading_a_database_without_periods_leaves_the_choice_open(tmp_path) -> None:
+    from sqlalchemy import text
+
+    from quotaflow.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    upgrade(url)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, planning_period_id FROM company_settings")).all()
+    assert [tuple(r) for r in rows] == [(1, None)]
+    engine.dispose()

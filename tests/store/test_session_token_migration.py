@@ -1,4 +1,4 @@
-"""Migration 0010 on a database with accounts and tokens in it: tokens made before
+"""Migration 0011 on a database with accounts and tokens in it: tokens made before
 expiry existed expire 90 days after their creation, every session version starts at 0,
 and the downgrade works while other rows refer to ``users`` (SQLite cannot copy it)."""
 
@@ -13,7 +13,7 @@ from quotaflow.store.migrate import downgrade, upgrade
 
 
 def _upgrade_with_a_token(url: str) -> tuple[list, list]:
-    upgrade(url, "0009")
+    upgrade(url, "0010")
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
@@ -30,7 +30,7 @@ def _upgrade_with_a_token(url: str) -> tuple[list, list]:
             versions = [r[0] for r in conn.execute(text("SELECT session_version FROM users"))]
     finally:
         engine.dispose()
-    downgrade(url, "0009")
+    downgrade(url, "0010")
     upgrade(url, "head")
     return tokens, versions
 

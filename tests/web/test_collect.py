@@ -135,7 +135,7 @@ def test_region_head_saves_a_units_inputs_pinned_to_the_form_version(as_user, ap
     data = posted(app, "EAST-T3", product_fit="63.25", avg_tenure_months="41")
     response = client.post("/collect/EAST-T3", data=data)
     assert response.status_code == 302
-    assert response.location.endswith("/collect/EAST-T3")
+    assert response.location.endswith("/collect/EAST-T3?period=2026Q4")  # where it was read
     after = stored(app, "EAST-T3")
     assert after["product_fit"] == 63.25 and after["avg_tenure_months"] == 41
     assert {k: after[k] for k in data} == {k: float(v) for k, v in data.items()}
