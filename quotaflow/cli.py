@@ -186,16 +186,94 @@ def users_create(username: str, display_name: str, role: str, scope_code: str, l
 @users_group.command("token")
 @click.argument("username")
 @click.option("--name", default="integration", show_default=True)
+@click.option("--days", type=int, default=None, help="Lifetime in days (default: the config's).")
 @with_appcontext
-def users_token(username: str, name: str) -> None:
-    """Create an API token for USERNAME and print it once."""
+def users_token(username: str, name: str, days: int | None) -> None:
+    """Create an API token for USERNAME and print it once (as `tokens create`)."""
+    click.echo(_create_token(username, name, days)[0])
+
+
+@users_group.command("sign-out-everywhere")
+@click.argument("username")
+@with_appcontext
+def users_sign_out_everywhere(username: str) -> None:
+    """End every session of USERNAME (its API tokens stay)."""
     from quotaflow.services import users
 
     try:
-        token = users.create_token(_context(), username, name)
+        users.sign_out_everywhere(_context(), username)
     except QuotaFlowError as exc:
         raise _refused(exc) from None
+    click.echo(f"signed {username} out everywhere")
+
+
+# -- API tokens -------------------------------------------------------------------------------
+
+@main.group("tokens")
+def tokens_group() -> None:
+    """API tokens: create (shown once), list, revoke."""
+
+
+def _create_token(username: str, name: str, days: int | None) -> tuple[str, Any]:
+    from flask import current_app
+
+    from quotaflow.services import account
+
+    try:
+        return account.create_token(
+            _context(), name, username=username, days=days,
+            default_days=current_app.config["API_TOKEN_DEFAULT_DAYS"],
+            max_days=current_app.config["API_TOKEN_MAX_DAYS"])
+    except QuotaFlowError as exc:
+        raise _refused(exc) from None
+
+
+@tokens_group.command("create")
+@click.argument("username")
+@click.option("--name", default="integration", show_default=True)
+@click.option("--days", type=int, default=None, help="Lifetime in days (default: the config's).")
+@with_appcontext
+def tokens_create(username: str, name: str, days: int | None) -> None:
+    """Create an API token for USERNAME; the token is printed once, on standard output."""
+    token, row = _create_token(username, name, days)
     click.echo(token)
+    click.echo(f"token {row.id} ({row.name}) expires {row.expires_at:%Y-%m-%d %H:%M} UTC",
+               err=True)
+
+
+@tokens_group.command("list")
+@click.argument("username")
+@with_appcontext
+def tokens_list(username: str) -> None:
+    """USERNAME's tokens: id, state, name, created, expires, last used."""
+    from quotaflow.services import account
+
+    ctx = _context()
+    try:
+        _owner, tokens = account.list_tokens(ctx, username)
+    except QuotaFlowError as exc:
+        raise _refused(exc) from None
+
+    def when(value: Any) -> str:
+        return f"{value:%Y-%m-%d %H:%M}" if value is not None else "-"
+
+    for t in tokens:
+        click.echo(f"{t.id}\t{account.token_state(t, ctx.now)}\t{t.name}\t{when(t.created_at)}"
+                   f"\t{when(t.expires_at)}\t{when(t.last_used_at)}")
+
+
+@tokens_group.command("revoke")
+@click.argument("token_id", type=int)
+@with_appcontext
+def tokens_revoke(token_id: int) -> None:
+    """Revoke the token TOKEN_ID (see `tokens list`)."""
+    from quotaflow.services import account
+
+    try:
+        token = account.revoke_token(_context(), token_id)
+    except QuotaFlowError as exc:
+        raise _refused(exc) from None
+    click.echo(f"revoked token {token.id} ({token.name}) of {token.user.username}")
 
 
 # -- configuration (specs) ----------------------------------------------------------------------

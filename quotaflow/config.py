@@ -56,6 +56,9 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "LOGIN_WINDOW_SECONDS": int(os.environ.get(f"{ENV_PREFIX}LOGIN_WINDOW_SECONDS", "86400")),
         "LOGIN_MAX_DELAY_SECONDS": int(os.environ.get(f"{ENV_PREFIX}LOGIN_MAX_DELAY_SECONDS",
                                                       "900")),
+        # API tokens: the lifetime when none is asked for, and the longest allowed (days).
+        "API_TOKEN_DEFAULT_DAYS": int(os.environ.get(f"{ENV_PREFIX}API_TOKEN_DEFAULT_DAYS", "90")),
+        "API_TOKEN_MAX_DAYS": int(os.environ.get(f"{ENV_PREFIX}API_TOKEN_MAX_DAYS", "365")),
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         # Weekly alert scan inside the server, e.g. "MON 07:00" (empty: off).
         "ALERT_SCHEDULE": os.environ.get(f"{ENV_PREFIX}ALERT_SCHEDULE", ""),

@@ -73,6 +73,7 @@ from quotaflow.api import (  # noqa: E402,F401  (registers the routes)
     report_views,
     sheet_views,
     spec_views,
+    token_views,
     tracking_views,
     views,
     whatif_views,

@@ -1,5 +1,6 @@
 """Accounts and role grants in the API, for administrators (``users.manage``): list, read,
-create, deactivate or reactivate, grant and revoke roles, create API tokens. The twins of
+create, deactivate or reactivate, grant and revoke roles, create API tokens (more in
+token_views.py: list and revoke tokens, sign out everywhere, reset a password). The twins of
 the admin's Users and Role grants pages and of ``quotaflow users``, calling the same use
 cases (services/users.py)."""
 
@@ -108,13 +109,10 @@ def revoke_grant(username: str, grant_id: int) -> Any:
 @api_blueprint.post("/users/<username>/tokens")
 @requires("users.manage")
 def create_token(username: str) -> Any:
-    """A new API token for the user, shown once."""
+    """A new API token for the user, shown once (as POST /tokens with a username)."""
+    from quotaflow.api.token_views import create_token_answer
+
     body = request.get_json(silent=True) or {}
-    name = body.get("name", "integration") if isinstance(body, dict) else None
-    if not isinstance(name, str) or not 0 < len(name.strip()) <= 100:
-        raise ApiError(422, "bad_name", "name is a text of 1 to 100 characters",
-                       {"pointer": "/name"})
-    token = users.create_token(request_context(), username, name.strip())
-    response = jsonify({"username": username.lower(), "name": name.strip(), "token": token})
-    response.status_code = 201
-    return response
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "expected a JSON object", {"pointer": ""})
+    return create_token_answer(username, body)

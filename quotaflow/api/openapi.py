@@ -850,7 +850,8 @@ def _operations_paths() -> dict[str, Any]:
 
 
 def _admin_paths() -> dict[str, Any]:
-    """Accounts and role grants (users.manage: administrators)."""
+    """Accounts and role grants (users.manage: administrators); API tokens (everyone's
+    own, administrators' anyone's)."""
     grant = {"type": "object", "properties": {
         "id": {"type": "integer"}, "role": {"type": "string"}, "unit": {"type": "string"},
         "created_at": {"type": "string"}}}
@@ -866,6 +867,18 @@ def _admin_paths() -> dict[str, Any]:
               "schema": {"enum": ["true", "false", "all"]}}
     grant_body = {"type": "object", "required": ["role", "scope"], "properties": {
         "role": roles, "scope": {"type": "string", "description": "Unit code"}}}
+    when = {"type": ["string", "null"], "format": "date-time"}
+    token = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "username": {"type": "string"}, "name": {"type": "string"},
+        "created_at": when, "expires_at": when, "last_used_at": when, "revoked_at": when,
+        "state": {"enum": ["active", "expired", "revoked"]}}}
+    token_created = {"type": "object", "properties": {
+        **token["properties"], "token": {"type": "string", "description": "The secret, "
+                                         "shown only in this answer (send it as Bearer)"}}}
+    token_body = {"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 100, "default": "integration"},
+        "days": {"type": "integer", "minimum": 1, "description": "Lifetime (default 90, at "
+                 "most 365; the server's config may change both)"}}}
     return {
         "/users": {
             "get": _get("Accounts with their role grants", {"type": "object", "properties": {
@@ -895,11 +908,41 @@ def _admin_paths() -> dict[str, Any]:
             errors=("401", "403", "404"))},
         "/users/{username}/tokens": {"post": _post(
             "Create an API token for the account; the token is shown only in this answer",
-            {"type": "object", "properties": {k: {"type": "string"} for k in
-                                              ("username", "name", "token")}},
-            body={"type": "object", "properties": {"name": {"type": "string",
-                                                            "maxLength": 100}}},
-            params=[username], status="201", errors=("400", "401", "403", "404", "422"))},
+            token_created, body=token_body, params=[username], status="201",
+            errors=("400", "401", "403", "404", "422"))},
+        "/users/{username}/sign-out-everywhere": {"post": _post(
+            "End every session of the account (copied session cookies stop working too); "
+            "its API tokens stay", user, params=[username], errors=("400", "401", "403", "404"))},
+        "/users/{username}/password": {"post": _post(
+            "Reset another account's password: its sessions end, its API tokens are revoked, "
+            "its owner is told in the inbox (audited)", user,
+            body={"type": "object", "required": ["password"], "properties": {
+                "password": {"type": "string", "minLength": 8}}},
+            params=[username], errors=("400", "401", "403", "404", "422"))},
+        "/tokens": {
+            "get": _get("My API tokens (administrators: ?username= for anyone's), newest "
+                        "first, without their secrets", {"type": "object", "properties": {
+                            "username": {"type": "string"},
+                            "tokens": {"type": "array", "items": token}}},
+                        params=[{"name": "username", "in": "query", "required": False,
+                                 "schema": {"type": "string"}}]),
+            "post": _post(
+                "Create an API token (mine; administrators: any account's with username). "
+                "Refused when the request itself is authenticated by a token",
+                token_created, body={**token_body, "properties": {
+                    **token_body["properties"], "username": {"type": "string"}}},
+                status="201", errors=("400", "401", "403", "404", "422"))},
+        "/me/password": {"post": _post(
+            "Change my password (the current one is asked for): my other sessions end, "
+            "this one goes on", None, body={
+                "type": "object", "required": ["current_password", "new_password"],
+                "properties": {"current_password": {"type": "string"},
+                               "new_password": {"type": "string", "minLength": 8}}},
+            status="204", errors=("400", "401", "403", "422"))},
+        "/tokens/{token_id}": {"delete": _post(
+            "Revoke an API token (mine; administrators any): it answers 401 from now on",
+            None, params=[_id_param("token_id", "API token id")], status="204",
+            errors=("400", "401", "403", "404"))},
     }
 
 

@@ -14,7 +14,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -24,10 +23,12 @@ from quotaflow.rules import backoff
 from quotaflow.services import audit
 from quotaflow.services.access import Grant, Principal
 from quotaflow.services.uow import Context, unit_of_work
-from quotaflow.store import login_queries, queries
+from quotaflow.store import auth_queries, login_queries, queries
 from quotaflow.store.models import ApiToken, LoginAttempt, User, utcnow
 
 TOKEN_PREFIX = "qf_"
+#: A token's lifetime when none is asked for (days); services/account.py bounds it.
+DEFAULT_TOKEN_DAYS = 90
 # Failures one address may make across all usernames before its own backoff starts, as a
 # multiple of the per-account allowance (one office behind one NAT address shares it).
 ADDRESS_LIMIT_FACTOR = 4
@@ -151,24 +152,42 @@ def _tell_owner_of_failures(session: Session, user: User, count: int, remote_add
                 to_users=[user.id], key=f"{FAILED_SIGN_INS_TOPIC}:{user.id}:{period}")
 
 
-def create_api_token(session: Session, user: User, name: str) -> str:
-    """Create a token and return its only plain-text copy."""
+def new_api_token(session: Session, user: User, name: str, expires_at: dt.datetime,
+                  actor: User | None = None) -> tuple[str, ApiToken]:
+    """Create a token; return its only plain-text copy and the stored row (hash only)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, name=name, token_hash=_token_hash(token)))
-    audit.record(session, user, "create_api_token", "api_token", name)
-    return token
+    row = ApiToken(user_id=user.id, name=name, token_hash=_token_hash(token),
+                   created_at=utcnow(), expires_at=expires_at)
+    session.add(row)
+    session.flush()
+    audit.record(session, actor or user, "create_api_token", "api_token", str(row.id),
+                 after={"username": user.username, "name": name,
+                        "expires_at": expires_at.isoformat()})
+    return token, row
+
+
+def create_api_token(session: Session, user: User, name: str,
+                     expires_at: dt.datetime | None = None) -> str:
+    """Create a token (default lifetime: DEFAULT_TOKEN_DAYS) and return its only plain copy."""
+    return new_api_token(session, user, name,
+                         expires_at or utcnow() + dt.timedelta(days=DEFAULT_TOKEN_DAYS))[0]
+
+
+def token_is_live(row: ApiToken, now: dt.datetime) -> bool:
+    """Neither revoked nor expired (``now`` naive UTC, as stored)."""
+    return row.revoked_at is None and row.expires_at > now
 
 
 def user_for_token(session: Session, token: str) -> User | None:
+    """The user of a live token of an active account (its last use is recorded)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None))
-    )
-    if row is None or not row.user.active:
+    row = auth_queries.token_by_hash(session, _token_hash(token))
+    now = utcnow()
+    if row is None or not token_is_live(row, now) or not row.user.active:
         return None
     with unit_of_work(session):
-        row.last_used_at = utcnow()
+        row.last_used_at = now
     return row.user
 
 
@@ -176,18 +195,29 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def end_sessions(user: User) -> None:
+    """Every session cookie issued to ``user`` so far stops loading it."""
+    user.session_version = (user.session_version or 0) + 1
+
+
 # -- reads for the pages (the sign-in loaders) -------------------------------------------
 
 
-def active_user(ctx: Context, user_id: int) -> User | None:
-    """The signed-in user of a session cookie, if the account is still active."""
-    user = ctx.session.get(User, user_id)
-    return user if user is not None and user.active else None
+def active_user(ctx: Context, session_id: str) -> User | None:
+    """The signed-in user of a session cookie (``id:version``, :meth:`User.get_id`), if
+    the account is still active and its sessions were not ended since the cookie was made."""
+    user_id, _, version = session_id.partition(":")
+    if not user_id.isdigit() or not version.isdigit():
+        return None  # a cookie from before session versions: sign in again
+    user = auth_queries.user_by_id(ctx.session, int(user_id))
+    if user is None or not user.active or user.session_version != int(version):
+        return None
+    return user
 
 
 def actor(ctx: Context) -> User | None:
     """The user a context acts for (None for the system)."""
-    return ctx.session.get(User, ctx.user_id) if ctx.user_id is not None else None
+    return auth_queries.user_by_id(ctx.session, ctx.user_id) if ctx.user_id is not None else None
 
 
 def display_names(ctx: Context, usernames: set[str]) -> dict[str, str]:

@@ -57,6 +57,7 @@ TOPICS: list[str] = [
     "letter.completed",
     "alert.raised",
     "account.failed_sign_ins",
+    "account.password_reset",
 ]
 
 MAX_TOPIC = 64

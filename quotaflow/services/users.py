@@ -1,4 +1,5 @@
-"""Accounts and role grants: list, create, deactivate, grant, revoke, API tokens.
+"""Accounts and role grants: list, create, deactivate, grant, revoke, reset a password,
+sign a user out everywhere.
 
 Used by the API (``/api/v1/users``, admins only: ``users.manage``) and the CLI
 (``quotaflow users ...``, acting as the system). Every change is audited in its unit of
@@ -13,12 +14,19 @@ from quotaflow.errors import Conflict, Forbidden, Invalid, NotFound
 from quotaflow.messages import _l
 from quotaflow.services import audit
 from quotaflow.services.access import ROLES
-from quotaflow.services.auth import actor, create_api_token, hash_password
+from quotaflow.services.account import end_access
+from quotaflow.services.auth import actor, end_sessions, hash_password
 from quotaflow.services.uow import Context, use_case
 from quotaflow.store import queries as q
 from quotaflow.store.models import RoleGrant, User
 
 LOCALES = ("zh", "en")
+#: The outbox topic telling an account's owner that an administrator reset its password.
+PASSWORD_RESET_TOPIC = "account.password_reset"
+_RESET_TITLE = _l("Your password was reset")
+_RESET_BODY = _l("%(by)s set a new password for your account %(username)s. You were signed out "
+                 "everywhere and your API tokens were revoked. If you did not ask for this, "
+                 "tell an administrator.")
 MIN_PASSWORD = 8
 MAX_USERNAME = 64
 MAX_DISPLAY_NAME = 200
@@ -131,16 +139,30 @@ def create_user(ctx: Context, username: str, display_name: str, password: str, *
 
 @use_case
 def set_active(ctx: Context, username: str, active: bool) -> User:
-    """Deactivate (or reactivate) an account: it can no longer sign in or use its tokens."""
+    """Deactivate (or reactivate) an account: deactivation ends its sessions and revokes
+    its tokens, so reactivating it later revives neither."""
     _manage(ctx)
     user = user_named(ctx, username)
     if user.active != active:
-        audit.record(ctx.session, actor(ctx), "deactivate_user" if not active
-                     else "activate_user", "user", user.username,
-                     before={"active": user.active}, after={"active": active},
-                     remote_addr=ctx.remote_addr)
         user.active = active
+        if active:
+            audit.record(ctx.session, actor(ctx), "activate_user", "user", user.username,
+                         before={"active": False}, after={"active": True},
+                         remote_addr=ctx.remote_addr)
+        else:
+            after_deactivation(ctx, user)
     return user
+
+
+def after_deactivation(ctx: Context, user: User) -> None:
+    """End a just-deactivated account's sessions and tokens, audited (also used when the
+    admin's Users page unticks "active")."""
+    _manage(ctx)
+    revoked = end_access(ctx, user)
+    audit.record(ctx.session, actor(ctx), "deactivate_user", "user", user.username,
+                 before={"active": True},
+                 after={"active": False, "sessions_ended": True, "tokens_revoked": revoked},
+                 remote_addr=ctx.remote_addr)
 
 
 @use_case
@@ -176,22 +198,40 @@ def revoke_grant(ctx: Context, username: str, grant_id: int) -> None:
 
 
 @use_case
-def create_token(ctx: Context, username: str, name: str = "integration") -> str:
-    """An API token for ``username``; its only plain-text copy is returned."""
+def sign_out_everywhere(ctx: Context, username: str) -> User:
+    """End every session of ``username`` (administrators only, audited); tokens stay."""
     _manage(ctx)
-    return create_api_token(ctx.session, user_named(ctx, username), name)
+    user = user_named(ctx, username)
+    end_sessions(user)
+    audit.record(ctx.session, actor(ctx), "sign_out_everywhere", "user", user.username,
+                 after={"sessions_ended": True}, remote_addr=ctx.remote_addr)
+    return user
 
 
 @use_case
 def reset_password(ctx: Context, username: str, password: str) -> User:
     """Set another account's password (administrators only, audited; the password is not
-    written to the log)."""
+    written to the log). The account's sessions end, its tokens are revoked and its owner
+    is told in the inbox (an outbox event in the same transaction)."""
     _manage(ctx)
     user = user_named(ctx, username)
     if len(password or "") < MIN_PASSWORD:
         raise UserError("short_password", "/password", min=MIN_PASSWORD)
     user.password_hash = hash_password(password)
+    revoked = end_access(ctx, user)
     ctx.session.flush()
+    by = ctx.username
     audit.record(ctx.session, actor(ctx), "reset_password", "user", user.username,
-                 after={"password_changed": True}, remote_addr=ctx.remote_addr)
+                 after={"password_changed": True, "sessions_ended": True,
+                        "tokens_revoked": revoked}, remote_addr=ctx.remote_addr)
+    from quotaflow.services import outbox
+
+    params = {"by": by, "username": user.username}
+    words = {f"{part}_{locale}": messages.translations(locale).gettext(msgid) % params
+             for locale in messages.LANGUAGES
+             for part, msgid in (("title", _RESET_TITLE), ("body", _RESET_BODY))}
+    outbox.emit(ctx.session, PASSWORD_RESET_TOPIC, {
+        **words, "url": "/account",
+        "username": user.username, "reset_by": by, "tokens_revoked": revoked,
+    }, to_users=[user.id])
     return user

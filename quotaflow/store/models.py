@@ -217,6 +217,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     person_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: Part of every session cookie's user id; raising it ends all the user's sessions
+    #: (sign-out, password change or reset, deactivation, "sign out everywhere").
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     person_unit: Mapped[OrgUnit | None] = relationship(back_populates="user")
     grants: Mapped[list[RoleGrant]] = relationship(
@@ -232,7 +235,9 @@ class User(Base):
         return self.active
 
     def get_id(self) -> str:
-        return str(self.id)
+        # Flask-Login's "alternative tokens": the cookie holds id and session version, so
+        # a cookie copied before the version was raised no longer loads the user.
+        return f"{self.id}:{self.session_version}"
 
 
 class RoleGrant(Base):
@@ -268,6 +273,8 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: Every token expires; refused from this moment on.
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 

@@ -23,6 +23,7 @@ CONTENT_SECURITY_POLICY = (
 
 def init_web(app: Flask) -> None:
     from quotaflow.web import (
+        account,
         admin,
         alerts,
         auth,
@@ -47,7 +48,7 @@ def init_web(app: Flask) -> None:
 
     filters.register(app)
     periods.register(app)
-    for module in (auth, pages, config_pages, builder, collect, uploads, plans, spreadsheets,
+    for module in (auth, account, pages, config_pages, builder, collect, uploads, plans, spreadsheets,
                    inbox, letters, confirm, whatif, tasks, hr, alerts, dashboards, emergency):
         app.register_blueprint(module.blueprint)
     app.before_request(enforce)
@@ -58,7 +59,7 @@ def init_web(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load_user(user_id: str) -> Any:
-        return auth_service.active_user(session_context(), int(user_id))
+        return auth_service.active_user(session_context(), user_id)
 
     @login_manager.request_loader
     def _load_user_from_token(req: Any) -> Any:

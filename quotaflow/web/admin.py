@@ -197,7 +197,13 @@ class UserView(AuditedModelView):
     column_searchable_list = ("username", "display_name", "email")
     column_sortable_list = ("username", "display_name", "active", "created_at")
     column_default_sort = "username"
-    column_formatters = {"person_unit": lambda _v, _c, m, _n: _unit_label(m.person_unit)}
+    column_formatters = {
+        "person_unit": lambda _v, _c, m, _n: _unit_label(m.person_unit),
+        # The account's tokens and "sign out everywhere" live on its access page.
+        "username": lambda _v, _c, m, _n: Markup('<a href="{}" title="{}">{}</a>').format(
+            url_for("account.user_access", username=m.username),
+            gettext("API tokens and sessions"), m.username),
+    }
     form_columns = ("username", "display_name", "email", "locale", "active", "person_unit",
                     "new_password")
     form_extra_fields = {
@@ -235,11 +241,16 @@ class UserView(AuditedModelView):
             raise ValidationError(gettext("Set a password for the new user."))
 
     def on_model_change(self, form: Any, model: Any, is_created: bool) -> None:
+        was_active = (g.get("admin_before") or {}).get("active", True)
         super().on_model_change(form, model, is_created)
         password = form.new_password.data
         if password and not is_created:
-            # Another account's password: the admin-only, audited use case.
+            # Another account's password: the admin-only, audited use case (it also ends
+            # the account's sessions and tokens and tells its owner).
             users.reset_password(request_context(), model.username, password)
+        elif not is_created and was_active and not model.active:
+            # Unticking "active" ends the account's sessions and tokens, as the API does.
+            users.after_deactivation(request_context(), model)
 
     def describe(self, model: Any) -> dict[str, Any]:
         out = snapshot(model)

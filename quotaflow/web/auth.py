@@ -21,7 +21,7 @@ from quotaflow.http import known_device
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import public
 from quotaflow.http.redirects import safe_next
-from quotaflow.services import commands
+from quotaflow.services import account, commands
 from quotaflow.web.forms import LanguageForm, LoginForm
 
 blueprint = Blueprint("auth", __name__)
@@ -66,6 +66,8 @@ def login() -> Any:
 @blueprint.route("/logout", methods=["POST"])
 @public
 def logout() -> Any:
+    # Server-side: every copy of this session's cookie stops working, not just this one.
+    account.sign_out(request_context())
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))

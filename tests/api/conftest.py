@@ -14,11 +14,11 @@ from sqlalchemy import select
 from quotaflow.services import alert_scan, emergency, letters
 from quotaflow.services import confirmation as conf
 from quotaflow.services import uploads as upload_service
-from quotaflow.services.auth import hash_password
+from quotaflow.services.auth import create_api_token, hash_password
 from quotaflow.store import confirmation_queries as cq
 from quotaflow.store import db
 from quotaflow.store import queries as q
-from quotaflow.store.models import RoleGrant, User
+from quotaflow.store.models import ApiToken, RoleGrant, User
 from quotaflow.store.outbox_models import InboxMessage, OutboxDelivery, OutboxEvent
 from quotaflow.store.tracking_models import Alert
 
@@ -40,6 +40,7 @@ class World:
     spare_user: str  # an account of its own (sales over P0003)
     spare_grant: int
     emergency_id: int  # a pending emergency recompute of the period (Jinan frozen)
+    spare_token: int = 0  # an API token of the spare account
 
 
 def store_file(app, unit_code: str, name: str = "proof.txt") -> int:
@@ -94,6 +95,10 @@ def _world(app) -> World:
         session.commit()
         recompute = emergency.submit(session, period, user(session, "hrbp"),
                                      reason="Local policy change in Jinan.", cities=["Jinan"])
+        create_api_token(session, spare, "spare")
+        session.commit()
+        spare_token = session.scalar(select(ApiToken.id).where(ApiToken.user_id == spare.id))
         return World(period.code, plan.id, draft.id, east.id, north.id, appeal.id,
                      appeal.flow_instance_id, upload_id, letter.id, alert_id, delivery_id,
-                     message.id, spare.username, spare.grants[0].id, recompute.id)
+                     message.id, spare.username, spare.grants[0].id, recompute.id,
+                     spare_token)

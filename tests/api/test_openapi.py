@@ -165,6 +165,16 @@ CASES: dict[tuple[str, str], Case] = {
         "admin", f"/users/{w.spare_user}/grants/{w.spare_grant}", {}),
     ("/users/{username}/tokens", "post"): lambda w: (
         "admin", f"/users/{w.spare_user}/tokens", {"json": {"name": "ci"}}),
+    ("/users/{username}/sign-out-everywhere", "post"): lambda w: (
+        "admin", f"/users/{w.spare_user}/sign-out-everywhere", {}),
+    ("/users/{username}/password", "post"): lambda w: (
+        "admin", f"/users/{w.spare_user}/password", {"json": {"password": "another-long-one"}}),
+    ("/tokens", "get"): lambda w: ("head.east", "/tokens", {}),
+    ("/me/password", "post"): lambda w: (
+        "head.east", "/me/password", {"json": {"current_password": "wrong-password",
+                                               "new_password": "another-long-one"}}),
+    ("/tokens", "post"): lambda w: ("head.east", "/tokens", {"json": {"name": "erp", "days": 7}}),
+    ("/tokens/{token_id}", "delete"): lambda w: ("admin", f"/tokens/{w.spare_token}", {}),
     ("/emergency", "get"): lambda w: ("hrbp", f"/emergency?period={w.period}", {}),
     ("/emergency/preview", "post"): lambda w: (
         "hrbp", "/emergency/preview", {"json": {"period": w.period, "cities": ["Jinan"]}}),
