@@ -15,9 +15,16 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from quotaflow import messages
+from quotaflow.errors import Forbidden, NotFound, QuotaFlowError
+from quotaflow.messages import _l
 from quotaflow.plugins import expression_functions
 from quotaflow.rules import CompiledExpression, ExpressionError, compile_expression
+from quotaflow.rules.model_edit import ModelEditError, set_weights
+from quotaflow.services import periods as period_service
 from quotaflow.services import specs
+from quotaflow.services.auth import actor
+from quotaflow.services.uow import Context, use_case
 from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
 from quotaflow.store.models import Period, SpecVersion, User
@@ -25,6 +32,22 @@ from quotaflow.store.models import Period, SpecVersion, User
 MODEL_KEY = "default"
 SAMPLE_SIZE = 8
 EXPRESSION_TYPES = {"number": "number", "integer": "integer", "boolean": "boolean"}
+
+
+class BuilderError(QuotaFlowError):
+    """A factor-model edit that cannot apply: a stable code and where in the model (a
+    JSON pointer such as ``/weights/store_count``)."""
+
+    domain = "builder"
+    CODES = messages.register(domain, {
+        "missing_key": _l("Give the factor a key."),
+        "weight_range": _l("A weight lies between 0 and 100."),
+        "weights_total": _l("The weights must total 100%."),
+        "unknown_factor": _l("This names a factor the model does not have."),
+        "missing_weight": _l("Every factor needs a weight."),
+        "last_factor": _l("A model needs at least one factor."),
+        "bad_field_name": _l("Field names are lower-case letters, digits and _, starting with a letter."),
+    })
 
 
 @dataclass(frozen=True)
@@ -58,6 +81,21 @@ def latest_model(session: Session) -> SpecVersion | None:
         if version.status == "draft" and (active is None or version.version > active.version):
             return version
     return active
+
+
+def valid_field_name(name: str) -> bool:
+    """A new input field's name: lower-case letters, digits and _, starting with a letter."""
+    return name.isidentifier() and name[0].isalpha() and name.lower() == name
+
+
+def _edits_models(ctx: Context) -> SpecVersion:
+    """The model the builder edits, if the principal may edit specs (else refused)."""
+    if ctx.principal is None or not ctx.principal.has("spec.write"):
+        raise Forbidden("forbidden")
+    version = latest_model(ctx.session)
+    if version is None:
+        raise NotFound("not_found")
+    return version
 
 
 def declared_fields(doc: Mapping[str, Any], new_fields: Sequence[Mapping[str, Any]] = ()) -> dict[str, Mapping[str, Any]]:
@@ -132,3 +170,30 @@ def save_draft(session: Session, actor: User, doc: Mapping[str, Any], note: str,
     content["version"] = (newest.version if newest else 0) + 1
     return specs.save_version(session, specs.FACTOR_MODEL_KIND, MODEL_KEY, content, actor, note,
                               remote_addr=remote_addr)
+
+
+# -- the builder's actions (pages and API alike) ---------------------------------------
+
+
+@use_case
+def check_expression(ctx: Context, text: str, level_depth: int = 2,
+                     new_fields: Sequence[Mapping[str, Any]] = ()) -> ExpressionPreview:
+    """The builder's expression check: ``text`` compiled against the edited model (plus
+    ``new_fields``) and run over one level's units of the planning period."""
+    version = _edits_models(ctx)
+    for i, new in enumerate(new_fields):
+        if not valid_field_name(str(new.get("name", ""))):
+            raise BuilderError("bad_field_name", f"/fields/{i}/name")
+    period = period_service.planning_period(ctx)
+    return preview_expression(ctx.session, version.content, text, period, level_depth, new_fields)
+
+
+@use_case
+def save_weights(ctx: Context, weights: Mapping[str, float], note: str) -> SpecVersion:
+    """Set every factor's weight (they total 100) as a new draft of the edited model."""
+    version = _edits_models(ctx)
+    try:
+        doc = set_weights(version.content, dict(weights))
+    except ModelEditError as error:
+        raise BuilderError(error.code, error.pointer) from None
+    return save_draft(ctx.session, actor(ctx), doc, note, ctx.remote_addr)

@@ -9,10 +9,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
-from quotaflow.http.context import request_context
+from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import requires
 from quotaflow.rules import ExpressionError
-from quotaflow.rules.model_edit import ModelEditError, set_weights, upsert_factor
+from quotaflow.rules.model_edit import ModelEditError, upsert_factor
 from quotaflow.services import commands, plan_reads, specs
 from quotaflow.services import factor_builder as fb
 from quotaflow.services import plans as plan_service
@@ -77,7 +77,7 @@ def _new_fields(form: Any) -> list[dict[str, Any]]:
         name = (form.get(f"field-{i}-name") or "").strip()
         if not name:
             continue
-        if not name.isidentifier() or not name[0].isalpha() or name.lower() != name:
+        if not fb.valid_field_name(name):
             raise FormProblem(f"field-{i}-name", "bad_field_name")
         field: dict[str, Any] = {"name": name, "type": form.get(f"field-{i}-type", "number"),
                                  "required": form.get(f"field-{i}-required") == "on"}
@@ -196,7 +196,7 @@ def factor(key: str | None) -> Any:
 @requires("spec.write")
 def check() -> Any:
     """htmx: the expression's errors with their position, or its values on real units."""
-    version = _model_or_404()
+    _model_or_404()
     text = (request.form.get("expression") or "").strip()
     if not text:
         return render_template("builder/_check.html", preview=None, text=text)
@@ -205,8 +205,7 @@ def check() -> Any:
     except FormProblem:
         new_fields = []
     depth = request.form.get("level", 2, type=int)
-    preview = fb.preview_expression(request_context().session, version.content, text, planning_period(), depth,
-                                    new_fields)
+    preview = fb.check_expression(request_context(), text, depth, new_fields)
     summary = None
     if preview.error is not None:
         summary = ISSUE_SUMMARIES.get(f"expression.{preview.error.code}")
@@ -222,12 +221,11 @@ def weights() -> Any:
     try:
         new_weights = {f["key"]: _number(request.form, f"weight-{f['key']}", required=True)
                        for f in doc["factors"]}
-        saved = commands.save_model_draft(request_context(), set_weights(doc, new_weights),
-                                          gettext("Weights rebalanced"))
+        saved = fb.save_weights(request_context(), new_weights, gettext("Weights rebalanced"))
     except FormProblem as problem:
         flash(problem.message, "error")
-    except ModelEditError as problem:
-        flash(str(EDIT_ERRORS.get(problem.code, problem.message)), "error")
+    except fb.BuilderError as problem:
+        flash(problem.localized(request_locale()), "error")
     except specs.SpecServiceError as error:
         flash(spec_error_message(error), "error")
     else:
