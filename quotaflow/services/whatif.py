@@ -827,6 +827,6 @@ def team_people(ctx: Context, unit: OrgUnit, plan: Plan, team: str) -> TeamPeopl
     base = open_base(ctx.session, unit, plan)
     row = int(base.rows_of([team])[0])
     if row <= 0 or not int(base.tree.n_children[row]):
-        raise WhatIfError("unknown_unit", "/team", unit=team, root=unit.code)
+        raise WhatIfError("unknown_unit", unit=team, root=unit.code)
     return TeamPeople(team=str(base.tree.ids[row]), fields=base.field_specs,
                       rows=input_rows(base, base.children(row)))
