@@ -1008,6 +1008,20 @@ def _page_twin_paths() -> dict[str, Any]:
     units = {"type": "object", "properties": {
         "units": {"type": "array", "items": {"$ref": "#/components/schemas/Unit"}}}}
 
+    def factor_body(*, required: list[str]) -> dict[str, Any]:
+        text = {"type": "string"}
+        return {"type": "object", "required": required, "properties": {
+            "key": text, "label_zh": text, "label_en": text, "help": text,
+            "expression": {**text, "description": "The measure, e.g. cross_border_rating"},
+            "normalisation": {"enum": ["share", "score", "rank"], "default": "share"},
+            "scale": {**text, "description": "score only: what the score is multiplied by"},
+            "weight": {"type": "number", "minimum": 0, "maximum": 100},
+            "rebalance": {"type": "boolean", "default": True,
+                          "description": "Scale the other weights so all total 100"},
+            "new_fields": {"type": "array", "items": new_field,
+                           "description": "Input fields the factor adds to the model"},
+            "note": {"type": "string", "maxLength": 500}}}
+
     def query(name: str, schema: dict[str, Any], description: str, *,
               required: bool = False) -> dict[str, Any]:
         return {"name": name, "in": "query", "required": required, "schema": schema,
@@ -1033,7 +1047,7 @@ def _page_twin_paths() -> dict[str, Any]:
                 "expression": {"type": "string", "minLength": 1},
                 "level": {"type": "integer", "minimum": 0, "default": 2,
                           "description": "Level depth (0 is the company)"},
-                "fields": {"type": "array", "items": new_field}}},
+                "new_fields": {"type": "array", "items": new_field}}},
             errors=("400", "401", "403", "404", "422"))},
         "/builder/weights": {"post": _post(
             "Set every factor's weight (they total 100) as a new draft of the factor model "
@@ -1041,6 +1055,15 @@ def _page_twin_paths() -> dict[str, Any]:
                 "type": "object", "required": ["weights"], "properties": {
                     "weights": {"type": "object", "additionalProperties": {"type": "number"}},
                     "note": {"type": "string", "maxLength": 500}}}, status="201")},
+        "/builder/factors": {"post": _post(
+            "Add a factor (with any new input fields) as a new draft of the factor model; the "
+            "fields it reads are derived from its expressions (spec.write)", version_ref,
+            body=factor_body(required=["key", "weight"]), status="201")},
+        "/builder/factors/{key}": {"put": _post(
+            "Rewrite a factor and its weight as a new draft of the factor model (spec.write)",
+            version_ref, body=factor_body(required=["weight"]), status="201",
+            params=[{"name": "key", "in": "path", "required": True,
+                     "schema": {"type": "string"}, "description": "Factor key"}])},
         "/collect/{code}": {
             "get": _get("A unit's inputs form: its version and the unit's current values "
                         "(the units the caller collects inputs for)", form, params=[CODE]),

@@ -50,21 +50,21 @@ def _new_fields(raw: Any) -> list[dict[str, Any]]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise ApiError(422, "invalid_fields", "fields is a list of new input fields",
-                       {"pointer": "/fields"})
+        raise ApiError(422, "invalid_fields", "new_fields is a list of new input fields",
+                       {"pointer": "/new_fields"})
     fields = []
     for i, field in enumerate(raw):
         if not isinstance(field, dict) or not isinstance(field.get("name"), str):
             raise ApiError(422, "invalid_fields", 'a new field is {"name": "...", "type": '
-                           '"number"}', {"pointer": f"/fields/{i}"})
+                           '"number"}', {"pointer": f"/new_fields/{i}"})
         kind = field.get("type", "number")
         if kind not in FIELD_TYPES:
             raise ApiError(422, "invalid_fields", "type is one of " + ", ".join(sorted(FIELD_TYPES)),
-                           {"pointer": f"/fields/{i}/type"})
+                           {"pointer": f"/new_fields/{i}/type"})
         for key in ("min", "max", "default"):
             if key in field and not _number(field[key]) and not isinstance(field[key], bool):
                 raise ApiError(422, "invalid_fields", f"{key} is a number",
-                               {"pointer": f"/fields/{i}/{key}"})
+                               {"pointer": f"/new_fields/{i}/{key}"})
         fields.append({**field, "type": kind})
     return fields
 
@@ -87,7 +87,7 @@ def _preview_json(preview: fb.ExpressionPreview) -> dict[str, Any]:
 @requires("spec.write")
 def builder_check() -> Any:
     """Check a factor's measure expression and run it over one level's units."""
-    body = _object_body('{"expression": "...", "level": 2, "fields": [...]}')
+    body = _object_body('{"expression": "...", "level": 2, "new_fields": [...]}')
     text = body.get("expression")
     if not isinstance(text, str) or not text.strip():
         raise ApiError(422, "invalid_expression", "expression is the text of an expression",
@@ -97,7 +97,7 @@ def builder_check() -> Any:
         raise ApiError(422, "invalid_level", "level is a level depth (0 is the company)",
                        {"pointer": "/level"})
     preview = fb.check_expression(request_context(), text.strip(), level,
-                                  _new_fields(body.get("fields")))
+                                  _new_fields(body.get("new_fields")))
     return jsonify(_preview_json(preview))
 
 
@@ -122,6 +122,48 @@ def builder_weights() -> Any:
     response = jsonify(version_json(saved, content=True))
     response.status_code = 201
     return response
+
+
+def _save_factor(key: str | None) -> Any:
+    body = _object_body('{"key": "...", "label_zh": "...", "label_en": "...", "expression": '
+                        '"...", "normalisation": "share", "weight": 10, "new_fields": [...]}')
+    for name in (*fb.FACTOR_TEXTS, "normalisation", "note"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise ApiError(422, "invalid_factor", f"{name} is text", {"pointer": f"/{name}"})
+    if key is None and not str(body.get("key") or "").strip():
+        raise ApiError(422, "invalid_factor", "a new factor needs a key", {"pointer": "/key"})
+    weight = body.get("weight")
+    if not _number(weight):
+        raise ApiError(422, "invalid_factor", "weight is a percent between 0 and 100",
+                       {"pointer": "/weight"})
+    rebalance = body.get("rebalance", True)
+    if not isinstance(rebalance, bool):
+        raise ApiError(422, "invalid_factor", "rebalance is true or false",
+                       {"pointer": "/rebalance"})
+    note = body.get("note") or ""
+    if len(note) > MAX_NOTE:
+        raise ApiError(422, "invalid_note", f"note is text of at most {MAX_NOTE} characters",
+                       {"pointer": "/note"})
+    typed = {name: body.get(name) for name in (*fb.FACTOR_TEXTS, "normalisation")}
+    saved = fb.save_factor(request_context(), key, typed, float(weight),
+                           _new_fields(body.get("new_fields")), rebalance_others=rebalance, note=note)
+    response = jsonify(version_json(saved, content=True))
+    response.status_code = 201
+    return response
+
+
+@api_blueprint.post("/builder/factors")
+@requires("spec.write")
+def builder_add_factor() -> Any:
+    """Add a factor (and any new input fields) as a new draft of the factor model."""
+    return _save_factor(None)
+
+
+@api_blueprint.put("/builder/factors/<key>")
+@requires("spec.write")
+def builder_edit_factor(key: str) -> Any:
+    """Rewrite factor ``key`` and its weight as a new draft of the factor model."""
+    return _save_factor(key)
 
 
 # -- a unit's inputs form --------------------------------------------------------------------

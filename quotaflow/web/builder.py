@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -11,8 +10,6 @@ from flask_babel import lazy_gettext as _l
 
 from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import requires
-from quotaflow.rules import ExpressionError
-from quotaflow.rules.model_edit import ModelEditError, upsert_factor
 from quotaflow.services import commands, plan_reads, specs
 from quotaflow.services import factor_builder as fb
 from quotaflow.services import plans as plan_service
@@ -95,32 +92,6 @@ def _new_fields(form: Any) -> list[dict[str, Any]]:
     return fields
 
 
-def _factor_from_form(form: Any, doc: dict[str, Any], new_fields: list[dict[str, Any]]) -> dict[str, Any]:
-    expression = (form.get("expression") or "").strip()
-    scale = (form.get("scale") or "").strip()
-    names: list[str] = []
-    # The fields a factor reads are what its expressions read: derived, never typed twice.
-    for text in (expression, scale):
-        if text:
-            # An invalid expression is reported by the model's validation, with its position.
-            with suppress(ExpressionError):
-                names += fb.compile_factor_expression(doc, text, new_fields).names
-    factor: dict[str, Any] = {
-        "key": (form.get("key") or "").strip(),
-        "label_zh": (form.get("label_zh") or "").strip(),
-        "label_en": (form.get("label_en") or "").strip(),
-        "fields": sorted(set(names)),
-        "expression": expression,
-        "normalisation": form.get("normalisation", "share"),
-    }
-    if scale and factor["normalisation"] == "score":
-        factor["scale"] = scale
-    help_text = (form.get("help") or "").strip()
-    if help_text:
-        factor["help"] = help_text
-    return factor
-
-
 def _impact(version: Any) -> tuple[Any, Any]:
     """The latest plan of the planning period recomputed under ``version``."""
     period = planning_period()
@@ -163,21 +134,18 @@ def factor(key: str | None) -> Any:
     if request.method == "POST":
         try:
             new_fields = _new_fields(request.form)
-            candidate = _factor_from_form(request.form, doc, new_fields)
-            if key is None and any(f["key"] == candidate["key"] for f in doc["factors"]):
-                raise FormProblem("key", "duplicate_key")
-            if key is not None:
-                candidate["key"] = key
             weight = _number(request.form, "weight", required=True)
-            new_doc = upsert_factor(doc, candidate, weight, new_fields,
-                                    rebalance_others=request.form.get("rebalance") == "on")
-            saved = commands.save_model_draft(
-                request_context(), new_doc,
-                request.form.get("note") or gettext("Factor %(key)s", key=candidate["key"]))
+            typed = {name: request.form.get(name) for name in (*fb.FACTOR_TEXTS, "normalisation")}
+            saved = fb.save_factor(
+                request_context(), key, typed, weight, new_fields,
+                rebalance_others=request.form.get("rebalance") == "on",
+                note=request.form.get("note")
+                or gettext("Factor %(key)s", key=key or (typed["key"] or "").strip()))
         except FormProblem as problem:
             errors[problem.field] = problem.message
-        except ModelEditError as problem:
-            errors["weight"] = str(EDIT_ERRORS.get(problem.code, problem.message))
+        except fb.BuilderError as problem:
+            field = "key" if problem.code == "duplicate_key" else "weight"
+            errors[field] = problem.localized(request_locale())
         except specs.SpecValidationError as error:
             issues = problem_views(error.problems)
         except specs.SpecServiceError as error:

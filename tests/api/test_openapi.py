@@ -204,6 +204,10 @@ CASES: dict[tuple[str, str], Case] = {
         "hrbp", "/builder/check", {"json": {"expression": "headcount", "level": 2}}),
     ("/builder/weights", "post"): lambda w: (
         "hrbp", "/builder/weights", {"json": {"weights": {}}}),
+    ("/builder/factors", "post"): lambda w: (
+        "hrbp", "/builder/factors", {"json": {"key": "", "weight": 10}}),
+    ("/builder/factors/{key}", "put"): lambda w: (
+        "hrbp", "/builder/factors/historical_performance", {"json": {"weight": 30}}),
     ("/collect/{code}", "get"): lambda w: ("head.east", "/collect/EAST", {}),
     ("/collect/{code}", "post"): lambda w: (
         "head.east", "/collect/EAST", {"json": {"form_version": 0, "values": {}}}),
