@@ -1064,15 +1064,31 @@ def _page_twin_paths() -> dict[str, Any]:
             version_ref, body=factor_body(required=["weight"]), status="201",
             params=[{"name": "key", "in": "path", "required": True,
                      "schema": {"type": "string"}, "description": "Factor key"}])},
+        "/collect": {"get": _get(
+            "The units the caller fills in inputs for (their write scope, at the levels their "
+            "role collects), each with how complete its inputs are (twin of /collect)", {
+                "type": "object", "properties": {
+                    "period": {"type": "string"},
+                    "form_version": {"type": ["integer", "null"]},
+                    "units": {"type": "array", "items": {"type": "object", "properties": {
+                        "code": {"type": "string"}, "level": {"type": "string"},
+                        "name_en": {"type": "string"}, "name_zh": {"type": "string"},
+                        "filled": {"type": "integer"}, "total": {"type": "integer"},
+                        "missing_required": {"type": "integer"},
+                        "complete": {"type": "boolean"}}}}}}, params=[PERIOD])},
+        "/whatif": {"get": _get("The units the caller may run a what-if on (plan.whatif)",
+                                units)},
         "/collect/{code}": {
             "get": _get("A unit's inputs form: its version and the unit's current values "
-                        "(the units the caller collects inputs for)", form, params=[CODE]),
+                        "(the units the caller collects inputs for)", form, params=[CODE, PERIOD]),
             "post": _post(
                 "Save a unit's inputs form, pinned to the form version it was filled in "
                 "against (409 when stale); every field's refusal is in details.issues with "
                 "its pointer; nothing is saved then", form, params=[CODE], status="201",
                 body={"type": "object", "required": ["form_version", "values"], "properties": {
                     "form_version": {"type": "integer"},
+                    "period": {"type": "string", "description": "Defaults to the planning "
+                               "period"},
                     "values": {"type": "object", "additionalProperties": scalar,
                                "description": "The whole form: a field left out is cleared"}}}),
         },

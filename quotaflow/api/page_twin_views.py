@@ -16,6 +16,7 @@ from flask import g, jsonify, request
 from quotaflow.api import api_blueprint, caller_locale
 from quotaflow.api.spec_views import version_json
 from quotaflow.api.views import unit_json
+from quotaflow.errors import NotFound
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
@@ -169,9 +170,32 @@ def builder_edit_factor(key: str) -> Any:
 # -- a unit's inputs form --------------------------------------------------------------------
 
 
+def _period(code: str | None, pointer: str) -> Any:
+    """The period named (else the planning period); an unknown code is a 404 at ``pointer``."""
+    try:
+        return period_service.chosen_period(request_context(), code)[0]
+    except NotFound:
+        raise NotFound("not_found", pointer) from None
+
+
 def _form_json(unit: Any, period: Any, version: Any, values: Mapping[str, Any]) -> dict[str, Any]:
     return {"unit": unit.code, "period": period.code, "form_version": version.version,
             "fields": sorted(forms_service.field_names(version.content)), "values": dict(values)}
+
+
+@api_blueprint.get("/collect")
+@requires("unit.write")
+def collect_units() -> Any:
+    """The units the caller fills in inputs for, with how complete each one is."""
+    ctx = request_context()
+    listed = forms_service.collect_list(ctx, _period(request.args.get("period"), "/period"))
+    return jsonify({
+        "period": listed.period.code,
+        "form_version": listed.version.version if listed.version is not None else None,
+        "units": [{"code": p.unit.code, "level": p.unit.level.key, "name_en": p.unit.name_en,
+                   "name_zh": p.unit.name_zh, "filled": p.filled, "total": p.total,
+                   "missing_required": p.missing_required, "complete": p.complete}
+                  for p in listed.progress]})
 
 
 @api_blueprint.get("/collect/<code>")
@@ -180,7 +204,7 @@ def collect_form(code: str) -> Any:
     """The unit's inputs form: its version (to pin a submission to) and current values."""
     ctx = request_context()
     version = forms_service.collected_form(ctx, g.unit)
-    period = period_service.planning_period(ctx)
+    period = _period(request.args.get("period"), "/period")
     values = forms_service.current_inputs(ctx.session, version.content, g.unit, period)
     return jsonify(_form_json(g.unit, period, version, values))
 
@@ -198,6 +222,11 @@ def submit_collect_form(code: str) -> Any:
     if not isinstance(values, dict):
         raise ApiError(422, "invalid_values", 'values maps field names to values',
                        {"pointer": "/values"})
+    raw_period = body.get("period")
+    if raw_period is not None and not isinstance(raw_period, str):
+        raise ApiError(422, "invalid_period", "period is a period code such as 2026Q4",
+                       {"pointer": "/period"})
+    period = _period(raw_period, "/period")
     ctx = request_context()
     version = forms_service.collected_form(ctx, g.unit)
     known = forms_service.field_names(version.content)
@@ -210,7 +239,7 @@ def submit_collect_form(code: str) -> Any:
                            {"pointer": f"/values/{name}"})
     items = {name: value for name, value in values.items() if value is not None}
     try:
-        submission = forms_service.submit_unit_form(ctx, g.unit, pinned, items)
+        submission = forms_service.submit_unit_form(ctx, g.unit, period, pinned, items)
     except forms_service.FormRefused as refused:
         if not refused.field_errors:
             raise
@@ -220,7 +249,6 @@ def submit_collect_form(code: str) -> Any:
                   for where, error in refused.field_errors.items()]
         raise ApiError(422, refused.code, refused.localized(locale),
                        {"pointer": issues[0]["pointer"], "issues": issues}) from None
-    period = period_service.planning_period(ctx)
     response = jsonify({**_form_json(g.unit, period, version, submission.data),
                         "submission": submission.id})
     response.status_code = 201
@@ -262,6 +290,16 @@ def search_units() -> Any:
     """Units in the caller's scope whose code or names hold ``q``."""
     return jsonify({"units": [unit_json(u) for u in
                               unit_service.search(request_context(), request.args.get("q", ""))]})
+
+
+# -- the what-if pages ----------------------------------------------------------------------
+
+
+@api_blueprint.get("/whatif")
+@requires("plan.whatif")
+def whatif_units() -> Any:
+    """The units the caller may run a what-if on (their regions; company scope: all)."""
+    return jsonify({"units": [unit_json(u) for u in unit_service.whatif_units(request_context())]})
 
 
 # -- the what-if page's people rows -----------------------------------------------------------

@@ -245,6 +245,24 @@ def submit_inputs(
     return submission
 
 
+@dataclass(frozen=True)
+class CollectList:
+    """The collect page's list: the period, the active inputs form (None when no
+    factor model is active) and the units the principal fills in, with their progress."""
+
+    period: Period
+    version: SpecVersion | None
+    progress: list[UnitProgress]
+
+
+def collect_list(ctx: Context, period: Period) -> CollectList:
+    """The units the principal collects inputs for in ``period`` (pages and API)."""
+    version = ensure_inputs_form(ctx.session)
+    progress = ([] if version is None or ctx.principal is None else
+                collect_progress(ctx.session, ctx.principal, period, version.content))
+    return CollectList(period, version, progress)
+
+
 # -- one unit's form, filled in (the collect page and its API twin) ----------------------
 
 

@@ -41,11 +41,9 @@ def translate_errors(errors: Mapping[str, FieldError]) -> dict[str, str]:
 @requires("unit.write")
 def index() -> Any:
     """The units to fill in, with how complete their inputs are."""
-    principal = current_principal()
     period, periods = chosen_period(request.args.get("period"))
-    version = forms_service.ensure_inputs_form(request_context().session)
-    progress = (forms_service.collect_progress(request_context().session, principal, period, version.content)
-                if version is not None else [])
+    listed = forms_service.collect_list(request_context(), period)
+    version, progress = listed.version, listed.progress
     return render_template(
         "collect/index.html", period=period, periods=periods, version=version, progress=progress,
         complete=sum(1 for p in progress if p.complete),

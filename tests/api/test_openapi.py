@@ -208,6 +208,8 @@ CASES: dict[tuple[str, str], Case] = {
         "hrbp", "/builder/factors", {"json": {"key": "", "weight": 10}}),
     ("/builder/factors/{key}", "put"): lambda w: (
         "hrbp", "/builder/factors/historical_performance", {"json": {"weight": 30}}),
+    ("/collect", "get"): lambda w: ("head.east", "/collect", {}),
+    ("/whatif", "get"): lambda w: ("head.east", "/whatif", {}),
     ("/collect/{code}", "get"): lambda w: ("head.east", "/collect/EAST", {}),
     ("/collect/{code}", "post"): lambda w: (
         "head.east", "/collect/EAST", {"json": {"form_version": 0, "values": {}}}),

@@ -305,6 +305,39 @@ def test_collectors_read_the_forms_they_fill_in(as_user, username, code) -> None
     assert response.get_json()["unit"] == code and response.get_json()["form_version"] >= 1
 
 
+@pytest.mark.parametrize(("username", "expected"), [
+    ("head.east", ["EAST"] + [f"EAST-T{i}" for i in range(1, 7)]),
+    ("lead.east.t1", ["EAST-T1"]),
+])
+def test_the_collect_list_is_the_pages(as_user, username, expected) -> None:
+    client = as_user(username)
+    body = client.get(f"{API}/collect").get_json()
+    assert [u["code"] for u in body["units"]] == expected
+    page = client.get("/collect").get_data(as_text=True)
+    assert re.findall(r'<tr data-unit="([^"]+)"', page) == expected
+    assert all(u["filled"] <= u["total"] for u in body["units"])
+
+
+@pytest.mark.parametrize("username", ["ceo", "sales.p0001"])
+def test_read_only_roles_have_no_collect_list(as_user, username) -> None:
+    error(as_user(username).get(f"{API}/collect"), 403)
+    assert as_user(username).get("/collect").status_code == 403
+
+
+@pytest.mark.parametrize(("username", "status", "codes"), [
+    ("head.east", 200, ["EAST"]), ("lead.east.t1", 403, None), ("sales.p0001", 403, None)])
+def test_the_whatif_units_follow_the_callers_scope(as_user, username, status, codes) -> None:
+    response = as_user(username).get(f"{API}/whatif")
+    assert response.status_code == status
+    if codes is not None:
+        assert [u["code"] for u in response.get_json()["units"]] == codes
+
+
+def test_company_wide_roles_run_whatifs_on_every_region(as_user) -> None:
+    codes = [u["code"] for u in as_user("hrbp").get(f"{API}/whatif").get_json()["units"]]
+    assert {"EAST", "NORTH", "SOUTH"} <= set(codes) and "HQ" not in codes
+
+
 # -- a plan's impact preview ---------------------------------------------------------------
 
 
