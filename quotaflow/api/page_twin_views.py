@@ -199,7 +199,7 @@ def collect_units() -> Any:
 
 
 @api_blueprint.get("/collect/<code>")
-@requires("unit.read", write="unit.write")
+@requires("unit.write")
 def collect_form(code: str) -> Any:
     """The unit's inputs form: its version (to pin a submission to) and current values."""
     ctx = request_context()
@@ -210,7 +210,7 @@ def collect_form(code: str) -> Any:
 
 
 @api_blueprint.post("/collect/<code>")
-@requires("unit.read", write="unit.write")
+@requires("unit.write")
 def submit_collect_form(code: str) -> Any:
     """Save the unit's inputs form, filled against ``form_version`` (409 when stale)."""
     body = _object_body('{"form_version": 3, "values": {"<field>": value}}')

@@ -464,6 +464,7 @@ PAGE_TWINS: dict[str, tuple[tuple[str, str], ...]] = {
     "config.activate": (("/specs/{kind}/{key}/versions/{version}/activate", "post"),),
     "config.editor": (("/specs/{kind}/{key}/versions", "post"),),
     "config.import_bundle": (("/config/bundle", "post"),),
+    "config.set_planning_period": (("/planning-period", "put"),),
     "confirm.accept": (("/confirmations/{item_id}/accept", "post"),),
     "confirm.accept_all": (("/confirmations/accept", "post"),),
     "confirm.appeal": (("/confirmations/{item_id}/appeal", "post"),),
