@@ -69,6 +69,7 @@ from quotaflow.api import (  # noqa: E402,F401  (registers the routes)
     flow_views,
     letter_views,
     outbox_views,
+    page_twin_views,
     plan_views,
     report_views,
     sheet_views,

@@ -593,6 +593,7 @@ def openapi_document() -> dict[str, Any]:
             **_admin_paths(),
             **_emergency_paths(),
             **_twin_paths(),
+            **_page_twin_paths(),
         },
         "components": {
             "securitySchemes": {
@@ -996,4 +997,151 @@ def _emergency_paths() -> dict[str, Any]:
         "/emergency/{request_id}": {"get": _get(
             "One request with its preview and, once published, its result", recompute,
             params=[_id_param("request_id", "Emergency recompute request id")])},
+    }
+
+
+def _page_twin_paths() -> dict[str, Any]:
+    """Twins of the builder's check and weights, a unit's inputs form (pinned to its
+    version), a plan's impact preview, the unit picker's search and the what-if people."""
+    version_ref = {"$ref": "#/components/schemas/SpecVersion"}
+    new_field = {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+        "type": {"enum": ["number", "integer", "boolean"], "default": "number"},
+        "min": {"type": "number"}, "max": {"type": "number"},
+        "default": {"type": ["number", "boolean"]}}}
+    check = {"type": "object", "properties": {
+        "valid": {"type": "boolean"},
+        "error": {"type": ["object", "null"], "properties": {
+            "code": {"type": "string"}, "message": {"type": "string"},
+            "column": {"type": ["integer", "null"], "description": "1-based, in the expression"}}},
+        "level": {"type": "string"},
+        "samples": {"type": "array", "items": {"type": "object", "properties": {
+            "code": {"type": "string"}, "name_en": {"type": "string"},
+            "name_zh": {"type": "string"}, "value": {"type": ["number", "null"]}}}},
+        "summary": {"type": "object", "additionalProperties": {"type": "number"},
+                    "description": "count, min, p25, median, p75, max, negative, zero"},
+        "defaulted": {"type": "object", "additionalProperties": {"type": "integer"},
+                      "description": "Per field: units without a value (read as its default)"}}}
+    scalar = {"type": ["number", "string", "boolean", "null"]}
+    form = {"type": "object", "properties": {
+        "unit": {"type": "string"}, "period": {"type": "string"},
+        "form_version": {"type": "integer", "description": "The inputs form version; send it "
+                         "back with the values (a stale one is refused with 409)"},
+        "fields": {"type": "array", "items": {"type": "string"}},
+        "values": {"type": "object", "additionalProperties": scalar},
+        "submission": {"type": "integer", "description": "POST only: the submission id"}}}
+    impact_row = {"type": "object", "properties": {
+        "code": {"type": "string"}, "name_en": {"type": "string"}, "name_zh": {"type": "string"},
+        "old_target": {"type": "integer"}, "new_target": {"type": "integer"},
+        "delta": {"type": "integer"}, "delta_pct": {"type": ["number", "null"]}}}
+    impact = {"type": "object", "properties": {
+        "plan": {"type": "integer"}, "model_version": {"type": "integer"},
+        "scenario": {"type": "string"}, "company": impact_row,
+        "regions": {"type": "array", "items": impact_row},
+        "old_factors": {"type": "array", "items": {"type": "string"}},
+        "new_factors": {"type": "array", "items": {"type": "string"}}}}
+    cell = {"type": "object", "properties": {
+        "name": {"type": "string"}, "value": {"type": "number"},
+        "min": {"type": ["number", "null"]}, "max": {"type": ["number", "null"]}}}
+    people = {"type": "object", "properties": {
+        "unit": {"type": "string"}, "plan": {"type": "integer"}, "team": {"type": "string"},
+        "fields": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "type": {"type": "string"},
+            "label_en": {"type": ["string", "null"]}, "label_zh": {"type": ["string", "null"]}}}},
+        "people": {"type": "array", "items": {"type": "object", "properties": {
+            "code": {"type": "string"}, "name_en": {"type": "string"},
+            "name_zh": {"type": "string"}, "children": {"type": "integer"},
+            "cells": {"type": "array", "items": cell}}}}}}
+    units = {"type": "object", "properties": {
+        "units": {"type": "array", "items": {"$ref": "#/components/schemas/Unit"}}}}
+
+    def factor_body(*, required: list[str]) -> dict[str, Any]:
+        text = {"type": "string"}
+        return {"type": "object", "required": required, "properties": {
+            "key": text, "label_zh": text, "label_en": text, "help": text,
+            "expression": {**text, "description": "The measure, e.g. cross_border_rating"},
+            "normalisation": {"enum": ["share", "score", "rank"], "default": "share"},
+            "scale": {**text, "description": "score only: what the score is multiplied by"},
+            "weight": {"type": "number", "minimum": 0, "maximum": 100},
+            "rebalance": {"type": "boolean", "default": True,
+                          "description": "Scale the other weights so all total 100"},
+            "new_fields": {"type": "array", "items": new_field,
+                           "description": "Input fields the factor adds to the model"},
+            "note": {"type": "string", "maxLength": 500}}}
+
+    def query(name: str, schema: dict[str, Any], description: str, *,
+              required: bool = False) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": required, "schema": schema,
+                "description": description}
+
+    impact_get = _get("A plan recomputed under another factor-model version: each region's "
+                      "old and new target (spec.read; twin of /plans/{id}/impact)", impact,
+                      params=[PLAN_ID, query("model_version", {"type": "integer"},
+                                             "Factor-model version id", required=True)])
+    impact_get["responses"].update({"400": ERROR, "422": ERROR})
+    people_get = _get("One team's people as what-if input rows: values and the policy's "
+                      "limits (plan.whatif; twin of the what-if page's people rows)", people,
+                      params=[CODE, query("team", {"type": "string"},
+                                          "A team below the unit", required=True),
+                              query("plan", {"type": "integer"}, "Plan id (default: the "
+                                    "sandbox plan of the period)"), PERIOD])
+    people_get["responses"]["400"] = ERROR
+    return {
+        "/builder/check": {"post": _post(
+            "Check a factor's measure expression against the edited factor model (plus new "
+            "fields) and run it over one level's units of the planning period (spec.write)",
+            check, body={"type": "object", "required": ["expression"], "properties": {
+                "expression": {"type": "string", "minLength": 1},
+                "level": {"type": "integer", "minimum": 0, "default": 2,
+                          "description": "Level depth (0 is the company)"},
+                "new_fields": {"type": "array", "items": new_field}}},
+            errors=("400", "401", "403", "404", "422"))},
+        "/builder/weights": {"post": _post(
+            "Set every factor's weight (they total 100) as a new draft of the factor model "
+            "(spec.write); error details.pointer names the weight", version_ref, body={
+                "type": "object", "required": ["weights"], "properties": {
+                    "weights": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "note": {"type": "string", "maxLength": 500}}}, status="201")},
+        "/builder/factors": {"post": _post(
+            "Add a factor (with any new input fields) as a new draft of the factor model; the "
+            "fields it reads are derived from its expressions (spec.write)", version_ref,
+            body=factor_body(required=["key", "weight"]), status="201")},
+        "/builder/factors/{key}": {"put": _post(
+            "Rewrite a factor and its weight as a new draft of the factor model (spec.write)",
+            version_ref, body=factor_body(required=["weight"]), status="201",
+            params=[{"name": "key", "in": "path", "required": True,
+                     "schema": {"type": "string"}, "description": "Factor key"}])},
+        "/collect": {"get": _get(
+            "The units the caller fills in inputs for (their write scope, at the levels their "
+            "role collects), each with how complete its inputs are (twin of /collect)", {
+                "type": "object", "properties": {
+                    "period": {"type": "string"},
+                    "form_version": {"type": ["integer", "null"]},
+                    "units": {"type": "array", "items": {"type": "object", "properties": {
+                        "code": {"type": "string"}, "level": {"type": "string"},
+                        "name_en": {"type": "string"}, "name_zh": {"type": "string"},
+                        "filled": {"type": "integer"}, "total": {"type": "integer"},
+                        "missing_required": {"type": "integer"},
+                        "complete": {"type": "boolean"}}}}}}, params=[PERIOD])},
+        "/whatif": {"get": _get("The units the caller may run a what-if on (plan.whatif)",
+                                units)},
+        "/collect/{code}": {
+            "get": _get("A unit's inputs form: its version and the unit's current values "
+                        "(the units the caller collects inputs for)", form, params=[CODE, PERIOD]),
+            "post": _post(
+                "Save a unit's inputs form, pinned to the form version it was filled in "
+                "against (409 when stale); every field's refusal is in details.issues with "
+                "its pointer; nothing is saved then", form, params=[CODE], status="201",
+                body={"type": "object", "required": ["form_version", "values"], "properties": {
+                    "form_version": {"type": "integer"},
+                    "period": {"type": "string", "description": "Defaults to the planning "
+                               "period"},
+                    "values": {"type": "object", "additionalProperties": scalar,
+                               "description": "The whole form: a field left out is cleared"}}}),
+        },
+        "/plans/{plan_id}/impact": {"get": impact_get},
+        "/units/search": {"get": _get(
+            "Units in the caller's scope whose code or names hold q (the unit picker)", units,
+            params=[query("q", {"type": "string", "maxLength": 100}, "Text to look for")])},
+        "/whatif/{code}/people": {"get": people_get},
     }

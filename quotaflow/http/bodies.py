@@ -45,10 +45,11 @@ class LimitedRequest(Request):
             raise unsupported_media_type(self.mimetype)
         if e is not None and self.path.startswith(API_PREFIX):
             if isinstance(e, safejson.JsonTooDeep):
-                raise ApiError(400, "invalid_json", str(e), {"max_depth": e.max_depth})
+                raise ApiError(400, "invalid_json", str(e), {"pointer": "", "max_depth": e.max_depth})
             if isinstance(e, UnicodeDecodeError):
-                raise ApiError(400, "invalid_json", "the body is not UTF-8 text")
-            raise ApiError(400, "invalid_json", f"the body is not valid JSON: {e}")
+                raise ApiError(400, "invalid_json", "the body is not UTF-8 text", {"pointer": ""})
+            raise ApiError(400, "invalid_json", f"the body is not valid JSON: {e}",
+                           {"pointer": ""})  # the whole body
         return super().on_json_loading_failed(e)
 
 

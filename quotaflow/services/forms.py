@@ -17,13 +17,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from quotaflow import messages
-from quotaflow.forms import FieldError
+from quotaflow.errors import Forbidden, NotFound, QuotaFlowError, code_kinds
+from quotaflow.forms import FieldError, coerce_and_validate, form_fields
 from quotaflow.forms.generated import INPUTS_FORM_KEY, inputs_form_spec
 from quotaflow.messages import _l
 from quotaflow.services import audit, specs
 from quotaflow.services.access import Principal
+from quotaflow.services.auth import actor
 from quotaflow.services.org import set_attributes
-from quotaflow.services.uow import Context, unit_of_work
+from quotaflow.services.uow import Context, unit_of_work, use_case
 from quotaflow.store import queries, spec_queries
 from quotaflow.store.models import (
     FormSubmission,
@@ -212,3 +214,102 @@ def submit_inputs(
         # The org service's own logic for attribute values (a nested unit of work).
         set_attributes(session, actor, unit, period, values, remote_addr)
     return submission
+
+
+@dataclass(frozen=True)
+class CollectList:
+    """The collect page's list: the period, the active inputs form (None when no
+    factor model is active) and the units the principal fills in, with their progress."""
+
+    period: Period
+    version: SpecVersion | None
+    progress: list[UnitProgress]
+
+
+def collect_list(ctx: Context, period: Period) -> CollectList:
+    """The units the principal collects inputs for in ``period`` (pages and API)."""
+    version = ensure_inputs_form(ctx.session)
+    progress = ([] if version is None or ctx.principal is None else
+                collect_progress(ctx, ctx.principal, period, version.content))
+    return CollectList(period, version, progress)
+
+
+# -- one unit's form, filled in (the collect page and its API twin) ----------------------
+
+
+class FormRefused(QuotaFlowError):
+    """A filled-in inputs form that is not saved: filled against an older form version
+    (a conflict: the fields may have changed), or with values the form does not accept
+    (``field_errors``: JSON pointer -> :class:`FieldError`)."""
+
+    domain = "collect"
+    CODE_KINDS = code_kinds(stale_form="conflict")
+    CODES = messages.register(domain, {
+        "stale_form": _l("The form changed (now version %(current)s) since you opened version "
+                         "%(version)s. Reload it and enter your values again."),
+        "invalid_form": _l("Correct the %(count)s marked fields; nothing was saved."),
+    })
+
+    def __init__(self, code: str, pointer: str = "", /,
+                 field_errors: Mapping[str, FieldError] | None = None, **params: Any) -> None:
+        self.field_errors = dict(field_errors or {})
+        super().__init__(code, pointer, **params)
+
+
+@dataclass(frozen=True)
+class CheckedForm:
+    """A unit's form as filled in: the pinned version, the typed data and its errors."""
+
+    unit: OrgUnit
+    period: Period
+    version: SpecVersion
+    data: dict[str, Any]
+    errors: dict[str, FieldError]
+
+
+def field_names(form_spec: Mapping[str, Any]) -> set[str]:
+    """The names a filled-in form may carry (a field, or a row cell as ``rows.0.cell``)."""
+    return {fs.path for fs in form_fields(form_spec)}
+
+
+def collected_form(ctx: Context, unit: OrgUnit) -> SpecVersion:
+    """The inputs form ``unit`` is filled in with, if the principal collects its inputs:
+    refused outside their write scope (403), NotFound at a level they do not collect."""
+    principal = ctx.principal
+    if principal is None or not principal.can("unit.write", unit.path):
+        raise Forbidden("forbidden")
+    if not can_collect(principal, unit):
+        raise NotFound("not_found")  # in scope, but not a level this user collects inputs for
+    version = ensure_inputs_form(ctx.session)
+    if version is None:
+        raise NotFound("not_found")
+    return version
+
+
+def check_unit_form(ctx: Context, unit: OrgUnit, period: Period, form_version: int | None,
+                    items: Mapping[str, Any]) -> CheckedForm:
+    """``items`` (submitted text or JSON values by field name, for ``period``) checked against the form
+    version they were filled in against, which must still be the active one (else a
+    Conflict: a field may have been added, removed or re-ranged since)."""
+    version = collected_form(ctx, unit)
+    if form_version != version.version:
+        raise FormRefused("stale_form", "/form_version", version=form_version,
+                          current=version.version)
+    spec = version.content
+    current = current_inputs(ctx, spec, unit, period)
+    data, errors = coerce_and_validate(spec, items, roles=unit_roles(ctx.principal, unit),
+                                       current=current)
+    return CheckedForm(unit, period, version, data, errors)
+
+
+@use_case
+def submit_unit_form(ctx: Context, unit: OrgUnit, period: Period, form_version: int | None,
+                     items: Mapping[str, Any]) -> FormSubmission:
+    """Save a unit's filled-in inputs form, pinned to its version; nothing is saved while
+    any field is refused (:class:`FormRefused` lists them all)."""
+    checked = check_unit_form(ctx, unit, period, form_version, items)
+    if checked.errors:
+        first = next(iter(checked.errors))
+        raise FormRefused("invalid_form", first, checked.errors, count=len(checked.errors))
+    return submit_inputs(ctx.session, actor(ctx), unit, checked.period, checked.version,
+                         checked.data, ctx.remote_addr)

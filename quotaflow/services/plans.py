@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from quotaflow.errors import NotFound
+from quotaflow.errors import Forbidden, NotFound
 from quotaflow.plugins import expression_functions
 from quotaflow.rules import (
     ExpressionError,
@@ -38,9 +38,10 @@ from quotaflow.rules.scoring import AllocationError
 from quotaflow.services import audit, spec_kinds, specs
 from quotaflow.services.compiled import compiled
 from quotaflow.services.plan_data import PeriodData, PlanError, load_period_data
-from quotaflow.services.uow import Context, unit_of_work
+from quotaflow.services.uow import Context, unit_of_work, use_case
 from quotaflow.store import plan_queries as pq
 from quotaflow.store import queries as q
+from quotaflow.store import spec_queries
 from quotaflow.store.models import OrgUnit, Period, Plan, PlanUnit, SpecVersion, User
 
 MODEL_SPEC = (spec_kinds.FACTOR_MODEL, spec_kinds.DEFAULT_MODEL_KEY)
@@ -809,3 +810,17 @@ def compare_plans(ctx: Context, plan_id: int, against: int | None = None, *,
     return PlanComparison(old, new, plan_diff(ctx.session, old, new, paths, limit=limit),
                           total, changed,
                           [p for p in plans(ctx, new.period_id) if p.id != new.id])
+
+
+@use_case
+def impact_of_model(ctx: Context, plan: Plan, model_version_id: int) -> ImpactPreview:
+    """What changing a plan's inputs (its factor model version) does to its targets: the
+    plan recomputed under factor-model version ``model_version_id`` (configuration
+    readers only; a version that is not a factor model is NotFound)."""
+    if ctx.principal is None or not ctx.principal.has("spec.read"):
+        raise Forbidden("forbidden")
+    version = next((v for v in spec_queries.factor_model_versions(ctx.session) if v.id == model_version_id),
+                   None)
+    if version is None:
+        raise NotFound("not_found", "/model_version")
+    return impact_preview(ctx, version, plan)

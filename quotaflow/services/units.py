@@ -59,7 +59,15 @@ def child_counts(ctx: Context, units: Sequence[OrgUnit]) -> dict[int, int]:
     return queries.child_counts(ctx.session, units)
 
 
+SEARCH_TEXT_MAX = 100
+
+
 def search(ctx: Context, text: str) -> list[OrgUnit]:
+    """The unit picker's search: units in the reader's scope whose code or names hold
+    ``text`` (trimmed, at most 100 characters; blank finds nothing)."""
+    text = text.strip()[:SEARCH_TEXT_MAX]
+    if not text:
+        return []
     return queries.search_units(ctx.session, _paths(ctx), text)
 
 

@@ -36,7 +36,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from quotaflow import messages
-from quotaflow.errors import QuotaFlowError, code_kinds
+from quotaflow.errors import NotFound, QuotaFlowError, code_kinds
 from quotaflow.messages import _l
 from quotaflow.rules import FactorModel, SpecError, SpecIssue, TreeError, UnitTree, build_tree
 from quotaflow.rules.allocation import allocate, scores_for
@@ -47,7 +47,7 @@ from quotaflow.services import audit, plan_reads, specs
 from quotaflow.services import periods as period_service
 from quotaflow.services import plans as plan_service
 from quotaflow.services.plan_data import PlanError, field_problem
-from quotaflow.services.uow import Context
+from quotaflow.services.uow import Context, use_case
 from quotaflow.services.uploads import store_upload
 from quotaflow.store import confirmation_queries, org_columns, tracking_queries
 from quotaflow.store import plan_queries as pq
@@ -789,3 +789,51 @@ def snapshot_upload(session: Session, sandbox: Sandbox, user: User | None, *,
                  remote_addr=remote_addr)
     return store_upload(session, user, unit, name, io.BytesIO(data),
                         storage_dir=Path(storage_dir), remote_addr=remote_addr)
+
+
+# -- one team's people (the sandbox page's people rows and their API twin) ------------
+
+
+@dataclass(frozen=True)
+class TeamPeople:
+    """The input rows of one team's people in a sandbox: the editable fields (in the
+    policy's order) and, per person, each field's value and the policy's limits."""
+
+    team: str
+    fields: tuple[FieldSpec, ...]
+    rows: list[dict[str, Any]]
+
+
+def input_rows(base: SandboxBase, rows: Any) -> list[dict[str, Any]]:
+    """Per unit row: code, names, its number of children and each editable field's value
+    with its limits (None where the policy sets none)."""
+    tree = base.tree
+    out = []
+    for i in rows:
+        i = int(i)
+        cells = []
+        for f in base.field_specs:
+            lo, hi = base.limits[f.name]
+            cells.append({"name": f.name, "value": float(tree.fields[f.name][i]),
+                          "min": None if not (lo[i] > -1e300) else float(lo[i]),
+                          "max": None if not (hi[i] < 1e300) else float(hi[i])})
+        out.append({"code": str(tree.ids[i]), "name_en": str(tree.labels["name_en"][i]),
+                    "name_zh": str(tree.labels["name_zh"][i]),
+                    "children": int(tree.n_children[i]), "cells": cells})
+    return out
+
+
+@use_case
+def team_people(ctx: Context, unit: OrgUnit, plan: Plan, team: str) -> TeamPeople:
+    """The people of ``team`` (a unit with children below ``unit``) as what-if input rows.
+
+    NotFound when ``unit`` is outside the principal's what-if scope, or ``team`` is not a
+    unit with people strictly below ``unit`` in ``plan``."""
+    if ctx.principal is None or not ctx.principal.can("plan.whatif", unit.path):
+        raise NotFound("not_found")
+    base = open_base(ctx.session, unit, plan)
+    row = int(base.rows_of([team])[0])
+    if row <= 0 or not int(base.tree.n_children[row]):
+        raise WhatIfError("unknown_unit", unit=team, root=unit.code)
+    return TeamPeople(team=str(base.tree.ids[row]), fields=base.field_specs,
+                      rows=input_rows(base, base.children(row)))

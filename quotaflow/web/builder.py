@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
-from quotaflow.http.context import request_context
+from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import requires
-from quotaflow.rules import ExpressionError
-from quotaflow.rules.model_edit import ModelEditError, set_weights, upsert_factor
 from quotaflow.services import commands, plan_reads, specs
 from quotaflow.services import factor_builder as fb
 from quotaflow.services import plans as plan_service
@@ -77,7 +74,7 @@ def _new_fields(form: Any) -> list[dict[str, Any]]:
         name = (form.get(f"field-{i}-name") or "").strip()
         if not name:
             continue
-        if not name.isidentifier() or not name[0].isalpha() or name.lower() != name:
+        if not fb.valid_field_name(name):
             raise FormProblem(f"field-{i}-name", "bad_field_name")
         field: dict[str, Any] = {"name": name, "type": form.get(f"field-{i}-type", "number"),
                                  "required": form.get(f"field-{i}-required") == "on"}
@@ -93,32 +90,6 @@ def _new_fields(form: Any) -> list[dict[str, Any]]:
             field["default"] = bool(field["default"])
         fields.append(field)
     return fields
-
-
-def _factor_from_form(form: Any, doc: dict[str, Any], new_fields: list[dict[str, Any]]) -> dict[str, Any]:
-    expression = (form.get("expression") or "").strip()
-    scale = (form.get("scale") or "").strip()
-    names: list[str] = []
-    # The fields a factor reads are what its expressions read: derived, never typed twice.
-    for text in (expression, scale):
-        if text:
-            # An invalid expression is reported by the model's validation, with its position.
-            with suppress(ExpressionError):
-                names += fb.compile_factor_expression(doc, text, new_fields).names
-    factor: dict[str, Any] = {
-        "key": (form.get("key") or "").strip(),
-        "label_zh": (form.get("label_zh") or "").strip(),
-        "label_en": (form.get("label_en") or "").strip(),
-        "fields": sorted(set(names)),
-        "expression": expression,
-        "normalisation": form.get("normalisation", "share"),
-    }
-    if scale and factor["normalisation"] == "score":
-        factor["scale"] = scale
-    help_text = (form.get("help") or "").strip()
-    if help_text:
-        factor["help"] = help_text
-    return factor
 
 
 def _impact(version: Any) -> tuple[Any, Any]:
@@ -163,21 +134,18 @@ def factor(key: str | None) -> Any:
     if request.method == "POST":
         try:
             new_fields = _new_fields(request.form)
-            candidate = _factor_from_form(request.form, doc, new_fields)
-            if key is None and any(f["key"] == candidate["key"] for f in doc["factors"]):
-                raise FormProblem("key", "duplicate_key")
-            if key is not None:
-                candidate["key"] = key
             weight = _number(request.form, "weight", required=True)
-            new_doc = upsert_factor(doc, candidate, weight, new_fields,
-                                    rebalance_others=request.form.get("rebalance") == "on")
-            saved = commands.save_model_draft(
-                request_context(), new_doc,
-                request.form.get("note") or gettext("Factor %(key)s", key=candidate["key"]))
+            typed = {name: request.form.get(name) for name in (*fb.FACTOR_TEXTS, "normalisation")}
+            saved = fb.save_factor(
+                request_context(), key, typed, weight, new_fields,
+                rebalance_others=request.form.get("rebalance") == "on",
+                note=request.form.get("note")
+                or gettext("Factor %(key)s", key=key or (typed["key"] or "").strip()))
         except FormProblem as problem:
             errors[problem.field] = problem.message
-        except ModelEditError as problem:
-            errors["weight"] = str(EDIT_ERRORS.get(problem.code, problem.message))
+        except fb.BuilderError as problem:
+            field = "key" if problem.code == "duplicate_key" else "weight"
+            errors[field] = problem.localized(request_locale())
         except specs.SpecValidationError as error:
             issues = problem_views(error.problems)
         except specs.SpecServiceError as error:
@@ -196,7 +164,7 @@ def factor(key: str | None) -> Any:
 @requires("spec.write")
 def check() -> Any:
     """htmx: the expression's errors with their position, or its values on real units."""
-    version = _model_or_404()
+    _model_or_404()
     text = (request.form.get("expression") or "").strip()
     if not text:
         return render_template("builder/_check.html", preview=None, text=text)
@@ -205,8 +173,7 @@ def check() -> Any:
     except FormProblem:
         new_fields = []
     depth = request.form.get("level", 2, type=int)
-    preview = fb.preview_expression(request_context().session, version.content, text, planning_period(), depth,
-                                    new_fields)
+    preview = fb.check_expression(request_context(), text, depth, new_fields)
     summary = None
     if preview.error is not None:
         summary = ISSUE_SUMMARIES.get(f"expression.{preview.error.code}")
@@ -222,12 +189,11 @@ def weights() -> Any:
     try:
         new_weights = {f["key"]: _number(request.form, f"weight-{f['key']}", required=True)
                        for f in doc["factors"]}
-        saved = commands.save_model_draft(request_context(), set_weights(doc, new_weights),
-                                          gettext("Weights rebalanced"))
+        saved = fb.save_weights(request_context(), new_weights, gettext("Weights rebalanced"))
     except FormProblem as problem:
         flash(problem.message, "error")
-    except ModelEditError as problem:
-        flash(str(EDIT_ERRORS.get(problem.code, problem.message)), "error")
+    except fb.BuilderError as problem:
+        flash(problem.localized(request_locale()), "error")
     except specs.SpecServiceError as error:
         flash(spec_error_message(error), "error")
     else:

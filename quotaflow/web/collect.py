@@ -14,16 +14,9 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from quotaflow.forms import (
-    ROW_ACTION,
-    FieldError,
-    apply_row_action,
-    build_form,
-    coerce_and_validate,
-)
+from quotaflow.forms import ROW_ACTION, FieldError, apply_row_action, build_form
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
-from quotaflow.services import commands
 from quotaflow.services import forms as forms_service
 from quotaflow.services.input_check import InputCheckError
 from quotaflow.web.context import current_locale as _locale
@@ -48,11 +41,9 @@ def translate_errors(errors: Mapping[str, FieldError]) -> dict[str, str]:
 @requires("unit.write")
 def index() -> Any:
     """The units to fill in, with how complete their inputs are."""
-    principal = current_principal()
     period, periods = chosen_period(request.args.get("period"))
-    version = forms_service.ensure_inputs_form(request_context().session)
-    progress = (forms_service.collect_progress(request_context(), principal, period, version.content)
-                if version is not None else [])
+    listed = forms_service.collect_list(request_context(), period)
+    version, progress = listed.version, listed.progress
     return render_template(
         "collect/index.html", period=period, periods=periods, version=version, progress=progress,
         complete=sum(1 for p in progress if p.complete),
@@ -62,45 +53,54 @@ def index() -> Any:
 @blueprint.route("/<code>", methods=["GET", "POST"])
 @requires("unit.write")
 def unit_form(code: str) -> Any:
-    """One unit's inputs form: prefilled with its values; POST validates and saves."""
+    """One unit's inputs form: prefilled with its values; POST validates and saves.
+
+    The form carries the version it was drawn from; a POST against an older version is
+    refused (409) rather than saved under fields that changed meanwhile."""
     unit = g.unit
     principal = current_principal()
-    if not forms_service.can_collect(principal, unit):
-        abort(404)  # in scope, but not a level this user collects inputs for
+    ctx = request_context()
+    version = forms_service.collected_form(ctx, unit)  # 404 at a level not collected
     # The period is in the URL (the form posts back to it): a save lands where it was read.
     period, _periods = chosen_period(request.args.get("period"))
-    version = forms_service.ensure_inputs_form(request_context().session)
-    if version is None:
-        abort(404)
     spec = version.content
     roles = forms_service.unit_roles(principal, unit)
-    current = forms_service.current_inputs(request_context(), spec, unit, period)
+    current = forms_service.current_inputs(ctx, spec, unit, period)
     data: Mapping[str, Any] = current
     errors: dict[str, str] = {}
+    status = 200
     csrf = CsrfOnlyForm()
     if request.method == "POST":
         if not csrf.validate_on_submit():
             abort(400, gettext("The form expired. Reload the page and try again."))
         items, errors = form_items_with_files(spec, unit)
-        data, field_errors = coerce_and_validate(spec, items, roles=roles, current=current)
-        action = request.form.get(ROW_ACTION)
-        if action:
-            # Adding or removing a row re-shows the form; nothing is saved yet.
-            data = apply_row_action(spec, data, action) or data
-            errors = {}
+        pinned = request.form.get("form_version", type=int)
+        try:
+            checked = forms_service.check_unit_form(ctx, unit, period, pinned, items)
+        except forms_service.FormRefused as refused:  # a stale version: show the current form
+            flash(refused.localized(_locale()), "error")
+            status = 409
         else:
-            errors = {**translate_errors(field_errors), **errors}
-            if not errors:
-                try:
-                    commands.submit_inputs(request_context(), unit, period, version, data)
-                except InputCheckError as exc:  # the model's field check, as on every path
-                    errors = {exc.params["field"]: exc.localized(_locale())}
-                else:
-                    flash(gettext("Saved the inputs of %(unit)s.", unit=unit.name(_locale())),
-                          "success")
-                    return redirect(url_for("collect.unit_form", code=unit.code, period=period.code))
+            data = checked.data
+            action = request.form.get(ROW_ACTION)
+            if action:
+                # Adding or removing a row re-shows the form; nothing is saved yet.
+                data = apply_row_action(spec, data, action) or data
+                errors = {}
+            else:
+                errors = {**translate_errors(checked.errors), **errors}
+                if not errors:
+                    try:
+                        forms_service.submit_unit_form(ctx, unit, period, pinned, items)
+                    except InputCheckError as exc:  # the model's field check, as on every path
+                        errors = {exc.params["field"]: exc.localized(_locale())}
+                    else:
+                        flash(gettext("Saved the inputs of %(unit)s.", unit=unit.name(_locale())),
+                              "success")
+                        return redirect(url_for("collect.unit_form", code=unit.code,
+                                                period=period.code))
     view = build_form(spec, data, errors, roles=roles, locale=_locale())
     return render_template(
         "collect/unit.html", unit=unit, period=period, version=version, form=view, csrf=csrf,
-    ), (400 if errors else 200)
+    ), (400 if errors else status)
 

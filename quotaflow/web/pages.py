@@ -45,8 +45,8 @@ def org_tree() -> Any:
 @blueprint.route("/org/search")
 @requires("unit.read")
 def org_search() -> Any:
-    text = request.args.get("q", "").strip()[:100]
-    results = unit_service.search(request_context(), text) if text else []
+    text = request.args.get("q", "").strip()[:unit_service.SEARCH_TEXT_MAX]
+    results = unit_service.search(request_context(), text)
     return render_template("org/_search_results.html", results=results, text=text)
 
 

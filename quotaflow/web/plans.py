@@ -231,12 +231,10 @@ def plan_impact(plan_id: int) -> Any:
     versions = plan_reads.factor_model_versions(ctx)
     version_id = request.args.get("model_version", type=int)
     version = next((v for v in versions if v.id == version_id), None)
-    if version_id is not None and version is None:
-        abort(404)
     preview, error = None, None
-    if version is not None:
+    if version_id is not None:
         try:
-            preview = plan_service.impact_preview(ctx, version, plan)
+            preview = plan_service.impact_of_model(ctx, plan, version_id)  # NotFound: 404
         except PlanError as exc:
             error = plan_error_message(exc)
     return render_template("plans/impact.html", plan=plan, versions=versions, version=version,

@@ -93,29 +93,15 @@ def _expanded(form: Mapping[str, Any], box: service.Sandbox) -> list[str]:
 
 # -- view data ------------------------------------------------------------------------
 
-def _field_columns(base: service.SandboxBase) -> list[dict[str, Any]]:
+def _field_columns(field_specs: Any) -> list[dict[str, Any]]:
     zh = _zh()
     return [{"name": f.name, "label": (f.label_zh if zh else f.label_en) or f.name,
              "step": "1" if f.type == "integer" else "any"}
-            for f in base.field_specs]
+            for f in field_specs]
 
 
 def _input_rows(base: service.SandboxBase, rows: Any) -> list[dict[str, Any]]:
-    """Per unit row: code, names and each editable field's value and limits."""
-    tree = base.tree
-    out = []
-    for i in rows:
-        i = int(i)
-        cells = []
-        for f in base.field_specs:
-            lo, hi = base.limits[f.name]
-            cells.append({"name": f.name, "value": float(tree.fields[f.name][i]),
-                          "min": None if not (lo[i] > -1e300) else float(lo[i]),
-                          "max": None if not (hi[i] < 1e300) else float(hi[i])})
-        out.append({"code": str(tree.ids[i]), "name_en": str(tree.labels["name_en"][i]),
-                    "name_zh": str(tree.labels["name_zh"][i]),
-                    "children": int(tree.n_children[i]), "cells": cells})
-    return out
+    return service.input_rows(base, rows)
 
 
 def _weights(base: service.SandboxBase) -> list[dict[str, Any]]:
@@ -182,7 +168,7 @@ def sandbox(code: str) -> Any:
     context["period"] = plan.period  # a plan named in the URL brings its own period
     context.update(_results_context(box, []))
     context.update({
-        "plan": plan, "base": base, "fields": _field_columns(base),
+        "plan": plan, "base": base, "fields": _field_columns(base.field_specs),
         "input_rows": _input_rows(base, base.children(0)), "weight_rows": _weights(base),
         "root_target": base.region_target,
     })
@@ -212,16 +198,12 @@ def people(code: str) -> Any:
     unit = _unit()
     try:
         plan = _plan(request.args)
-        base = service.sandbox_base(request_context(), unit, plan)
+        people = service.team_people(request_context(), unit, plan, request.args.get("team", ""))
     except (service.WhatIfError, PlanError):
         abort(404)
-    row = int(base.rows_of([request.args.get("team", "")])[0])
-    if row <= 0 or not int(base.tree.n_children[row]):
-        abort(404)
-    team = str(base.tree.ids[row])
     response = current_app.make_response(render_template(
-        "whatif/_people.html", team=team, fields=_field_columns(base),
-        input_rows=_input_rows(base, base.children(row))))
+        "whatif/_people.html", team=people.team, fields=_field_columns(people.fields),
+        input_rows=people.rows))
     response.headers["HX-Trigger-After-Settle"] = "whatif-recompute"
     return response
 

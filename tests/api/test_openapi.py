@@ -11,9 +11,12 @@ from typing import Any
 
 import pytest
 from api_support import day
+from sqlalchemy import func, select
 from support import sign_in
 
 from quotaflow.api.openapi import openapi_document
+from quotaflow.store import db
+from quotaflow.store.models import SpecVersion
 
 PREFIX = "/api/v1"
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -207,8 +210,31 @@ CASES: dict[tuple[str, str], Case] = {
     ("/whatif/{code}", "post"): lambda w: ("head.east", "/whatif/EAST", {"json": {}}),
     ("/whatif/{code}/snapshot", "post"): lambda w: (
         "head.east", "/whatif/EAST/snapshot", {"json": {}}),
-
+    ("/builder/check", "post"): lambda w: (
+        "hrbp", "/builder/check", {"json": {"expression": "headcount", "level": 2}}),
+    ("/builder/weights", "post"): lambda w: (
+        "hrbp", "/builder/weights", {"json": {"weights": {}}}),
+    ("/builder/factors", "post"): lambda w: (
+        "hrbp", "/builder/factors", {"json": {"key": "", "weight": 10}}),
+    ("/builder/factors/{key}", "put"): lambda w: (
+        "hrbp", "/builder/factors/historical_performance", {"json": {"weight": 30}}),
+    ("/collect", "get"): lambda w: ("head.east", "/collect", {}),
+    ("/whatif", "get"): lambda w: ("head.east", "/whatif", {}),
+    ("/collect/{code}", "get"): lambda w: ("head.east", "/collect/EAST", {}),
+    ("/collect/{code}", "post"): lambda w: (
+        "head.east", "/collect/EAST", {"json": {"form_version": 0, "values": {}}}),
+    ("/plans/{plan_id}/impact", "get"): lambda w: (
+        "hrbp", f"/plans/{w.plan_id}/impact?model_version={_factor_model_version_id()}", {}),
+    ("/units/search", "get"): lambda w: ("head.east", "/units/search?q=EAST", {}),
+    ("/whatif/{code}/people", "get"): lambda w: (
+        "head.east", f"/whatif/EAST/people?team=EAST-T1&plan={w.plan_id}", {}),
 }
+
+
+def _factor_model_version_id() -> int:
+    with db.session.no_autoflush:
+        return db.session.scalar(select(func.min(SpecVersion.id))
+                                 .where(SpecVersion.kind == "factor_model"))
 
 
 def test_every_documented_operation_has_a_case() -> None:

@@ -384,7 +384,9 @@ def test_every_twin_route_is_documented_with_its_methods_and_params(app, client)
             operation = operations[method.lower()]
             params = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
             assert params == set(rule.arguments), (method, path)
-    assert seen == 15  # /config/bundle is two rules (GET, POST)
+    # /config/bundle is two rules (GET, POST); /whatif also prefixes GET /whatif and
+    # GET /whatif/{code}/people (tests/api/test_page_twins_api.py)
+    assert seen == 17
 
 
 def test_a_token_client_round_trips_the_inputs_with_csrf_on(app) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from quotaflow.rules.model import FieldSpec
 from quotaflow.services import input_check
+from quotaflow.services.forms import ensure_inputs_form
 from quotaflow.services.input_check import InputCheckError
 from quotaflow.store import db
 from quotaflow.store import queries as q
@@ -100,7 +101,9 @@ def test_the_collect_form_refuses_it(app, hrbp) -> None:
         fields = db.session.scalar(select(SpecVersion.content).where(
             SpecVersion.kind == "factor_model", SpecVersion.key == "default",
             SpecVersion.status == "active"))["fields"]
+        form_version = ensure_inputs_form(db.session).version  # the page's form pins it
     data = {f["name"]: repr(values.get(f["name"], f.get("min", 1))) for f in fields}
+    data["form_version"] = str(form_version)
     data["hist_sales"] = "-5"
     before, submitted = inputs(app), count(app, FormSubmission)
     response = hrbp.post(f"/collect/{UNIT}", data=data)

@@ -8,6 +8,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from quotaflow.services.forms import ensure_inputs_form
 from quotaflow.services.org import set_attributes
 from quotaflow.services.specs import activate, active_version, create_version
 from quotaflow.store import db
@@ -34,11 +35,13 @@ def text(value: float) -> str:
 
 def posted(app, code: str, **changes: str) -> dict[str, str]:
     """Form data for every field of the active model: the unit's stored value (as the
-    page shows it) or a valid one where none is stored, plus ``changes``."""
+    page shows it) or a valid one where none is stored, plus ``changes``; pinned, as
+    the page's form is, to the active form version."""
     with app.app_context():
         model = active_version(db.session, "factor_model", "default").content
+        form = ensure_inputs_form(db.session)  # as the page does before it draws the form
     values = stored(app, code)
-    data = {}
+    data = {"form_version": str(form.version)} if form is not None else {}
     for field in model["fields"]:
         name = field["name"]
         if name in values:
@@ -138,7 +141,8 @@ def test_region_head_saves_a_units_inputs_pinned_to_the_form_version(as_user, ap
     assert response.location.endswith("/collect/EAST-T3?period=2026Q4")  # where it was read
     after = stored(app, "EAST-T3")
     assert after["product_fit"] == 63.25 and after["avg_tenure_months"] == 41
-    assert {k: after[k] for k in data} == {k: float(v) for k, v in data.items()}
+    assert {k: after[k] for k in data if k != "form_version"} == {
+        k: float(v) for k, v in data.items() if k != "form_version"}
     subs = submissions(app, "EAST-T3")
     assert len(subs) == count + 1
     form = active_form(app)
@@ -149,6 +153,22 @@ def test_region_head_saves_a_units_inputs_pinned_to_the_form_version(as_user, ap
                                           .limit(2)))
     assert set(actions) == {"submit_form", "set_attributes"}
     assert "63.25" in client.get("/collect/EAST-T3").data.decode()
+
+
+def test_a_form_filled_against_an_older_version_is_refused_with_a_conflict(as_user, app) -> None:
+    client = as_user("head.east")
+    html = client.get("/collect/EAST-T3").data.decode()
+    pinned = re.search(r'name="form_version" value="(\d+)"', html).group(1)
+    assert pinned == str(active_form(app).version)
+    before, count = stored(app, "EAST-T3"), len(submissions(app, "EAST-T3"))
+    stale = posted(app, "EAST-T3", product_fit="12", form_version=str(int(pinned) - 1))
+    response = client.post("/collect/EAST-T3", data=stale)
+    assert response.status_code == 409
+    assert f'name="form_version" value="{pinned}"' in response.data.decode()  # the current form
+    missing = posted(app, "EAST-T3", product_fit="12")
+    del missing["form_version"]
+    assert client.post("/collect/EAST-T3", data=missing).status_code == 409
+    assert stored(app, "EAST-T3") == before and len(submissions(app, "EAST-T3")) == count
 
 
 def test_bad_values_are_shown_beside_the_fields_and_nothing_is_saved(as_user, app) -> None:
