@@ -23,7 +23,7 @@ from quotaflow.forms.generated import INPUTS_FORM_KEY, inputs_form_spec
 from quotaflow.messages import _l
 from quotaflow.services import audit, specs
 from quotaflow.services.access import Principal
-from quotaflow.services.org import set_attributes
+from quotaflow.services.org import SavedInputs, save_inputs
 from quotaflow.services.uow import unit_of_work
 from quotaflow.store.models import (
     AttributeValue,
@@ -222,9 +222,11 @@ def submit_inputs(
     form_version: SpecVersion,
     data: Mapping[str, Any],
     remote_addr: str | None = None,
-) -> FormSubmission:
+) -> SavedInputs:
     """Save validated form data as the unit's inputs plus a submission pinned to the
-    form version, audited, in one transaction (a field left empty clears its input)."""
+    form version, audited, in one transaction (a field left empty clears its input).
+    Once the period's plan is published the inputs may await approval instead
+    (:func:`quotaflow.services.org.save_inputs` decides, as for every write)."""
     props = form_version.content["schema"]["properties"]
     values = {name: _stored(data.get(name)) for name in props}
     with unit_of_work(session):
@@ -239,5 +241,5 @@ def submit_inputs(
                             "unit": unit.code, "period": period.code},
                      remote_addr=remote_addr)
         # The org service's own logic for attribute values (a nested unit of work).
-        set_attributes(session, actor, unit, period, values, remote_addr)
-    return submission
+        saved = save_inputs(session, actor, unit, period, values, remote_addr, source="form")
+    return saved

@@ -23,6 +23,7 @@ from quotaflow.forms import (
 )
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
+from quotaflow.http.input_texts import pending_message
 from quotaflow.services import commands
 from quotaflow.services import forms as forms_service
 from quotaflow.services.input_check import InputCheckError
@@ -93,10 +94,14 @@ def unit_form(code: str) -> Any:
             errors = {**translate_errors(field_errors), **errors}
             if not errors:
                 try:
-                    commands.submit_inputs(request_context(), unit, period, version, data)
+                    saved = commands.submit_inputs(request_context(), unit, period, version,
+                                                   data)
                 except InputCheckError as exc:  # the model's field check, as on every path
                     errors = {exc.params["field"]: exc.localized(_locale())}
                 else:
+                    if saved.pending:
+                        flash(pending_message(saved.pending_flow_id), "warning")
+                        return redirect(url_for("collect.unit_form", code=unit.code))
                     flash(gettext("Saved the inputs of %(unit)s.", unit=unit.name(_locale())),
                           "success")
                     return redirect(url_for("collect.unit_form", code=unit.code))

@@ -67,6 +67,7 @@ def test_rate_limit_locks_out_after_repeated_failures(app) -> None:
     assert client.post("/login", data={"username": "head.west", "password": DEMO_PASSWORD}).status_code == 302
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_forms_need_a_csrf_token(app, csrf_on) -> None:
     client = app.test_client()
     response = client.post("/login", data={"username": "head.east", "password": DEMO_PASSWORD})
@@ -131,6 +132,7 @@ def test_sign_in_returns_to_the_page_asked_for(client) -> None:
     assert response.location == "/org/EAST"
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_api_token(app) -> None:
     with app.app_context():
         token = create_api_token(db.session, user_by_username(db.session, "head.north"), "erp")
