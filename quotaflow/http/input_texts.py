@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask_babel import gettext, ngettext
+from flask_babel import gettext
 
 
 def pending_message(flow_id: int | None) -> str:
@@ -14,7 +14,5 @@ def pending_message(flow_id: int | None) -> str:
 
 def pending_units_message(count: int) -> str:
     """An upload's changes of ``count`` units wait in input change requests."""
-    return ngettext("The changes of %(num)s unit await the HRBP's approval (the period's plan "
-                    "is published); they are not applied yet.",
-                    "The changes of %(num)s units await the HRBP's approval (the period's plan "
-                    "is published); they are not applied yet.", count)
+    return gettext("Units whose changes await the HRBP's approval (the period's plan is "
+                   "published; not applied yet): %(num)s.", num=count)
