@@ -379,3 +379,23 @@ def as_user(app):
         return sign_in(app.test_client(), username)
 
     return make
+
+
+@pytest.fixture
+def inputs_open(app):
+    """Input changes apply directly after publication as well (the confirmation policy's
+    ``input_changes_after_publish: "open"``), for tests of a write path itself: the demo
+    quarter has a published plan, so a region head's or team lead's change of their own
+    inputs would otherwise await approval (tests/security/test_input_governance.py)."""
+    import copy
+
+    from quotaflow.services import input_governance, specs
+    from quotaflow.store import db
+
+    with app.app_context():
+        active = specs.active_version(db.session, "confirmation_policy", "default")
+        doc = copy.deepcopy(active.content)
+        doc[input_governance.MODE_FIELD] = input_governance.OPEN
+        specs.activate(db.session, specs.create_version(
+            db.session, "confirmation_policy", "default", doc, None), None)
+        db.session.commit()

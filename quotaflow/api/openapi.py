@@ -541,15 +541,29 @@ def openapi_document() -> dict[str, Any]:
     values = {"type": "object", "additionalProperties": {"type": ["number", "null"]}}
     attributes = {"type": "object", "properties": {
         "unit": {"type": "string"}, "period": {"type": "string"}, "values": values}}
+    pending_attributes = {"type": "object", "properties": {
+        **attributes["properties"], "status": {"const": "pending_approval"},
+        "flow_id": {"type": "integer"}, "message": {"type": "string"}}}
     put_attributes = {
         "summary": "Set some of a unit's inputs for a period (null clears one)",
+        "description": "Once the period's plan is published, a change a region head, team "
+                       "lead or sales person makes to a factor model input of a unit that "
+                       "moves their own target is not applied: it starts an input change "
+                       "request (the input_change flow; by default the HRBP approves) and "
+                       "the answer is 202 with the unchanged values, status "
+                       "\"pending_approval\" and the flow's id; with the confirmation "
+                       "policy's input_changes_after_publish \"locked\" it is refused (422, "
+                       "pointer /values/<name>).",
         "parameters": [CODE],
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["values"],
             "properties": {"period": {"type": "string"}, "values": values}}}}},
         "responses": {
-            "200": {"description": "Stored values",
+            "200": {"description": "Stored values (status \"applied\")",
                     "content": {"application/json": {"schema": attributes}}},
+            "202": {"description": "Not applied: the changes await approval (status "
+                                   "\"pending_approval\", flow_id, message)",
+                    "content": {"application/json": {"schema": pending_attributes}}},
             "400": ERROR, "401": ERROR, "403": ERROR, "404": ERROR, "422": ERROR,
         },
     }

@@ -20,6 +20,7 @@ from quotaflow.errors import NotFound
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import requires
+from quotaflow.http.input_texts import pending_message
 from quotaflow.services import factor_builder as fb
 from quotaflow.services import forms as forms_service
 from quotaflow.services import periods as period_service
@@ -249,8 +250,19 @@ def submit_collect_form(code: str) -> Any:
                   for where, error in refused.field_errors.items()]
         raise ApiError(422, refused.code, refused.localized(locale),
                        {"pointer": issues[0]["pointer"], "issues": issues}) from None
-    response = jsonify({**_form_json(g.unit, period, version, submission.data),
-                        "submission": submission.id})
+    if submission.pending:
+        # Published plan: the values are unchanged and wait in an input change request.
+        flow_id = submission.saved.pending_flow_id
+        response = jsonify({**_form_json(g.unit, period, version,
+                                         forms_service.current_inputs(ctx, version.content,
+                                                                      g.unit, period)),
+                            "submission": submission.submission.id,
+                            "status": "pending_approval", "flow_id": flow_id,
+                            "message": pending_message(flow_id)})
+        response.status_code = 202
+        return response
+    response = jsonify({**_form_json(g.unit, period, version, submission.submission.data),
+                        "submission": submission.submission.id, "status": "applied"})
     response.status_code = 201
     return response
 

@@ -19,6 +19,7 @@ from quotaflow.api import api_blueprint, caller_locale
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError, api_error
 from quotaflow.http.guard import requires
+from quotaflow.http.input_texts import pending_units_message
 from quotaflow.http.sheet_texts import (
     FORMATS,
     IMPORT_KINDS,
@@ -111,7 +112,10 @@ def upload_inputs() -> Any:
                                         texts=sheet_texts(), max_bytes=_limit())
     except sheets.SheetImportError as exc:
         return sheet_report(exc)
-    return jsonify({"filename": filename, **dataclasses.asdict(result)})
+    out = {"filename": filename, **dataclasses.asdict(result)}
+    if result.units_pending:
+        out["message"] = pending_units_message(result.units_pending)
+    return jsonify(out)
 
 
 @api_blueprint.get("/imports/templates/<kind>.<fmt>")

@@ -12,6 +12,7 @@ from quotaflow.api.openapi import openapi_document
 from quotaflow.http.context import request_context
 from quotaflow.http.errors import ApiError
 from quotaflow.http.guard import current_principal, public, requires
+from quotaflow.http.input_texts import pending_message
 from quotaflow.services import commands
 from quotaflow.services import org as org_service
 from quotaflow.services import periods as period_service
@@ -117,10 +118,16 @@ def unit_attributes(code: str) -> Any:
     except org_service.InputError as exc:
         raise ApiError(422, "invalid_value", exc.message, {"pointer": exc.where}) from None
     try:
-        stored = commands.set_attributes(request_context(), g.unit, period, values)
+        saved = commands.set_attributes(request_context(), g.unit, period, values, source="api")
     except org_service.InputCheckError as exc:
         raise ApiError(422, "invalid_value", exc.message, exc.details()) from None
-    return jsonify({"unit": code, "period": period.code, "values": stored})
+    if saved.pending:
+        # The values are unchanged: the changes wait in an input change request.
+        return jsonify({"unit": code, "period": period.code, "values": saved.values,
+                        "status": "pending_approval", "flow_id": saved.pending_flow_id,
+                        "message": pending_message(saved.pending_flow_id)}), 202
+    return jsonify({"unit": code, "period": period.code, "values": saved.values,
+                    "status": "applied"})
 
 
 @api_blueprint.get("/units/<code>/history")

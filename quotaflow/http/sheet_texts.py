@@ -56,6 +56,8 @@ ISSUE_MESSAGES: Mapping[str, Any] = {
     "unit.duplicate": _l("Unit %(code)s appears twice (first in row %(first)s)."),
     "unit.unknown": _l("There is no unit %(code)s in your scope."),
     "unit.read_only": _l("You may not change unit %(code)s."),
+    "unit.locked": _l("The inputs of %(code)s are locked for %(period)s: the period's plan is "
+                      "published. Ask the HRBP to change them."),
     "cell.not_a_number": _l("“%(value)s” is not a number."),
     "cell.not_an_integer": _l("“%(value)s” is not a whole number."),
     "cell.not_a_boolean": _l("“%(value)s” is not yes or no (use 1 or 0)."),

@@ -18,7 +18,6 @@ from quotaflow.services import (
     confirmation,
     emergency,
     factor_builder,
-    forms,
     org,
     org_import,
     plans,
@@ -46,17 +45,11 @@ def sign_in_with_password(ctx: Context, username: str, password: str, *, max_fai
 
 @use_case
 def set_attributes(ctx: Context, unit: Any, period: Any,
-                   values: Mapping[str, float | None]) -> Any:
-    """Store a unit's inputs for a period (audited)."""
-    return org.set_attributes(ctx.session, actor(ctx), unit, period, values, ctx.remote_addr)
-
-
-@use_case
-def submit_inputs(ctx: Context, unit: Any, period: Any, form_version: Any,
-                  data: Mapping[str, Any]) -> Any:
-    """Save a data-collection form's values as the unit's inputs."""
-    return forms.submit_inputs(ctx.session, actor(ctx), unit, period, form_version, data,
-                               ctx.remote_addr)
+                   values: Mapping[str, float | None], source: str = "org") -> org.SavedInputs:
+    """Store a unit's inputs for a period (audited), or, once its plan is published,
+    send the changes of the writer's own target for approval (``pending_flow_id``)."""
+    return org.save_inputs(ctx.session, actor(ctx), unit, period, values, ctx.remote_addr,
+                           source=source)
 
 
 # -- files --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from quotaflow.messages import _l
 from quotaflow.services import audit, specs
 from quotaflow.services.access import Principal
 from quotaflow.services.auth import actor
-from quotaflow.services.org import set_attributes
+from quotaflow.services.org import SavedInputs, save_inputs
 from quotaflow.services.uow import Context, unit_of_work, use_case
 from quotaflow.store import queries, spec_queries
 from quotaflow.store.models import (
@@ -187,6 +187,19 @@ def _stored(value: Any) -> float | None:
     return float(value)
 
 
+@dataclass(frozen=True)
+class SubmittedInputs:
+    """A saved form: its submission (pinned to the form version) and what the write of
+    its values did (applied, or awaiting approval in an input change request)."""
+
+    submission: FormSubmission
+    saved: SavedInputs
+
+    @property
+    def pending(self) -> bool:
+        return self.saved.pending
+
+
 def submit_inputs(
     session: Session,
     actor: User,
@@ -195,9 +208,11 @@ def submit_inputs(
     form_version: SpecVersion,
     data: Mapping[str, Any],
     remote_addr: str | None = None,
-) -> FormSubmission:
+) -> SubmittedInputs:
     """Save validated form data as the unit's inputs plus a submission pinned to the
-    form version, audited, in one transaction (a field left empty clears its input)."""
+    form version, audited, in one transaction (a field left empty clears its input).
+    Once the period's plan is published the inputs may await approval instead
+    (:func:`quotaflow.services.org.save_inputs` decides, as for every write)."""
     props = form_version.content["schema"]["properties"]
     values = {name: _stored(data.get(name)) for name in props}
     with unit_of_work(session):
@@ -212,8 +227,8 @@ def submit_inputs(
                             "unit": unit.code, "period": period.code},
                      remote_addr=remote_addr)
         # The org service's own logic for attribute values (a nested unit of work).
-        set_attributes(session, actor, unit, period, values, remote_addr)
-    return submission
+        saved = save_inputs(session, actor, unit, period, values, remote_addr, source="form")
+    return SubmittedInputs(submission, saved)
 
 
 @dataclass(frozen=True)
@@ -304,9 +319,10 @@ def check_unit_form(ctx: Context, unit: OrgUnit, period: Period, form_version: i
 
 @use_case
 def submit_unit_form(ctx: Context, unit: OrgUnit, period: Period, form_version: int | None,
-                     items: Mapping[str, Any]) -> FormSubmission:
+                     items: Mapping[str, Any]) -> SubmittedInputs:
     """Save a unit's filled-in inputs form, pinned to its version; nothing is saved while
-    any field is refused (:class:`FormRefused` lists them all)."""
+    any field is refused (:class:`FormRefused` lists them all). Once the period's plan is
+    published the values may await approval instead (``SubmittedInputs.pending``)."""
     checked = check_unit_form(ctx, unit, period, form_version, items)
     if checked.errors:
         first = next(iter(checked.errors))

@@ -45,6 +45,8 @@ FLOW_DATA_CHECKS: dict[str, tuple[str, ...]] = {
 FLOW_END_HANDLERS: dict[str, tuple[str, ...]] = {
     "appeal": ("quotaflow.services.confirmation:on_appeal_end",),
     "emergency_recompute": ("quotaflow.services.emergency:on_recompute_end",),
+    # An approved input change request is applied (field check again, audited).
+    "input_change": ("quotaflow.services.input_governance:on_input_change_end",),
 }
 
 Handler = Callable[..., Any]

@@ -49,13 +49,13 @@ from quotaflow.forms.inputs import (
     validator,
 )
 from quotaflow.messages import _l
-from quotaflow.services import audit, input_check, specs, upload_reader
+from quotaflow.services import audit, input_check, input_governance, specs, upload_reader
 from quotaflow.services.access import Principal
 from quotaflow.services.export_writer import append, csv_bytes, workbook_bytes
 from quotaflow.services.uow import Context, unit_of_work
 from quotaflow.services.upload_reader import excerpt
 from quotaflow.store import org_queries
-from quotaflow.store.models import Period, User
+from quotaflow.store.models import OrgUnit, Period, User
 from quotaflow.store.queries import (
     levels,
     load_attribute_column,
@@ -456,6 +456,9 @@ class InputsImportResult:
     units_changed: int
     values_changed: int
     sha256: str
+    #: Units whose changes await approval (input change requests), not applied.
+    units_pending: int = 0
+    pending_flow_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -792,8 +795,13 @@ def import_inputs(session: Session, actor: User, principal: Principal, data: byt
     changes = _Changes()
     written: dict[str, list[tuple[int, float]]] = {name: [] for name in field_cols}
     first_row: dict[str, int] = {}
+    # Once the period's plan is published, the changes of one's own target's inputs
+    # await approval (per unit) or are refused, as for every write (input_governance).
+    gate = input_governance.gate(session, principal, period)
+    held: dict[int, tuple[dict[str, float | None], dict[str, float | None]]] = {}
     for (number, cells), code in zip(data_rows, codes, strict=True):
         unit = None
+        governed = False
         if not code:
             issues.add("unit.code_missing", {}, row=number, col=code_col,
                        header=header_of[code_col])
@@ -812,6 +820,7 @@ def import_inputs(session: Session, actor: User, principal: Principal, data: byt
                            header=header_of[code_col])
             else:
                 unit = found[0]
+                governed = gate.governs(found[1])
         values: dict[str, Any] = {}
         cleared: set[str] = set()
         bad_cells = False
@@ -847,6 +856,17 @@ def import_inputs(session: Session, actor: User, principal: Principal, data: byt
             new = _as_stored(values.get(name)) if name not in cleared else None
             written[name].append((number, math.nan if new is None else new))
             old = float(stored[name][k])
+            if governed:
+                before = None if math.isnan(old) else old
+                if before == new:
+                    continue
+                if gate.mode == input_governance.LOCKED:
+                    issues.add("unit.locked", {"code": code, "period": period.code},
+                               row=number, col=field_cols[name], header=header_of[field_cols[name]])
+                    break
+                was, wants = held.setdefault(unit, ({}, {}))
+                was[name], wants[name] = before, new
+                continue
             row = {"period_id": period.id, "unit_id": unit, "name": name, "value": new}
             if math.isnan(old):
                 if new is None:
@@ -870,9 +890,14 @@ def import_inputs(session: Session, actor: User, principal: Principal, data: byt
         audit.record(session, actor, "import_inputs", "period", period.code, after={
             "file": filename[:200], "sha256": digest, "rows": len(data_rows),
             "units_changed": len(changes.units), "values_changed": changes.count,
-            "fields": sorted(field_cols), "changes": changes.log}, remote_addr=remote_addr)
+            "fields": sorted(field_cols), "changes": changes.log,
+            "units_pending": len(held)}, remote_addr=remote_addr)
+        flow_ids = tuple(
+            input_governance.request_change(session, actor, session.get(OrgUnit, uid), period,
+                                            was, wants, "sheet", remote_addr).id
+            for uid, (was, wants) in sorted(held.items()))
     return InputsImportResult(period.code, len(data_rows), len(changes.units), changes.count,
-                              digest)
+                              digest, len(held), flow_ids)
 
 
 #: input_check's codes -> the sheet report's (translated by the web layer).

@@ -17,6 +17,7 @@ from flask_babel import gettext
 from quotaflow.forms import ROW_ACTION, FieldError, apply_row_action, build_form
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
+from quotaflow.http.input_texts import pending_message
 from quotaflow.services import forms as forms_service
 from quotaflow.services.input_check import InputCheckError
 from quotaflow.web.context import current_locale as _locale
@@ -91,12 +92,15 @@ def unit_form(code: str) -> Any:
                 errors = {**translate_errors(checked.errors), **errors}
                 if not errors:
                     try:
-                        forms_service.submit_unit_form(ctx, unit, period, pinned, items)
+                        saved = forms_service.submit_unit_form(ctx, unit, period, pinned, items)
                     except InputCheckError as exc:  # the model's field check, as on every path
                         errors = {exc.params["field"]: exc.localized(_locale())}
                     else:
-                        flash(gettext("Saved the inputs of %(unit)s.", unit=unit.name(_locale())),
-                              "success")
+                        if saved.pending:  # published plan: the change awaits approval
+                            flash(pending_message(saved.saved.pending_flow_id), "warning")
+                        else:
+                            flash(gettext("Saved the inputs of %(unit)s.",
+                                          unit=unit.name(_locale())), "success")
                         return redirect(url_for("collect.unit_form", code=unit.code,
                                                 period=period.code))
     view = build_form(spec, data, errors, roles=roles, locale=_locale())

@@ -9,6 +9,7 @@ from flask_babel import gettext
 
 from quotaflow.http.context import request_context, request_locale
 from quotaflow.http.guard import current_principal, requires
+from quotaflow.http.input_texts import pending_message
 from quotaflow.services import commands
 from quotaflow.services import org as org_service
 from quotaflow.services import units as unit_service
@@ -77,11 +78,14 @@ def org_unit(code: str) -> Any:
             errors[exc.field] = input_error_message(exc)
         else:
             try:
-                commands.set_attributes(ctx, unit, period, values)
+                saved = commands.set_attributes(ctx, unit, period, values)
             except org_service.InputCheckError as exc:
                 errors[exc.params["field"]] = exc.localized(current_locale())
             else:
-                flash(gettext("Saved."), "success")
+                if saved.pending:
+                    flash(pending_message(saved.pending_flow_id), "warning")
+                else:
+                    flash(gettext("Saved."), "success")
                 return redirect(url_for("pages.org_unit", code=unit.code, period=period.code))
     ancestors = unit_service.ancestors(ctx, unit)
     return render_template(

@@ -13,6 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from quotaflow.http.context import request_context
 from quotaflow.http.guard import current_principal, requires
+from quotaflow.http.input_texts import pending_units_message
 from quotaflow.http.sheet_texts import (
     FORMATS,
     IMPORT_HELP,
@@ -101,6 +102,8 @@ def upload_inputs() -> Any:
     summary = gettext("Imported %(rows)s rows of %(period)s: %(units)s units and %(values)s values changed.",
                       rows=number(result.rows), period=result.period,
                       units=number(result.units_changed), values=number(result.values_changed))
+    if result.units_pending:
+        summary = f"{summary} {pending_units_message(result.units_pending)}"
     return _page(summary=summary, summary_for="inputs", filename=filename)
 
 

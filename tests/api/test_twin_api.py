@@ -80,6 +80,7 @@ def test_unknown_format_or_period_is_a_json_404(as_user) -> None:
     assert error(client.get("/api/v1/inputs.xlsx?period=1999Q1"), 404)["code"] == "not_found"
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_inputs_round_trip_through_the_api(app, as_user) -> None:
     client = as_user("head.ne")
     original = client.get("/api/v1/inputs.xlsx").data

@@ -106,6 +106,7 @@ def test_a_use_case_commits_the_sign_in_attempt(app, session) -> None:
     assert attempts() == before + 1
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_setting_inputs_is_one_unit_of_work(session) -> None:
     ctx = ctx_of(session, "head.east")
     unit = units.readable_unit(ctx, "EAST-T1")

@@ -187,6 +187,7 @@ def test_user_without_write_scope_gets_an_empty_workbook(session) -> None:
 # ---------------------------------------------------------------------------- inputs import
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_round_trip_changes_only_the_edited_cells_in_one_transaction(session) -> None:
     user, principal = who(session, "head.central")
     p = period(session)
@@ -285,6 +286,7 @@ def test_bad_rows_are_each_reported_and_nothing_is_written(session) -> None:
     assert snapshot(session) == before
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_csv_with_bom_and_chinese_headers_in_any_order(session) -> None:
     user, principal = who(session, "lead.south.t2")
     export = sheets.export_inputs_csv(session, principal, period(session), "zh")

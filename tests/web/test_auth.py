@@ -55,6 +55,7 @@ def test_passwords_are_hashed(app) -> None:
         assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_forms_need_a_csrf_token(app, csrf_on) -> None:
     client = app.test_client()
     response = client.post("/login", data={"username": "head.east", "password": DEMO_PASSWORD})
@@ -119,6 +120,7 @@ def test_sign_in_returns_to_the_page_asked_for(client) -> None:
     assert response.location == "/org/EAST"
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_api_token(app) -> None:
     with app.app_context():
         token = create_api_token(db.session, user_by_username(db.session, "head.north"), "erp")

@@ -132,6 +132,7 @@ def test_the_form_is_prefilled_with_the_units_inputs(as_user, app) -> None:
     assert str(active_form(app).version) in shown
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_region_head_saves_a_units_inputs_pinned_to_the_form_version(as_user, app) -> None:
     client = as_user("head.east")
     count = len(submissions(app, "EAST-T3"))
@@ -215,6 +216,7 @@ CROSS_BORDER = {"name": "cross_border_capability", "type": "number", "min": 0, "
                 "label_zh": "跨境服务能力（0-100）", "help": "How well the unit serves customers abroad."}
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_a_new_factor_field_appears_in_the_form_with_a_new_version(as_user, app) -> None:
     client = as_user("head.east")
     client.get("/collect")

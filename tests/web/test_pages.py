@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from support import sign_in
 
 from quotaflow.store import db
@@ -48,6 +49,7 @@ def test_read_only_roles_see_values_without_inputs(as_user) -> None:
     assert "market_potential" in page
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_editing_inputs_is_saved_and_audited(app, as_user) -> None:
     client = as_user("lead.east.t1")
     response = client.post("/org/EAST-T1?period=2026Q4", data={"attr:product_fit": "72.5"})

@@ -73,6 +73,7 @@ def test_page_read(app, matrix, role: str, where: str) -> None:
         assert b'data-testid="unit-name"' not in response.data
 
 
+@pytest.mark.usefixtures("inputs_open")
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("where", ["inside", "outside"])
 def test_page_write(app, matrix, role: str, where: str) -> None:
@@ -110,6 +111,7 @@ def test_api_read(app, matrix, role: str, where: str) -> None:
             assert response.get_json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.usefixtures("inputs_open")
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("where", ["inside", "outside"])
 def test_api_write(app, matrix, role: str, where: str) -> None:

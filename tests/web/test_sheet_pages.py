@@ -104,6 +104,7 @@ def test_readers_cannot_upload_inputs(app, as_user, username: str) -> None:
     assert attribute_rows(app) == before
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_round_trip_through_the_page(app, as_user) -> None:
     client = as_user("head.ne")
     original = client.get("/sheets/inputs.xlsx").data
