@@ -111,6 +111,7 @@ def test_a_body_that_is_not_json_is_a_415(as_user, body: str, content_type: str)
     assert "application/json" in error["message"]
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_the_same_body_as_json_is_accepted(as_user) -> None:
     client = as_user("head.east")
     response = client.put("/api/v1/units/EAST/attributes", content_type="application/json",

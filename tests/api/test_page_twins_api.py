@@ -218,6 +218,7 @@ def stored(app, code: str) -> dict[str, float]:
         return q.unit_attributes(db.session, unit.id, period.id)
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_a_region_head_saves_a_units_form_pinned_to_its_version(as_user, app) -> None:
     client = as_user("head.east")
     version, values = form_values(app, client, "EAST-T3", product_fit=61.5)
