@@ -455,6 +455,11 @@ def test_an_invalid_people_query_is_refused_with_its_pointer(as_user, query, poi
 #: Page endpoint -> the API operation(s) (path, method) that do the same through the same
 #: use case. A new POST/PUT/DELETE page route fails the test below until it is listed here.
 PAGE_TWINS: dict[str, tuple[tuple[str, str], ...]] = {
+    "account.change_password": (("/me/password", "post"),),
+    "account.create_my_token": (("/tokens", "post"),),
+    "account.revoke_token": (("/tokens/{token_id}", "delete"),),
+    "account.create_user_token": (("/users/{username}/tokens", "post"),),
+    "account.sign_out_everywhere": (("/users/{username}/sign-out-everywhere", "post"),),
     "alerts.acknowledge": (("/alerts/{alert_id}/acknowledge", "post"),),
     "alerts.actuals_upload": (("/actuals/import", "post"),),
     "builder.activate": (("/specs/{kind}/{key}/versions/{version}/activate", "post"),),

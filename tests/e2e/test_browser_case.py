@@ -63,6 +63,7 @@ def target(app: Any, plan_id: int, code: str) -> int:
                                                                PlanUnit.unit_id == unit.id))
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_cross_border_factor_from_builder_to_explanation(
     page: Page, browser: Any, live_server: str, app: Any, restore_active_model: None
 ) -> None:

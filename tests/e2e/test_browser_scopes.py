@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from browser_support import sign_in, switch_language, translated
 from playwright.sync_api import Page, expect
 
@@ -116,6 +117,7 @@ def test_wrong_password_stays_on_login(page: Page) -> None:
     expect(page.get_by_test_id("who")).to_have_count(0)
 
 
+@pytest.mark.usefixtures("inputs_open")
 def test_region_head_edits_an_input_in_scope(page: Page) -> None:
     sign_in(page, "head.east")
     page.goto("/org/EAST-T1")

@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from quotaflow.flows.interpreter import Action
 from quotaflow.services import flows, input_governance, specs
+from quotaflow.services import forms as forms_service
 from quotaflow.store import db
 from quotaflow.store import queries as q
 from quotaflow.store.flow_models import FlowInstance
@@ -105,7 +106,8 @@ def via_collect(client, app, code: str, number: float) -> Any:
         unit = q.unit_by_code(db.session, code)
         period = q.period_by_code(db.session, PERIOD)
         stored = q.unit_attributes(db.session, unit.id, period.id)
-    data = {}
+        form = forms_service.ensure_inputs_form(db.session)  # the page pins its version
+    data = {"form_version": str(form.version)}
     for field in model["fields"]:
         name = field["name"]
         if name in stored:
